@@ -1,0 +1,32 @@
+# The only set-up a newcomer needs: `make demo` and `make test` create .venv on first use.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.caig-installed
+PROFILE ?= local
+OUT     ?= runs/demo
+
+.PHONY: demo test lint venv clean
+
+venv: $(STAMP)
+
+# torch first, from the CPU build on this machine's disk, so no resolver pulls CUDA wheels;
+# then the package with every extra, every transitive version pinned by constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[train,serve,pipelines,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/caig run --local --profile $(PROFILE) --out $(OUT)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf runs build .pytest_cache

@@ -1,0 +1,3 @@
+from caig.cli import main
+
+main()

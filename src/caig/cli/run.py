@@ -1,0 +1,27 @@
+"""``caig run``: the whole training pipeline on one machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from caig.cli.options import profile_options, writable_dir
+from caig.errors import UserError
+from caig.profile import Profile
+
+
+@click.command("run")
+@profile_options
+@click.option("--local", "local", is_flag=True, required=True, help="Run on this machine (required for now).")
+@click.option("--seed", type=int, default=0, show_default=True, help="World seed.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
+              help="Run directory: metrics.json, report.html and every step's outputs.")
+def run(profile: Profile, local: bool, seed: int, out: Path) -> None:
+    """Run the training pipeline end to end and write OUT/metrics.json and OUT/report.html."""
+    from caig.demo import run_demo
+
+    if not local:
+        raise UserError("only --local runs are supported by `caig run`; use `caig submit` for a cluster")
+    metrics = run_demo(profile, writable_dir(out), seed=seed)
+    click.echo(f"wrote {out / 'metrics.json'} ({len(metrics)} metrics) and {out / 'report.html'}")

@@ -1,0 +1,1 @@
+"""Background generation behind one interface: the procedural renderer and diffusers inpainting."""
