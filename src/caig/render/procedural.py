@@ -63,9 +63,8 @@ class ProceduralRenderer:
         for prop in parsed.group("prop")[:2]:
             _draw_prop(draw, prop, self.size, rng)
         img = Image.blend(img, Image.new("RGB", img.size, pal), 0.22 if palette else 0.0)
-        if framing := parsed.first("framing"):
-            if framing.text == "macro close-up":
-                img = img.filter(ImageFilter.GaussianBlur(self.size / 48))
+        if (framing := parsed.first("framing")) and framing.text == "macro close-up":
+            img = img.filter(ImageFilter.GaussianBlur(self.size / 48))
         if lighting := parsed.first("lighting"):
             img = _apply_lighting(img, lighting, rng)
         if style := parsed.first("style"):
