@@ -70,10 +70,10 @@ def _event_ids(seed: int, n: int) -> pa.Array:
 def write_events(events: pd.DataFrame, directory: Path) -> list[Path]:
     """Write one parquet file per UTC day under ``directory/YYYY-MM-DD/``; return the files."""
     directory.mkdir(parents=True, exist_ok=True)
-    day_index = pd.DatetimeIndex(events["ts"]).asi8 // 86_400_000_000  # microseconds -> days since epoch
+    days = events["ts"].dt.tz_convert(None).to_numpy().astype("datetime64[D]")  # UTC calendar days
     paths = []
-    for day, part in events.groupby(day_index, sort=True):
-        folder = directory / str(np.datetime64(int(day), "D"))
+    for day, part in events.groupby(days, sort=True):
+        folder = directory / str(np.datetime64(day, "D"))
         folder.mkdir(exist_ok=True)
         path = folder / "part-00000.parquet"
         table = pa.Table.from_pandas(part.reset_index(drop=True), schema=EVENT_SCHEMA, preserve_index=False)

@@ -1,0 +1,61 @@
+"""Profiles: typed loading, unknown keys and wrong types named with their file, --set overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from caig.errors import UserError
+from caig.profile import load_profile, profile_from_dict
+
+
+def test_local_and_production_profiles_load():
+    local = load_profile("local")
+    production = load_profile("production")
+    assert local.name == "local" and production.name == "production"
+    assert local.world.n_products < production.world.n_products
+    assert production.data.pairs.max_ratio is None
+
+
+def test_override_sets_a_nested_value():
+    profile = load_profile("local", ["world.n_products=50", "data.pairs.min_ratio_gap=0.1"])
+    assert profile.world.n_products == 50
+    assert profile.data.pairs.min_ratio_gap == pytest.approx(0.1)
+
+
+def test_unknown_key_in_file_names_key_and_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("world:\n  n_productz: 5\n")
+    with pytest.raises(UserError, match=r"bad\.yaml.*world\.n_productz"):
+        load_profile(str(path))
+
+
+def test_wrong_type_names_key_and_expected_type(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("world:\n  n_products: many\n")
+    with pytest.raises(UserError, match=r"world\.n_products' must be int"):
+        load_profile(str(path))
+
+
+def test_bad_override_key_is_named():
+    with pytest.raises(UserError, match=r"unknown key 'world\.nope'"):
+        load_profile("local", ["world.nope=3"])
+
+
+def test_override_without_equals_explains_the_form():
+    with pytest.raises(UserError, match="section.key=value"):
+        load_profile("local", ["world.n_products"])
+
+
+def test_invalid_value_is_rejected_by_post_init():
+    with pytest.raises(UserError, match="segment_mix"):
+        load_profile("local", ["world.segment_mix=[0.5, 0.1, 0.1, 0.1]"])
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(UserError, match="unknown profile 'nosuch'.*local"):
+        load_profile("nosuch")
+
+
+def test_profile_round_trips_through_a_dict():
+    profile = load_profile("local", ["world.n_products=42"])
+    assert profile_from_dict(profile.to_dict()) == profile
