@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from caig.bandit.config import BanditConfig
 from caig.data.config import DataConfig
 from caig.errors import UserError
 from caig.typed_config import as_dict, build_config
@@ -31,6 +32,7 @@ class Profile:
     name: str = "local"
     world: WorldConfig = field(default_factory=WorldConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    bandit: BanditConfig = field(default_factory=BanditConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""

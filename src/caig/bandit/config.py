@@ -1,0 +1,67 @@
+"""Config of the bandit stage: the online creative selector, its state store and its simulation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SimulateConfig:
+    """``caig bandit simulate``: TS with priors vs TS without vs MABWiser's TS on the same simulated traffic."""
+
+    n_impressions: int = 100_000  # simulated impressions, drawn over products and segments like the logs
+    batch_size: int = 200  # impressions served between posterior updates (delayed feedback, as in ad serving)
+    prior_strength: float = 50.0  # pseudo-impressions behind an empirical-Bayes prior (how sure the "RM" is)
+    shrinkage: float = (
+        200.0  # pseudo-impressions pulling each creative's logged CTR towards its product's mean
+    )
+    history_fraction: float = 0.1  # share of the world's logged events the empirical-Bayes priors may see
+    seed: int = 0  # seed of the traffic, of the clicks and of every policy's draws
+
+    def __post_init__(self) -> None:
+        if self.n_impressions < 1 or self.batch_size < 1:
+            raise ValueError("n_impressions and batch_size must be positive")
+        if self.prior_strength <= 0 or self.shrinkage < 0:
+            raise ValueError("prior_strength must be > 0 and shrinkage >= 0")
+        if not 0 < self.history_fraction <= 1:
+            raise ValueError("history_fraction must be in (0, 1]")
+
+
+@dataclass
+class BanditConfig:
+    """The creative selector: Thompson sampling per (product, segment) on Beta posteriors with RM priors.
+
+    Paths are relative to the run directory given to ``caig serve selector --run DIR`` unless absolute.
+    """
+
+    store: Literal["sqlite", "redis"] = "sqlite"  # where counts and seen event ids live
+    sqlite_path: str = "bandit/state.sqlite"  # SQLite state file (store: sqlite)
+    redis_url: str = "redis://127.0.0.1:6379/0"  # Redis server shared by every replica (store: redis)
+    redis_prefix: str = "caig:bandit:"  # prefix of every Redis key this selector writes
+    provider: Literal["parquet", "feast"] = "parquet"  # where candidates and priors come from
+    catalog_path: str = "world/catalog.parquet"  # products (provider: parquet)
+    creatives_path: str = "world/creatives.parquet"  # creatives per product (provider: parquet)
+    priors_path: str = "features/rm_priors.parquet"  # RM priors per creative; missing -> Beta(1, 1) priors
+    feast_repo: str = "feature_repo"  # Feast repository (provider: feast)
+    feature_service: str = "selector_online_v1"  # Feast feature service read online (provider: feast)
+    segments: list[str] = field(
+        default_factory=lambda: ["young", "family", "professional", "senior"]
+    )  # [] = any
+    propensity_samples: int = (
+        1000  # Monte Carlo draws estimating P(TS picks the chosen arm), cached per state
+    )
+    propensity_cache: int = 100_000  # posterior states whose propensities are kept in memory
+    seed: int | None = None  # seed of the selector's draws; null for fresh entropy per process
+    host: str = "127.0.0.1"  # address `caig serve selector` binds; 0.0.0.0 inside a container
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+
+    def __post_init__(self) -> None:
+        if self.propensity_samples < 10:
+            raise ValueError("propensity_samples must be at least 10")
+        if self.propensity_cache < 0:
+            raise ValueError("propensity_cache must be >= 0")
+        if not self.redis_prefix:
+            raise ValueError("redis_prefix must not be empty (several selectors may share one Redis)")
+        if len(set(self.segments)) != len(self.segments):
+            raise ValueError("segments must not repeat")

@@ -1,0 +1,148 @@
+"""The online creative selector: Thompson sampling per (product, segment) over the product's creatives.
+
+Priors come from the RM (through the candidate provider); counts from the shared state store. Serving never
+calls the world oracle: it only sees candidates, priors and the feedback the ad server reports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caig.bandit.config import BanditConfig
+from caig.bandit.policy import PropensityCache, posterior, thompson_choice
+from caig.bandit.providers import CandidateProvider, parquet_provider
+from caig.bandit.state import RedisStore, SQLiteStore, StateStore
+from caig.bandit.types import Feedback, InvalidRequest, Selection
+
+POLICY_RM_PRIOR = "thompson-rm-prior"
+POLICY_UNIFORM_PRIOR = "thompson-beta11"
+
+
+class CreativeSelector:
+    """Select a creative for (product, segment) and count feedback, idempotently by event id."""
+
+    def __init__(self, provider: CandidateProvider, store: StateStore, config: BanditConfig):
+        self.provider = provider
+        self.store = store
+        self.config = config
+        self.segments = frozenset(config.segments)
+        self.rng = np.random.default_rng(config.seed)
+        self.propensities = PropensityCache(config.propensity_samples, config.propensity_cache, self.rng)
+        self.policy = POLICY_RM_PRIOR if provider.has_priors else POLICY_UNIFORM_PRIOR
+
+    def select(self, product_id: Any, segment: Any) -> Selection:
+        """Thompson-sample one creative; its propensity is P(TS picks it) under the current posterior."""
+        _check_text("product_id", product_id)
+        self._check_segment(segment)
+        arms = self.provider.candidates(product_id)
+        counts = self.store.counts(product_id, segment)
+        n = np.fromiter((counts.get(a.creative_id, (0, 0))[0] for a in arms), float, len(arms))
+        k = np.fromiter((counts.get(a.creative_id, (0, 0))[1] for a in arms), float, len(arms))
+        prior_a = np.fromiter((a.prior_alpha for a in arms), float, len(arms))
+        prior_b = np.fromiter((a.prior_beta for a in arms), float, len(arms))
+        alpha, beta = posterior(prior_a, prior_b, n, k)
+        index = thompson_choice(alpha, beta, self.rng)
+        propensity = float(self.propensities.probabilities(alpha.tolist(), beta.tolist())[index])
+        return Selection(arms[index].creative_id, propensity, self.policy)
+
+    def feedback(self, events: Sequence[dict[str, Any]]) -> list[str]:
+        """Validate every event first (a bad one rejects the batch), then record: ``recorded`` or ``duplicate``."""
+        parsed = [self.parse_feedback(e, f"instances[{i}]") for i, e in enumerate(events)]
+        return ["recorded" if new else "duplicate" for new in self.store.record(parsed)]
+
+    def parse_feedback(self, event: Any, where: str = "instance") -> Feedback:
+        """A feedback event from a request mapping; ``InvalidRequest`` names the bad field."""
+        if not isinstance(event, dict):
+            raise InvalidRequest(
+                where,
+                f"must be an object with event_id, product_id, segment, creative_id, "
+                f"clicked; got {type(event).__name__}",
+            )
+        for name in ("event_id", "product_id", "segment", "creative_id"):
+            _check_text(name, event.get(name, _MISSING))
+        self._check_segment(event["segment"])
+        clicked = event.get("clicked", _MISSING)
+        if clicked is _MISSING:
+            raise InvalidRequest("clicked", "missing; send true or false")
+        if not isinstance(clicked, bool) and clicked not in (0, 1):
+            raise InvalidRequest("clicked", f"must be true or false (or 0/1), got {clicked!r}")
+        arms = self.provider.candidates(event["product_id"])
+        if event["creative_id"] not in {a.creative_id for a in arms}:
+            raise InvalidRequest(
+                "creative_id",
+                f"'{event['creative_id']}' is not a creative of product '{event['product_id']}'",
+            )
+        propensity = event.get("propensity")
+        if propensity is not None and (
+            isinstance(propensity, bool)
+            or not isinstance(propensity, int | float)
+            or not 0 < propensity <= 1
+            or math.isnan(propensity)
+        ):
+            raise InvalidRequest("propensity", f"must be a number in (0, 1] when given, got {propensity!r}")
+        return Feedback(
+            event["event_id"],
+            event["product_id"],
+            event["segment"],
+            event["creative_id"],
+            bool(clicked),
+            None if propensity is None else float(propensity),
+        )
+
+    def _check_segment(self, segment: Any) -> None:
+        _check_text("segment", segment)
+        if self.segments and segment not in self.segments:
+            raise InvalidRequest(
+                "segment", f"unknown segment '{segment}'; known: {', '.join(sorted(self.segments))}"
+            )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+_MISSING = object()
+
+
+def _check_text(name: str, value: Any) -> None:
+    if value is _MISSING or value is None:
+        raise InvalidRequest(name, "missing; it is a required string field")
+    if not isinstance(value, str):
+        raise InvalidRequest(name, f"must be a string, got {type(value).__name__} {value!r}")
+    if not value or len(value) > 256:
+        raise InvalidRequest(name, "must be a non-empty string of at most 256 characters")
+
+
+def resolve(run_dir: Path, path: str) -> Path:
+    """A config path, relative to the run directory unless absolute."""
+    p = Path(path)
+    return p if p.is_absolute() else run_dir / p
+
+
+def open_store(config: BanditConfig, run_dir: Path) -> StateStore:
+    """The configured state store (SQLite file under the run directory, or Redis)."""
+    if config.store == "redis":
+        return RedisStore(config.redis_url, config.redis_prefix)
+    return SQLiteStore(resolve(run_dir, config.sqlite_path))
+
+
+def open_provider(config: BanditConfig, run_dir: Path) -> CandidateProvider:
+    """The configured candidate provider (parquet files under the run directory, or Feast online)."""
+    if config.provider == "feast":
+        from caig.bandit.feast_provider import FeastProvider
+
+        return FeastProvider(resolve(run_dir, config.feast_repo), config.feature_service)
+    return parquet_provider(
+        resolve(run_dir, config.catalog_path),
+        resolve(run_dir, config.creatives_path),
+        resolve(run_dir, config.priors_path),
+    )
+
+
+def build_selector(config: BanditConfig, run_dir: Path) -> CreativeSelector:
+    """The selector of a run directory, as configured: what ``caig serve selector`` serves."""
+    return CreativeSelector(open_provider(config, run_dir), open_store(config, run_dir), config)

@@ -1,0 +1,49 @@
+"""The selector's values: a candidate arm, a selection, a feedback event, and the request error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from caig.errors import UserError
+
+
+class InvalidRequest(UserError):
+    """A request the selector cannot serve; ``field`` names the offending field (the server answers 4xx)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A candidate creative and its Beta prior (from the RM's score; Beta(1, 1) when there is none)."""
+
+    creative_id: str
+    prior_alpha: float = 1.0
+    prior_beta: float = 1.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the selector answers: the creative to show, P(TS picks it), and which policy picked it."""
+
+    creative_id: str
+    propensity: float
+    policy: str
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One impression of ``creative_id``, clicked or not; ``event_id`` makes it count once, ever.
+
+    ``propensity`` is optional: the ad server echoes the selection's propensity so the feedback log can feed
+    off-policy evaluation.
+    """
+
+    event_id: str
+    product_id: str
+    segment: str
+    creative_id: str
+    clicked: bool
+    propensity: float | None = None
