@@ -1,0 +1,72 @@
+"""``caig data``: ingest click logs, validate the statistics, build reward-model pairs, import real data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from caig.cli.options import profile_options, writable_dir
+from caig.errors import UserError
+from caig.profile import Profile
+
+_PATH = click.Path(path_type=Path)
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """``--as-of`` as a timezone-aware time (naive means UTC); now when not given."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"--as-of '{text}' is not an ISO-8601 time; write e.g. 2026-10-15T00:00:00Z"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _read_creatives(path: Path | None):
+    if path is None:
+        return None
+    from caig.data.tables import read_creatives
+
+    return read_creatives(path)
+
+
+@click.group()
+def data() -> None:
+    """Click-log ingestion, Great Expectations validation, reward-model pairs, importers."""
+
+
+@data.command("ingest")
+@profile_options
+@click.option(
+    "--events", "events_dir", type=_PATH, required=True, help="Folder of parquet event logs (any depth)."
+)
+@click.option("--out", type=_PATH, required=True, help="Stats directory (DS); re-used by later runs.")
+@click.option(
+    "--creatives",
+    type=_PATH,
+    default=None,
+    help="creatives.parquet: quarantine events of unknown creatives or mismatched products.",
+)
+@click.option(
+    "--as-of", "as_of", default=None, help="'Now' for the future-timestamp check (ISO-8601; default: now)."
+)
+def ingest(profile: Profile, events_dir: Path, out: Path, creatives: Path | None, as_of: str | None) -> None:
+    """Ingest event logs into DS/creative_stats.parquet; exit 2 if too many rows are quarantined."""
+    from caig.data.ingest import ingest_events
+
+    report = ingest_events(
+        events_dir, writable_dir(out), profile.data.ingest, _read_creatives(creatives), parse_as_of(as_of)
+    )
+    summary = {k: v for k, v in report.to_dict().items() if k not in ("files_read", "quarantine_files")}
+    click.echo(json.dumps(summary, indent=2))
+    if not report.passed:
+        raise UserError(
+            f"{report.rows_quarantined} of {report.rows_read} rows quarantined ({report.quarantined_share:.1%}), "
+            f"above data.ingest.max_quarantine_share={report.max_quarantine_share}; see {out / 'quarantine'}"
+        )
