@@ -1,0 +1,1 @@
+"""PCPO: CTR-driven preference optimization of the prompt model (paper section 3.4, Algorithm 1)."""
