@@ -1,0 +1,319 @@
+"""``caig bandit simulate``: cumulative regret of TS with RM-like priors, TS without priors, and MABWiser's TS.
+
+The world plays the users: its true CTR (the oracle) draws the clicks, which is allowed in a simulation and
+nowhere in serving. Every policy faces the same traffic (products drawn like the logs' impressions, segments
+by the world's mix) and the same click randomness (a click is ``u < true_ctr`` with one shared ``u`` per
+impression), so their regrets differ only by their choices. Feedback arrives in batches, as in ad serving.
+
+Until an RM exists, its priors are stood in for by empirical Bayes on a sample of the world's logs: each
+creative's logged CTR shrunk towards its product's, worth ``prior_strength`` pseudo-impressions. An RM
+priors table (``rm_priors.parquet``) can be passed instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from caig.bandit import ope
+from caig.bandit.config import SimulateConfig
+from caig.bandit.policy import choice_probabilities, posterior, thompson_choice
+
+log = logging.getLogger("caig.bandit")
+
+OPE_PROPENSITY_SAMPLES = 400  # MC draws per (context, batch) for the logged propensities of the OPE check
+
+
+@dataclass
+class Arena:
+    """Products x creatives laid out as arrays; contexts are (product, segment) pairs, ``c = p * S + s``."""
+
+    products: list[str]
+    segments: list[str]
+    creative_ids: np.ndarray  # (P, K) object; '' pads products with fewer than K creatives
+    valid: np.ndarray  # (P, K) bool
+    true_ctr: np.ndarray  # (P, K, S) oracle CTR: the simulator's users, never seen by a policy
+    traffic_weight: np.ndarray  # (P,) share of impressions per product, from the logs
+
+
+def build_arena(world, events: pd.DataFrame) -> Arena:
+    """Lay the world's creatives out as arrays and ask the oracle for their true CTR per segment."""
+    creatives = world.creatives.sort_values(["product_id", "creative_id"])
+    products = world.catalog.product_id.tolist()
+    segments = world.segments
+    groups = dict(list(creatives.groupby("product_id")))
+    k = max(len(g) for g in groups.values())
+    ids = np.full((len(products), k), "", dtype=object)
+    ctr = np.zeros((len(products), k, len(segments)))
+    for p, pid in enumerate(tqdm(products, desc="oracle CTR", leave=False)):
+        g = groups.get(pid)
+        if g is None:
+            continue
+        for j, row in enumerate(g.itertuples(index=False)):
+            ids[p, j] = row.creative_id
+            ctr[p, j] = [world.true_ctr(pid, row.description, s) for s in segments]
+    counts = events.groupby("product_id").size().reindex(products, fill_value=0).to_numpy(float) + 1.0
+    return Arena(products, segments, ids, ids != "", ctr, counts / counts.sum())
+
+
+def read_logged_events(world_dir: Path) -> pd.DataFrame:
+    """The world's logged impressions (product_id, creative_id, clicked), read column-wise."""
+    files = sorted((Path(world_dir) / "events").rglob("*.parquet"))
+    cols = ["product_id", "creative_id", "clicked", "ts"]
+    return pd.concat([pq.read_table(f, columns=cols).to_pandas() for f in files], ignore_index=True)
+
+
+def empirical_priors(events: pd.DataFrame, config: SimulateConfig, rng: np.random.Generator) -> pd.DataFrame:
+    """RM-like priors from a sample of the logs: shrunk logged CTR, ``prior_strength`` pseudo-impressions.
+
+    Returns the ``rm_priors`` schema (creative_id, product_id, rm_score, prior_alpha, prior_beta,
+    event_timestamp), so a real RM's table can replace it unchanged.
+    """
+    sample = events[rng.random(len(events)) < config.history_fraction]
+    per = sample.groupby(["product_id", "creative_id"]).clicked.agg(["size", "sum"]).reset_index()
+    prod = per.groupby("product_id")[["size", "sum"]].transform("sum")
+    product_ctr = (prod["sum"] + 1.0) / (prod["size"] + 2.0)
+    shrunk = (per["sum"] + config.shrinkage * product_ctr) / (per["size"] + config.shrinkage)
+    return pd.DataFrame(
+        {
+            "creative_id": per.creative_id,
+            "product_id": per.product_id,
+            "rm_score": shrunk,
+            "prior_alpha": config.prior_strength * shrunk,
+            "prior_beta": config.prior_strength * (1.0 - shrunk),
+            "event_timestamp": sample.ts.max() if len(sample) else pd.Timestamp.now(tz="UTC"),
+        }
+    )
+
+
+def prior_arrays(arena: Arena, priors: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(P, K) prior alpha and beta; Beta(1, 1) where a creative has no prior; padding arms can never win."""
+    alpha = np.ones(arena.valid.shape)
+    beta = np.ones(arena.valid.shape)
+    if priors is not None:
+        latest = priors.drop_duplicates("creative_id", keep="last").set_index("creative_id")
+        for (p, j), cid in np.ndenumerate(arena.creative_ids):
+            if cid in latest.index:
+                alpha[p, j], beta[p, j] = latest.at[cid, "prior_alpha"], latest.at[cid, "prior_beta"]
+    alpha[~arena.valid], beta[~arena.valid] = 1e-9, 1e9
+    return alpha, beta
+
+
+class BetaTS:
+    """Our selector's policy (``policy.posterior`` + ``policy.thompson_choice``), batched over impressions."""
+
+    def __init__(self, prior_alpha: np.ndarray, prior_beta: np.ndarray, n_segments: int, seed: int):
+        self.prior_alpha = np.repeat(prior_alpha, n_segments, axis=0)  # (C, K)
+        self.prior_beta = np.repeat(prior_beta, n_segments, axis=0)
+        self.n = np.zeros_like(self.prior_alpha)
+        self.c = np.zeros_like(self.prior_alpha)
+        self.rng = np.random.default_rng(seed)
+
+    def posterior(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return posterior(self.prior_alpha[ctx], self.prior_beta[ctx], self.n[ctx], self.c[ctx])
+
+    def choose(self, ctx: np.ndarray) -> np.ndarray:
+        return thompson_choice(*self.posterior(ctx), self.rng)
+
+    def update(self, ctx: np.ndarray, arm: np.ndarray, clicked: np.ndarray) -> None:
+        np.add.at(self.n, (ctx, arm), 1.0)
+        np.add.at(self.c, (ctx, arm), clicked.astype(float))
+
+
+class MabwiserTS:
+    """MABWiser's ``ThompsonSampling`` (Beta(1, 1) start), one MAB per (product, segment) context."""
+
+    def __init__(self, arena: Arena, seed: int):
+        from mabwiser.mab import MAB, LearningPolicy
+
+        self.seed = seed
+        self._mabs: dict[int, MAB] = {}
+        self._new = lambda arms, s: MAB(arms=arms, learning_policy=LearningPolicy.ThompsonSampling(), seed=s)
+        self.arms = [list(np.flatnonzero(v)) for v in arena.valid]
+        self.n_segments = len(arena.segments)
+
+    def _mab(self, c: int):
+        if c not in self._mabs:
+            mab = self._new(self.arms[c // self.n_segments], self.seed + c)
+            mab.fit([], [])
+            self._mabs[c] = mab
+        return self._mabs[c]
+
+    def choose(self, ctx: np.ndarray) -> np.ndarray:
+        out = np.empty(len(ctx), dtype=int)
+        for c in np.unique(ctx):
+            where = np.flatnonzero(ctx == c)
+            picks = self._mab(int(c)).predict(contexts=np.zeros((len(where), 1)))
+            out[where] = picks if len(where) > 1 else [picks]
+        return out
+
+    def update(self, ctx: np.ndarray, arm: np.ndarray, clicked: np.ndarray) -> None:
+        for c in np.unique(ctx):
+            where = ctx == c
+            self._mab(int(c)).partial_fit(list(arm[where]), clicked[where].astype(int).tolist())
+
+
+def draw_traffic(
+    arena: Arena, segment_mix: list[float], config: SimulateConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contexts of every impression (products like the logs, segments by the mix) and click uniforms."""
+    rng = np.random.default_rng([config.seed, 1])
+    product = rng.choice(len(arena.products), size=config.n_impressions, p=arena.traffic_weight)
+    segment = rng.choice(len(arena.segments), size=config.n_impressions, p=segment_mix)
+    return product * len(arena.segments) + segment, rng.random(config.n_impressions)
+
+
+def run_policy(
+    policy,
+    arena: Arena,
+    ctx: np.ndarray,
+    u: np.ndarray,
+    config: SimulateConfig,
+    name: str,
+    log_propensity: bool = False,
+) -> dict:
+    """Serve the traffic batch by batch; return per-impression arms, clicks, regret (and propensities)."""
+    truth = arena.true_ctr.transpose(0, 2, 1).reshape(-1, arena.true_ctr.shape[1])  # (C, K)
+    truth = np.where(np.repeat(arena.valid, len(arena.segments), axis=0), truth, -1.0)
+    arms = np.empty(len(ctx), dtype=int)
+    propensity = np.full(len(ctx), np.nan)
+    prop_rng = np.random.default_rng([config.seed, 2])
+    for start in tqdm(range(0, len(ctx), config.batch_size), desc=name, leave=False):
+        sl = slice(start, start + config.batch_size)
+        batch = ctx[sl]
+        arms[sl] = policy.choose(batch)
+        if log_propensity:
+            propensity[sl] = _batch_propensities(policy, batch, arms[sl], prop_rng)
+        clicked = u[sl] < truth[batch, arms[sl]]
+        policy.update(batch, arms[sl], clicked)
+    chosen = truth[ctx, arms]
+    regret = truth[ctx].max(axis=1) - chosen
+    return {"arms": arms, "clicked": u < chosen, "regret": regret, "propensity": propensity}
+
+
+def _batch_propensities(
+    policy: BetaTS, batch: np.ndarray, arms: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    out = np.empty(len(batch))
+    for c in np.unique(batch):
+        where = batch == c
+        alpha, beta = policy.posterior(np.array([c]))
+        out[where] = choice_probabilities(alpha[0], beta[0], OPE_PROPENSITY_SAMPLES, rng)[arms[where]]
+    return out
+
+
+def off_policy_check(arena: Arena, ctx: np.ndarray, logged: dict, prior_alpha: np.ndarray) -> dict:
+    """IPS / SNIPS / DR estimates of two fixed policies from the no-prior TS logs, next to their true value."""
+    n_seg = len(arena.segments)
+    truth = np.repeat(arena.valid, n_seg, axis=0) * arena.true_ctr.transpose(0, 2, 1).reshape(
+        len(arena.valid) * n_seg, -1
+    )
+    valid = np.repeat(arena.valid, n_seg, axis=0)[ctx]  # (N, K)
+    prior_mean = np.repeat(prior_alpha, n_seg, axis=0)[ctx]
+    targets = {
+        "uniform": valid / valid.sum(axis=1, keepdims=True),
+        "prior_greedy": np.eye(valid.shape[1])[np.where(valid, prior_mean, -1).argmax(axis=1)],
+    }
+    arm, reward, p = logged["arms"], logged["clicked"].astype(float), logged["propensity"]
+    q = _reward_model(ctx, arm, reward, truth.shape)
+    out = {}
+    for name, probs in targets.items():
+        rows = np.arange(len(ctx))
+        estimates = {
+            "ips": ope.ips(reward, p, probs[rows, arm]),
+            "snips": ope.snips(reward, p, probs[rows, arm]),
+            "dr": ope.doubly_robust(reward, p, probs, q[ctx], arm),
+        }
+        out[name] = {"true_value": float((probs * truth[ctx]).sum(axis=1).mean())}
+        out[name].update({k: {"value": e.value, "stderr": e.stderr} for k, e in estimates.items()})
+    return out
+
+
+def _reward_model(ctx: np.ndarray, arm: np.ndarray, reward: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """q(x, a): logged CTR per (context, arm), shrunk towards the overall CTR (20 pseudo-impressions)."""
+    n, c = np.zeros(shape), np.zeros(shape)
+    np.add.at(n, (ctx, arm), 1.0)
+    np.add.at(c, (ctx, arm), reward)
+    overall = reward.mean()
+    return (c + 20 * overall) / (n + 20)
+
+
+def simulate(world_dir: Path, config: SimulateConfig, priors: pd.DataFrame | None = None) -> dict:
+    """Run the three policies on the same traffic; return the summary and per-policy cumulative regret."""
+    from caig.world import load_world
+
+    world = load_world(world_dir)
+    events = read_logged_events(world_dir)
+    arena = build_arena(world, events)
+    source = "rm_priors table" if priors is not None else "empirical Bayes on the logs"
+    if priors is None:
+        priors = empirical_priors(events, config, np.random.default_rng([config.seed, 3]))
+    prior_alpha, prior_beta = prior_arrays(arena, priors)
+    ctx, u = draw_traffic(arena, world.config.segment_mix, config)
+    n_seg = len(arena.segments)
+    policies = {
+        "ts_rm_prior": BetaTS(prior_alpha, prior_beta, n_seg, config.seed),
+        "ts_no_prior": BetaTS(np.ones_like(prior_alpha), np.ones_like(prior_beta), n_seg, config.seed),
+        "mabwiser_ts": MabwiserTS(arena, config.seed),
+    }
+    runs = {
+        name: run_policy(p, arena, ctx, u, config, name, log_propensity=name == "ts_no_prior")
+        for name, p in policies.items()
+    }
+    curves = {name: np.cumsum(r["regret"]) for name, r in runs.items()}
+    final = {name: float(c[-1]) for name, c in curves.items()}
+    prior_mean = prior_alpha / (prior_alpha + prior_beta)
+    summary = {
+        "world": str(world_dir),
+        "n_impressions": config.n_impressions,
+        "batch_size": config.batch_size,
+        "n_contexts": len(arena.products) * n_seg,
+        "n_creatives": int(arena.valid.sum()),
+        "prior_source": source,
+        "prior_strength": config.prior_strength,
+        "cumulative_regret": final,
+        "clicks": {name: int(r["clicked"].sum()) for name, r in runs.items()},
+        "oracle_best_clicks_expected": float(arena_best(arena, ctx).sum()),
+        "regret_ratio_rm_prior_vs_no_prior": final["ts_rm_prior"] / final["ts_no_prior"],
+        "regret_ratio_mabwiser_vs_no_prior": final["mabwiser_ts"] / final["ts_no_prior"],
+        "goal_regret_ratio": 0.7,
+        "off_policy_evaluation_from_ts_no_prior_logs": off_policy_check(
+            arena, ctx, runs["ts_no_prior"], prior_mean
+        ),
+    }
+    summary["goal_met"] = summary["regret_ratio_rm_prior_vs_no_prior"] <= 0.7
+    return {"summary": summary, "curves": curves}
+
+
+def arena_best(arena: Arena, ctx: np.ndarray) -> np.ndarray:
+    """Best true CTR of each impression's context (what an oracle policy would expect to earn)."""
+    best = np.where(arena.valid[:, :, None], arena.true_ctr, -1.0).max(axis=1)  # (P, S)
+    return best.reshape(-1)[ctx]
+
+
+def plot_regret(curves: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    """Cumulative regret per policy against impressions, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curve in curves.items():
+        step = max(1, len(curve) // 500)
+        ax.plot(np.arange(1, len(curve) + 1)[::step], curve[::step], label=name)
+    ax.set_xlabel("impressions")
+    ax.set_ylabel("cumulative regret (expected clicks lost)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
