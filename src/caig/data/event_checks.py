@@ -9,7 +9,7 @@ Everything here is vectorised with pyarrow / numpy so that a batch of 250k rows 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -161,16 +161,31 @@ def _coerce_ts(table: pa.Table, verdict: _Verdict) -> pa.Array:
         utc = col if col.type.tz else pc.assume_timezone(col, "UTC")
         return pc.cast(utc, TS_TYPE)
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        parsed = pd.to_datetime(
-            pd.Series(col.to_pandas(), dtype=object), utc=True, errors="coerce", format="ISO8601"
-        )
-        out = pa.array(parsed, type=TS_TYPE, from_pandas=True)
+        out = _parse_ts_text(pc.cast(col, pa.string()))
         verdict.add("wrong_type", _null(out) & ~_null(col), "ts is not an ISO-8601 timestamp")
         return out
     if pa.types.is_null(col.type):
         return pa.nulls(verdict.n, TS_TYPE)
     verdict.add("wrong_type", ~_null(col), f"ts is {col.type}, expected a timestamp")
     return pa.nulls(verdict.n, TS_TYPE)
+
+
+def _parse_ts_text(col: pa.Array) -> pa.Array:
+    """ISO-8601 text to UTC timestamps (naive text is UTC); unparseable values become null."""
+    try:
+        return pc.cast(col, TS_TYPE)  # fast path: every value has a zone offset
+    except pa.ArrowInvalid:
+        pass
+    parsed = {}
+    for text in pc.unique(col).to_pylist():
+        try:
+            value = datetime.fromisoformat(text.strip()) if text is not None else None
+        except ValueError:
+            value = None
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        parsed[text] = value
+    return pa.array([parsed[t] for t in col.to_pylist()], TS_TYPE)
 
 
 def _coerce_clicked(table: pa.Table, verdict: _Verdict) -> pa.Array:
