@@ -19,6 +19,7 @@ import yaml
 from caig.bandit.config import BanditConfig
 from caig.data.config import DataConfig
 from caig.errors import UserError
+from caig.features.config import FeaturesConfig
 from caig.typed_config import as_dict, build_config
 from caig.world.config import WorldConfig
 
@@ -32,6 +33,7 @@ class Profile:
     name: str = "local"
     world: WorldConfig = field(default_factory=WorldConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     bandit: BanditConfig = field(default_factory=BanditConfig)
 
     def to_dict(self) -> dict[str, Any]:
