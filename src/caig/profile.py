@@ -20,6 +20,7 @@ from caig.bandit.config import BanditConfig
 from caig.data.config import DataConfig
 from caig.errors import UserError
 from caig.features.config import FeaturesConfig
+from caig.mllm.config import MLLMConfig, PretrainConfig
 from caig.typed_config import as_dict, build_config
 from caig.world.config import WorldConfig
 
@@ -35,6 +36,8 @@ class Profile:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     bandit: BanditConfig = field(default_factory=BanditConfig)
+    mllm: MLLMConfig = field(default_factory=MLLMConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""

@@ -22,9 +22,9 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; importing registers nothing globally.
-    from caig.cli import bandit, data, features, run, world
+    from caig.cli import bandit, data, features, mllm, run, world
 
-    for command in (world.world, run.run, data.data, bandit.bandit, features.features):
+    for command in (world.world, run.run, data.data, mllm.mllm, bandit.bandit, features.features):
         cli.add_command(command)
 
 

@@ -1,0 +1,55 @@
+"""``caig mllm``: build the multimodal LLM of a preset, and write the pre-training task mix."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from caig.cli.options import profile_options, writable_dir
+from caig.profile import Profile
+
+log = logging.getLogger("caig.mllm")
+
+
+@click.group()
+def mllm() -> None:
+    """The multimodal LLM (LLaVA-NeXT): presets and the pre-training task mix."""
+
+
+@mllm.command("build")
+@profile_options
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "llava-v1.6-7b"]),
+    default=None,
+    help="Model preset; default: the profile's mllm.preset.",
+)
+@click.option(
+    "--world",
+    "world_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="World directory whose titles and descriptions join the tiny tokenizer's corpus.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Directory to save model + processor."
+)
+def build(profile: Profile, preset: str | None, world_dir: Path | None, out: Path) -> None:
+    """Build (tiny) or load (llava-v1.6-7b from mllm.model_path) the model and save it to OUT."""
+    from caig.mllm.build import build_or_load, save_model
+
+    config = profile.mllm
+    if preset:
+        config.preset = preset  # type: ignore[assignment]
+    model, processor = build_or_load(config, world_dir)
+    save_model(model, processor, writable_dir(out))
+    summary = {
+        "preset": config.preset,
+        "out": str(out),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(processor.tokenizer),
+    }
+    click.echo(json.dumps(summary, indent=2))
