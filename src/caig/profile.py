@@ -21,6 +21,7 @@ from caig.data.config import DataConfig
 from caig.errors import UserError
 from caig.features.config import FeaturesConfig
 from caig.mllm.config import MLLMConfig, PretrainConfig
+from caig.render.config import RenderConfig
 from caig.typed_config import as_dict, build_config
 from caig.world.config import WorldConfig
 
@@ -38,6 +39,7 @@ class Profile:
     bandit: BanditConfig = field(default_factory=BanditConfig)
     mllm: MLLMConfig = field(default_factory=MLLMConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""
