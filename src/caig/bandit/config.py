@@ -39,12 +39,15 @@ class BanditConfig:
     sqlite_path: str = "bandit/state.sqlite"  # SQLite state file (store: sqlite)
     redis_url: str = "redis://127.0.0.1:6379/0"  # Redis server shared by every replica (store: redis)
     redis_prefix: str = "caig:bandit:"  # prefix of every Redis key this selector writes
-    provider: Literal["parquet", "feast"] = "parquet"  # where candidates and priors come from
+    provider: Literal["parquet", "feast"] = (
+        "parquet"  # candidates and priors: parquet files or Feast (features.*)
+    )
+    feast_cache_seconds: float = (
+        30.0  # provider feast: reuse a product's candidates this long (0: every request)
+    )
     catalog_path: str = "world/catalog.parquet"  # products (provider: parquet)
     creatives_path: str = "world/creatives.parquet"  # creatives per product (provider: parquet)
     priors_path: str = "features/rm_priors.parquet"  # RM priors per creative; missing -> Beta(1, 1) priors
-    feast_repo: str = "feature_repo"  # Feast repository (provider: feast)
-    feature_service: str = "selector_online_v1"  # Feast feature service read online (provider: feast)
     segments: list[str] = field(
         default_factory=lambda: ["young", "family", "professional", "senior"]
     )  # [] = any
@@ -59,6 +62,8 @@ class BanditConfig:
     def __post_init__(self) -> None:
         if self.propensity_samples < 10:
             raise ValueError("propensity_samples must be at least 10")
+        if self.feast_cache_seconds < 0:
+            raise ValueError("feast_cache_seconds must be >= 0")
         if self.propensity_cache < 0:
             raise ValueError("propensity_cache must be >= 0")
         if not self.redis_prefix:

@@ -18,6 +18,7 @@ from caig.bandit.policy import PropensityCache, posterior, thompson_choice
 from caig.bandit.providers import CandidateProvider, parquet_provider
 from caig.bandit.state import RedisStore, SQLiteStore, StateStore
 from caig.bandit.types import Feedback, InvalidRequest, Selection
+from caig.errors import UserError
 
 POLICY_RM_PRIOR = "thompson-rm-prior"
 POLICY_UNIFORM_PRIOR = "thompson-beta11"
@@ -33,7 +34,6 @@ class CreativeSelector:
         self.segments = frozenset(config.segments)
         self.rng = np.random.default_rng(config.seed)
         self.propensities = PropensityCache(config.propensity_samples, config.propensity_cache, self.rng)
-        self.policy = POLICY_RM_PRIOR if provider.has_priors else POLICY_UNIFORM_PRIOR
 
     def select(self, product_id: Any, segment: Any) -> Selection:
         """Thompson-sample one creative; its propensity is P(TS picks it) under the current posterior."""
@@ -48,11 +48,20 @@ class CreativeSelector:
         alpha, beta = posterior(prior_a, prior_b, n, k)
         index = thompson_choice(alpha, beta, self.rng)
         propensity = float(self.propensities.probabilities(alpha.tolist(), beta.tolist())[index])
-        return Selection(arms[index].creative_id, propensity, self.policy)
+        uniform = bool((prior_a == 1.0).all() and (prior_b == 1.0).all())
+        return Selection(
+            arms[index].creative_id, propensity, POLICY_UNIFORM_PRIOR if uniform else POLICY_RM_PRIOR
+        )
 
     def feedback(self, events: Sequence[dict[str, Any]]) -> list[str]:
         """Validate every event first (a bad one rejects the batch), then record: ``recorded`` or ``duplicate``."""
-        parsed = [self.parse_feedback(e, f"instances[{i}]") for i, e in enumerate(events)]
+        parsed = []
+        for i, event in enumerate(events):
+            try:
+                parsed.append(self.parse_feedback(event))
+            except InvalidRequest as err:
+                field = f"instances[{i}]" if err.field == "instance" else f"instances[{i}].{err.field}"
+                raise InvalidRequest(field, err.message) from None
         return ["recorded" if new else "duplicate" for new in self.store.record(parsed)]
 
     def parse_feedback(self, event: Any, where: str = "instance") -> Feedback:
@@ -126,16 +135,26 @@ def resolve(run_dir: Path, path: str) -> Path:
 def open_store(config: BanditConfig, run_dir: Path) -> StateStore:
     """The configured state store (SQLite file under the run directory, or Redis)."""
     if config.store == "redis":
-        return RedisStore(config.redis_url, config.redis_prefix)
+        import redis
+
+        try:
+            return RedisStore(config.redis_url, config.redis_prefix)
+        except redis.RedisError as err:
+            raise UserError(
+                f"bandit.redis_url {config.redis_url}: cannot reach Redis ({err}); start it or "
+                "set bandit.store=sqlite"
+            ) from None
     return SQLiteStore(resolve(run_dir, config.sqlite_path))
 
 
-def open_provider(config: BanditConfig, run_dir: Path) -> CandidateProvider:
+def open_provider(config: BanditConfig, run_dir: Path, features_config: Any = None) -> CandidateProvider:
     """The configured candidate provider (parquet files under the run directory, or Feast online)."""
     if config.provider == "feast":
         from caig.bandit.feast_provider import FeastProvider
 
-        return FeastProvider(resolve(run_dir, config.feast_repo), config.feature_service)
+        if features_config is None:
+            raise UserError("bandit.provider is 'feast' but no features config was given")
+        return FeastProvider(features_config, run_dir, config.feast_cache_seconds)
     return parquet_provider(
         resolve(run_dir, config.catalog_path),
         resolve(run_dir, config.creatives_path),
@@ -143,6 +162,11 @@ def open_provider(config: BanditConfig, run_dir: Path) -> CandidateProvider:
     )
 
 
-def build_selector(config: BanditConfig, run_dir: Path) -> CreativeSelector:
-    """The selector of a run directory, as configured: what ``caig serve selector`` serves."""
-    return CreativeSelector(open_provider(config, run_dir), open_store(config, run_dir), config)
+def build_selector(config: BanditConfig, run_dir: Path, features_config: Any = None) -> CreativeSelector:
+    """The selector of a run directory, as configured: what ``caig serve selector`` serves.
+
+    ``features_config`` (the profile's ``features`` section) locates the Feast store for provider ``feast``.
+    """
+    return CreativeSelector(
+        open_provider(config, run_dir, features_config), open_store(config, run_dir), config
+    )
