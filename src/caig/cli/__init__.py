@@ -22,9 +22,10 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; importing registers nothing globally.
-    from caig.cli import bandit, data, features, mllm, run, world
+    from caig.cli import bandit, data, features, mllm, render, run, world
 
-    for command in (world.world, run.run, data.data, mllm.mllm, bandit.bandit, features.features):
+    for command in (world.world, run.run, data.data, mllm.mllm, bandit.bandit, features.features,
+                    render.render):
         cli.add_command(command)
 
 

@@ -70,3 +70,37 @@ def ingest(profile: Profile, events_dir: Path, out: Path, creatives: Path | None
             f"{report.rows_quarantined} of {report.rows_read} rows quarantined ({report.quarantined_share:.1%}), "
             f"above data.ingest.max_quarantine_share={report.max_quarantine_share}; see {out / 'quarantine'}"
         )
+
+
+@data.command("validate")
+@profile_options
+@click.option("--stats", "stats_dir", type=_PATH, required=True, help="Stats directory (DS) to validate.")
+@click.option(
+    "--out", type=_PATH, required=True, help="REPORT directory: index.html (Data Docs), validation.json."
+)
+@click.option(
+    "--previous",
+    type=_PATH,
+    default=None,
+    help="Previous run's validation.json for the row-count drift check (default: OUT/validation.json).",
+)
+@click.option("--as-of", "as_of", default=None, help="'Now' for freshness checks (ISO-8601; default: now).")
+def validate(profile: Profile, stats_dir: Path, out: Path, previous: Path | None, as_of: str | None) -> None:
+    """Run the Great Expectations suites on DS; exit 2 if any expectation fails."""
+    from caig.data.validate import validate_stats
+
+    summary = validate_stats(
+        stats_dir,
+        writable_dir(out),
+        profile.data.validation,
+        profile.data.ingest,
+        parse_as_of(as_of),
+        previous,
+    )
+    click.echo(json.dumps({k: summary[k] for k in ("success", "stats_rows", "skipped")}, indent=2))
+    if not summary["success"]:
+        first = summary["failed_expectations"][0]
+        raise UserError(
+            f"{len(summary['failed_expectations'])} expectation(s) failed, first: {first['suite']}: "
+            f"{first['expectation']} {first['kwargs']}; see {out / 'index.html'} and {out / 'validation.json'}"
+        )

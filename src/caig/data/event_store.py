@@ -126,6 +126,6 @@ def sample_events(directory: Path, rows: int, seed: int = 0) -> pa.Table:
     path = Path(directory) / STATE_FILE
     with duckdb.connect(str(path), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
-        return con.execute(
+        return con.sql(
             f"SELECT * FROM events USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
