@@ -1,0 +1,57 @@
+"""The state stores, against a real SQLite file and the real Redis: counts, idempotency, restarts, replicas."""
+
+from __future__ import annotations
+
+import threading
+
+from caig.bandit.types import Feedback
+
+
+def _event(i: int, clicked: bool = False, creative: str = "C1", propensity: float | None = None) -> Feedback:
+    return Feedback(f"ev-{i}", "P1", "young", creative, clicked, propensity)
+
+
+def test_feedback_is_counted_once_by_event_id(store_factory):
+    store = store_factory()
+    assert store.record([_event(1, True), _event(2), _event(1, True)]) == [True, True, False]
+    assert store.record([_event(2)]) == [False]
+    assert store.counts("P1", "young") == {"C1": (2, 1)}
+    assert store.counts("P1", "senior") == {}
+
+
+def test_counts_and_seen_ids_survive_a_restart(store_factory):
+    store = store_factory()
+    store.record([_event(1, True, "C1"), _event(2, False, "C2")])
+    store.close()
+    reopened = store_factory()
+    assert reopened.counts("P1", "young") == {"C1": (1, 1), "C2": (1, 0)}
+    assert reopened.record([_event(1, True, "C1")]) == [False]
+    assert reopened.counts("P1", "young")["C1"] == (1, 1)
+
+
+def test_feedback_log_keeps_every_counted_event_with_its_propensity(store_factory):
+    store = store_factory()
+    store.record([_event(1, True, propensity=0.25), _event(2), _event(1, True, propensity=0.25)])
+    log = store.feedback_log()
+    assert log.event_id.tolist() == ["ev-1", "ev-2"]
+    assert log.clicked.tolist() == [True, False]
+    assert log.propensity.iloc[0] == 0.25 and log.propensity.isna().iloc[1]
+
+
+def test_replicas_racing_on_the_same_events_count_each_once(store_factory):
+    replicas = [store_factory() for _ in range(4)]
+    results: list[list[bool]] = []
+    lock = threading.Lock()
+
+    def report(store):
+        counted = store.record([_event(i, i % 3 == 0) for i in range(200)])
+        with lock:
+            results.append(counted)
+
+    threads = [threading.Thread(target=report, args=(s,)) for s in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(sum(r) for r in results) == 200
+    assert replicas[0].counts("P1", "young") == {"C1": (200, 67)}
