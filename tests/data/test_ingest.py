@@ -33,13 +33,17 @@ def creatives(small_world_dir: Path) -> pd.DataFrame:
 def _expected_stats(events: pd.DataFrame) -> pd.DataFrame:
     events = events.assign(date=events["ts"].dt.date)
     stats = events.groupby(["creative_id", "product_id", "date", "segment"], as_index=False).agg(
-        impressions=("clicked", "size"), clicks=("clicked", "sum"))
+        impressions=("clicked", "size"), clicks=("clicked", "sum")
+    )
     return stats.astype({"impressions": "int64", "clicks": "int64"}).reset_index(drop=True)
 
 
 def _stats(ds: Path) -> pd.DataFrame:
-    return pd.read_parquet(ds / "creative_stats.parquet").sort_values(
-        ["creative_id", "date", "segment"]).reset_index(drop=True)
+    return (
+        pd.read_parquet(ds / "creative_stats.parquet")
+        .sort_values(["creative_id", "date", "segment"])
+        .reset_index(drop=True)
+    )
 
 
 def _write(path: Path, rows: list[dict] | pa.Table, schema: pa.Schema = EVENT_SCHEMA) -> Path:
@@ -52,7 +56,11 @@ def _write(path: Path, rows: list[dict] | pa.Table, schema: pa.Schema = EVENT_SC
 def test_world_logs_become_exact_daily_stats(small_world_dir, world_events, creatives, tmp_path):
     report = ingest_events(small_world_dir / "events", tmp_path / "ds", CONFIG, creatives, AS_OF)
     assert (report.rows_read, report.rows_valid, report.rows_duplicate, report.rows_quarantined) == (
-        len(world_events), len(world_events), 0, 0)
+        len(world_events),
+        len(world_events),
+        0,
+        0,
+    )
     assert len(report.files_read) == 7 and report.files_unreadable == []
     stats = _stats(tmp_path / "ds")
     assert list(stats.columns) == ["creative_id", "product_id", "date", "segment", "impressions", "clicks"]
@@ -78,7 +86,11 @@ def test_reingesting_same_and_overlapping_files_changes_nothing(small_world_dir,
     pd.testing.assert_frame_equal(_stats(ds), _expected_stats(world_events), check_dtype=False)
     before = (ds / "creative_stats.parquet").read_bytes()
     again = ingest_events(small_world_dir / "events", ds, CONFIG, as_of=AS_OF)
-    assert (again.rows_valid, again.rows_duplicate, again.rows_read) == (0, len(world_events), len(world_events))
+    assert (again.rows_valid, again.rows_duplicate, again.rows_read) == (
+        0,
+        len(world_events),
+        len(world_events),
+    )
     assert (ds / "creative_stats.parquet").read_bytes() == before
 
 
@@ -97,10 +109,15 @@ def _bad_rows(good: pd.DataFrame) -> list[dict]:
     rows = good.head(12).to_dict("records")
     other_product = next(r for r in good.to_dict("records") if r["product_id"] != rows[0]["product_id"])
     edits = [
-        {"event_id": None}, {"product_id": ""}, {"creative_id": None},  # null ids
-        {"segment": None}, {"clicked": None},  # missing values
-        {"ts": AS_OF + timedelta(days=1)}, {"ts": AS_OF + timedelta(hours=2)},  # future
-        {"creative_id": "C999999"}, {"creative_id": "C999998"},  # unknown creatives
+        {"event_id": None},
+        {"product_id": ""},
+        {"creative_id": None},  # null ids
+        {"segment": None},
+        {"clicked": None},  # missing values
+        {"ts": AS_OF + timedelta(days=1)},
+        {"ts": AS_OF + timedelta(hours=2)},  # future
+        {"creative_id": "C999999"},
+        {"creative_id": "C999998"},  # unknown creatives
         {"creative_id": other_product["creative_id"]},  # creative of another product
     ]
     return [{**row, **edit} for row, edit in zip(rows, edits)]
@@ -119,19 +136,28 @@ def test_each_kind_of_bad_row_is_quarantined_with_its_reason(world_events, creat
     _write(events / "int_creative.parquet", pa.Table.from_pandas(typed, preserve_index=False))
     report = ingest_events(events, tmp_path / "ds", CONFIG, creatives, AS_OF)
     assert report.rows_read == 300 + 10 + 4 + 3
-    assert report.quarantine_reasons == {"wrong_type": 2 + 3, "null_id": 3, "missing_value": 2,
-                                         "future_timestamp": 2, "unknown_creative": 2, "product_mismatch": 1}
+    assert report.quarantine_reasons == {
+        "wrong_type": 2 + 3,
+        "null_id": 3,
+        "missing_value": 2,
+        "future_timestamp": 2,
+        "unknown_creative": 2,
+        "product_mismatch": 1,
+    }
     assert (report.rows_quarantined, report.rows_valid, report.rows_duplicate) == (15, 302, 0)
     q = read_quarantine(tmp_path / "ds" / "quarantine").to_pandas().sort_values(["source_file", "row"])
     assert len(q) == 15 and sorted(report.quarantine_files) == sorted(
-        p.name for p in (tmp_path / "ds" / "quarantine").glob("*.parquet"))
+        p.name for p in (tmp_path / "ds" / "quarantine").glob("*.parquet")
+    )
     bad = q[q.source_file == "bad.parquet"]
     assert bad["reason"].tolist() == ["null_id"] * 3 + ["missing_value"] * 2 + ["future_timestamp"] * 2 + [
-        "unknown_creative"] * 2 + ["product_mismatch"]
+        "unknown_creative"
+    ] * 2 + ["product_mismatch"]
     assert bad["row"].tolist() == list(range(10))
     assert q[q.source_file == "text_types.parquet"]["row"].tolist() == [1, 2]
     assert q[q.source_file == "int_creative.parquet"]["detail"].unique().tolist() == [
-        "creative_id is int64, expected string"]
+        "creative_id is int64, expected string"
+    ]
     assert int(_stats(tmp_path / "ds")["impressions"].sum()) == 302
     # Ingesting the same files again replaces the quarantine files instead of adding copies.
     ingest_events(events, tmp_path / "ds", CONFIG, creatives, AS_OF)
@@ -143,7 +169,7 @@ def _corrupt_second_row_group(path: Path) -> None:
     assert meta.num_row_groups == 2
     offset = meta.row_group(1).column(0).data_page_offset
     data = bytearray(path.read_bytes())
-    data[offset:offset + 64] = b"\xff" * 64
+    data[offset : offset + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))
 
 
@@ -161,7 +187,10 @@ def test_unreadable_files_are_reported_by_name_and_the_run_goes_on(world_events,
     report = ingest_events(events, tmp_path / "ds", CONFIG, as_of=AS_OF)
     assert report.files_read == ["ok.parquet"]
     assert sorted(f["file"] for f in report.files_unreadable) == [
-        "corrupt_middle.parquet", "not_parquet.parquet", "truncated.parquet"]
+        "corrupt_middle.parquet",
+        "not_parquet.parquet",
+        "truncated.parquet",
+    ]
     # The corrupt file's first row group was readable, but none of its rows count.
     assert (report.rows_read, report.rows_valid, report.events_total) == (500, 500, 500)
     assert report.passed

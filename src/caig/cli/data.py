@@ -104,3 +104,38 @@ def validate(profile: Profile, stats_dir: Path, out: Path, previous: Path | None
             f"{len(summary['failed_expectations'])} expectation(s) failed, first: {first['suite']}: "
             f"{first['expectation']} {first['kwargs']}; see {out / 'index.html'} and {out / 'validation.json'}"
         )
+
+
+@data.command("pairs")
+@profile_options
+@click.option(
+    "--stats",
+    "stats_dir",
+    type=_PATH,
+    required=True,
+    help="Stats directory (DS) with creative_stats.parquet.",
+)
+@click.option(
+    "--creatives",
+    type=_PATH,
+    required=True,
+    help="creatives.parquet (creative_id, product_id, image_path; relative paths are under its folder).",
+)
+@click.option(
+    "--out", type=_PATH, required=True, help="PAIRS directory: train.parquet, test.parquet, pairs.json."
+)
+def pairs(profile: Profile, stats_dir: Path, creatives: Path, out: Path) -> None:
+    """Build reward-model pairs (pair rule of data.pairs) split by product (data.split)."""
+    from caig.data.tables import read_creatives, read_stats
+    from caig.data.training_pairs import build_pair_dataset
+
+    table = read_creatives(creatives, need_images=True)
+    summary = build_pair_dataset(
+        read_stats(stats_dir),
+        table,
+        creatives.parent,
+        profile.data.pairs,
+        profile.data.split,
+        writable_dir(out),
+    )
+    click.echo(json.dumps({k: summary[k] for k in ("counts", "splits")}, indent=2))
