@@ -21,6 +21,7 @@ from caig.data.config import DataConfig
 from caig.errors import UserError
 from caig.features.config import FeaturesConfig
 from caig.mllm.config import MLLMConfig, PretrainConfig
+from caig.orchestration.config import OrchestrationConfig
 from caig.render.config import RenderConfig
 from caig.typed_config import as_dict, build_config
 from caig.world.config import WorldConfig
@@ -39,6 +40,7 @@ class Profile:
     bandit: BanditConfig = field(default_factory=BanditConfig)
     mllm: MLLMConfig = field(default_factory=MLLMConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
 
     def to_dict(self) -> dict[str, Any]:

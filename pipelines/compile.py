@@ -1,0 +1,44 @@
+"""Compile the pipelines to the YAML users upload (``pipelines/compiled/<name>.yaml``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from kfp import compiler
+
+from caig.orchestration.config import OrchestrationConfig
+from caig.orchestration.params import profile_parameter
+from caig.profile import Profile
+from pipelines.training import NAME as TRAINING
+from pipelines.training import training_pipeline
+
+log = logging.getLogger("caig.pipelines")
+
+COMPILED_DIR = Path(__file__).parent / "compiled"
+PIPELINES: dict[str, Callable[[OrchestrationConfig], object]] = {TRAINING: training_pipeline}
+
+
+def pipeline_for(name: str, config: OrchestrationConfig):
+    """The pipeline called ``name``, placed as ``config`` says."""
+    if name not in PIPELINES:
+        raise KeyError(f"unknown pipeline '{name}'; choose one of: {', '.join(PIPELINES)}")
+    return PIPELINES[name](config)
+
+
+def compile_pipeline(name: str, profile: Profile, path: Path) -> Path:
+    """Write pipeline ``name`` to ``path``, with ``profile`` as the default of its ``profile`` parameter."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(
+        pipeline_for(name, profile.orchestration),
+        package_path=str(path),
+        pipeline_parameters={"profile": profile_parameter(profile)},
+    )
+    log.info("compiled %s -> %s", name, path)
+    return path
+
+
+def compile_all(profile: Profile, out_dir: Path = COMPILED_DIR, names: list[str] | None = None) -> list[Path]:
+    """Compile every pipeline (or ``names``) into ``out_dir/<name>.yaml``."""
+    return [compile_pipeline(n, profile, Path(out_dir) / f"{n}.yaml") for n in (names or list(PIPELINES))]

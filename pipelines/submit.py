@@ -1,0 +1,49 @@
+"""Start a pipeline run on a Kubeflow Pipelines server (``caig submit --host URL``)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import urllib3
+from kfp import Client
+from kfp_server_api.exceptions import ApiException
+
+from caig.errors import UserError
+from caig.orchestration.params import profile_parameter
+from caig.profile import Profile
+from pipelines.compile import pipeline_for
+
+log = logging.getLogger("caig.pipelines")
+
+
+def submit(
+    profile: Profile,
+    host: str,
+    name: str,
+    seed: int = 0,
+    experiment: str = "caig",
+    run_name: str | None = None,
+    namespace: str | None = None,
+) -> str:
+    """Compile pipeline ``name`` for ``profile``, start a run on ``host`` and return the run's URL."""
+    host = host.rstrip("/")
+    pipeline = pipeline_for(name, profile.orchestration)
+    arguments = {"profile": profile_parameter(profile), "seed": seed}
+    try:
+        with warnings.catch_warnings():  # "only works with KFP >= 2.0.0-beta.2": we target 2.x servers
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            client = Client(host=host, namespace=namespace) if namespace else Client(host=host)
+        result = client.create_run_from_pipeline_func(
+            pipeline, arguments=arguments, run_name=run_name, experiment_name=experiment
+        )
+    except urllib3.exceptions.HTTPError as err:
+        raise UserError(
+            f"cannot reach Kubeflow Pipelines at {host} ({type(err).__name__}); "
+            "check --host, e.g. http://localhost:8080 after kubectl port-forward"
+        ) from None
+    except ApiException as err:
+        raise UserError(f"Kubeflow Pipelines at {host} refused the run: {err.status} {err.reason}") from None
+    url = f"{host}/#/runs/details/{result.run_id}"
+    log.info("started %s run %s in experiment %s", name, result.run_id, experiment)
+    return url

@@ -1,0 +1,65 @@
+"""The profile as one pipeline parameter, and back into a typed ``Profile``.
+
+A KFP pipeline passes the profile to every step as one parameter: ``Profile.to_dict()`` as JSON text.
+Not as a ``dict`` parameter: KFP carries those as protobuf ``Struct`` values, which cannot hold ``null``
+(``data.pairs.max_ratio: null`` fails to compile) and turn every number into a double (``300`` arrives
+as ``300.0``). ``profile_from_parameter`` also accepts a dict, turning integral floats back into ints
+where the profile's dataclass says ``int``, and validates with ``caig.profile.profile_from_dict`` like
+any profile file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any, Union
+
+from caig.errors import UserError
+from caig.profile import Profile, profile_from_dict
+
+
+def profile_parameter(profile: Profile) -> str:
+    """The value of a pipeline's ``profile`` parameter: the profile as JSON text, in field order."""
+    return json.dumps(profile.to_dict())
+
+
+def profile_from_parameter(
+    value: dict[str, Any] | str, source: str = "pipeline parameter 'profile'"
+) -> Profile:
+    """The ``Profile`` a pipeline step received as a dict (or a JSON string of one)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{source}: not valid JSON ({err.msg}); pass Profile.to_dict() output") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{source}: must be a mapping of profile sections, got {type(value).__name__}")
+    return profile_from_dict(restore_ints(Profile, value), source)
+
+
+def restore_ints(cls: Any, data: Any) -> Any:
+    """A copy of ``data`` with integral floats turned into ints wherever ``cls``'s type hints say int."""
+    if dataclasses.is_dataclass(cls) and isinstance(data, dict):
+        hints = typing.get_type_hints(cls)
+        return {k: restore_ints(hints[k], v) if k in hints else v for k, v in data.items()}
+    origin, args = typing.get_origin(cls), typing.get_args(cls)
+    if origin in (Union, types.UnionType):
+        if int in args and _integral(data):
+            return int(data)
+        inner = [a for a in args if a is not type(None)]
+        return restore_ints(inner[0], data) if len(inner) == 1 else data
+    if origin in (list, tuple) and isinstance(data, list):
+        item = args[0] if args else Any
+        return [restore_ints(item, v) for v in data]
+    if origin is dict and isinstance(data, dict):
+        vt = args[1] if len(args) > 1 else Any
+        return {k: restore_ints(vt, v) for k, v in data.items()}
+    if cls is int and _integral(data):
+        return int(data)
+    return data
+
+
+def _integral(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()

@@ -1,0 +1,51 @@
+"""The profile as one pipeline parameter: JSON text round trip, Struct-style floats, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from caig.errors import UserError
+from caig.orchestration.params import profile_from_parameter, profile_parameter, restore_ints
+from caig.profile import Profile, load_profile
+
+
+def test_json_parameter_round_trips_the_profile(small_profile):
+    text = profile_parameter(small_profile)
+    assert isinstance(text, str)
+    assert profile_from_parameter(text) == small_profile
+
+
+def test_null_values_survive(small_profile):
+    profile = load_profile("production")
+    assert profile.data.pairs.max_ratio is None
+    assert profile_from_parameter(profile_parameter(profile)) == profile
+
+
+def test_dict_with_struct_doubles_gets_ints_back(small_profile):
+    # What a KFP Struct parameter delivers: every number a double.
+    doubled = json.loads(json.dumps(small_profile.to_dict()), parse_int=float)
+    assert doubled["world"]["n_products"] == 48.0
+    profile = profile_from_parameter(doubled)
+    assert profile.world.n_products == 48 and isinstance(profile.world.n_products, int)
+    assert profile == small_profile
+
+
+def test_restore_ints_leaves_real_floats_and_float_fields_alone():
+    data = {"world": {"n_products": 10.0, "base_ctr": 1.0, "segment_mix": [0.5, 0.5]}}
+    restored = restore_ints(Profile, data)
+    assert restored["world"]["n_products"] == 10 and isinstance(restored["world"]["n_products"], int)
+    assert isinstance(restored["world"]["base_ctr"], float)
+
+
+def test_non_integral_float_for_an_int_field_is_still_an_error():
+    with pytest.raises(UserError, match=r"world\.n_products' must be int"):
+        profile_from_parameter({"world": {"n_products": 10.5}})
+
+
+def test_bad_json_names_the_parameter():
+    with pytest.raises(UserError, match="parameter 'profile': not valid JSON"):
+        profile_from_parameter("{not json")
+    with pytest.raises(UserError, match="must be a mapping"):
+        profile_from_parameter("[1, 2]")

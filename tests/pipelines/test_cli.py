@@ -1,0 +1,50 @@
+"""``caig compile`` and ``caig submit`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import yaml
+
+from caig.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_compile_writes_each_pipeline(tmp_path, capsys):
+    try:
+        main(["compile", "--profile", "local", "--out", str(tmp_path), "--pipeline", "caig-training"])
+    except SystemExit as done:
+        assert done.code == 0
+    assert (tmp_path / "caig-training.yaml").is_file()
+    spec = yaml.safe_load_all((tmp_path / "caig-training.yaml").read_text()).__next__()
+    assert (
+        json.loads(spec["root"]["inputDefinitions"]["parameters"]["profile"]["defaultValue"])["name"]
+        == "local"
+    )
+    assert "caig-training.yaml" in capsys.readouterr().out
+
+
+def test_submit_to_an_unreachable_host_is_one_clear_line(capsys):
+    port = _free_port()
+    try:
+        main(["submit", "--host", f"http://127.0.0.1:{port}"])
+    except SystemExit as done:
+        assert done.code == 2
+    else:
+        raise AssertionError("submit to a closed port must fail")
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}")
+
+
+def test_bad_override_is_a_user_error(capsys):
+    try:
+        main(["compile", "--set", "orchestration.gpu.gpus_per_step=0"])
+    except SystemExit as done:
+        assert done.code == 2
+    assert "gpus_per_step must be at least 1" in capsys.readouterr().err
