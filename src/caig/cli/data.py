@@ -139,3 +139,57 @@ def pairs(profile: Profile, stats_dir: Path, creatives: Path, out: Path) -> None
         writable_dir(out),
     )
     click.echo(json.dumps({k: summary[k] for k in ("counts", "splits")}, indent=2))
+
+
+@data.command("import-caig")
+@profile_options
+@click.option(
+    "--clicks",
+    type=_PATH,
+    required=True,
+    help="Click data of the official CAIG release: JSON {product: [creatives]} or a list / JSON lines.",
+)
+@click.option(
+    "--captions",
+    type=_PATH,
+    default=None,
+    help="Captions keyed by creative_id (JSON lines or a JSON object).",
+)
+@click.option(
+    "--images",
+    "images_dir",
+    type=_PATH,
+    default=None,
+    help="Folder of creative images named by creative_image_hash.",
+)
+@click.option(
+    "--date", "stats_date", default=None, help="Date to book the aggregated counts on (default: today)."
+)
+@click.option(
+    "--out", type=_PATH, required=True, help="Output: creative_stats.parquet, creatives.parquet, reports."
+)
+def import_caig(
+    profile: Profile,
+    clicks: Path,
+    captions: Path | None,
+    images_dir: Path | None,
+    stats_date: str | None,
+    out: Path,
+) -> None:
+    """Import the official CAIG data release into creative_stats.parquet and creatives.parquet."""
+    from datetime import date
+
+    from caig.data.importers import import_caig_release
+
+    day = None
+    if stats_date:
+        try:
+            day = date.fromisoformat(stats_date)
+        except ValueError:
+            raise UserError(f"--date '{stats_date}' is not a date; write it as YYYY-MM-DD") from None
+    if images_dir is not None and not images_dir.is_dir():
+        raise UserError(f"--images {images_dir}: not a directory; pass the folder of the release's images")
+    report = import_caig_release(
+        clicks, writable_dir(out), profile.data.caig_import, captions, images_dir, day
+    )
+    click.echo(json.dumps(report, indent=2))
