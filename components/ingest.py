@@ -7,22 +7,26 @@ from caig.orchestration.images import step_image
 
 
 @dsl.component(base_image=step_image(), install_kfp_package=False)
-def ingest_events(profile: str, world: Input[Dataset], stats: Output[Dataset], summary: Output[Metrics]):
-    """Ingest the world's ``events/`` with ``caig.data.ingest.ingest_events``; fail above the quarantine limit."""
+def ingest_events(
+    profile: str, world: Input[Dataset], as_of: str, stats: Output[Dataset], summary: Output[Metrics]
+):
+    """Ingest the world's ``events/`` with ``caig.data.ingest.ingest_events``; fail above the quarantine limit.
+
+    ``as_of`` is "now" for the future-timestamp check (ISO-8601; empty: the current time).
+    """
     from pathlib import Path
 
     from caig.data.ingest import ingest_events as ingest
     from caig.data.tables import read_creatives
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
-    from caig.orchestration.params import profile_from_parameter
+    from caig.orchestration.params import parse_as_of, profile_from_parameter
 
     setup_logging()
     config = profile_from_parameter(profile)
     source = Path(world.path)
-    report = ingest(
-        source / "events", Path(stats.path), config.data.ingest, read_creatives(source / "creatives.parquet")
-    )
+    creatives = read_creatives(source / "creatives.parquet")
+    report = ingest(source / "events", Path(stats.path), config.data.ingest, creatives, parse_as_of(as_of))
     result = {k: v for k, v in report.to_dict().items() if k not in ("files_read", "quarantine_files")}
     record_metrics(summary, "data", result)
     stats.metadata.update({"rows": report.stats_rows, "events_total": report.events_total})

@@ -11,6 +11,8 @@ def run_report(
     world: Input[Dataset],
     world_summary: Input[Metrics],
     data_summary: Input[Metrics],
+    validation_summary: Input[Metrics],
+    pairs_summary: Input[Metrics],
     report: Output[HTML],
     summary: Output[Markdown],
     metrics: Output[Metrics],
@@ -24,5 +26,6 @@ def run_report(
 
     setup_logging()
     figures = {"World: products and their creatives": Path(world.path) / "contact_sheet.png"}
-    merged = build_run_report([world_summary.path, data_summary.path], figures, report.path, summary.path)
+    steps = [world_summary, data_summary, validation_summary, pairs_summary]
+    merged = build_run_report([s.path for s in steps], figures, report.path, summary.path)
     record_metrics(metrics, "", merged)

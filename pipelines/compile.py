@@ -9,7 +9,7 @@ from pathlib import Path
 from kfp import compiler
 
 from caig.orchestration.config import OrchestrationConfig
-from caig.orchestration.params import profile_parameter
+from caig.orchestration.params import profile_parameter, world_as_of
 from caig.profile import Profile
 from pipelines.training import NAME as TRAINING
 from pipelines.training import training_pipeline
@@ -27,13 +27,18 @@ def pipeline_for(name: str, config: OrchestrationConfig):
     return PIPELINES[name](config)
 
 
+def default_parameters(profile: Profile) -> dict[str, str]:
+    """The pipelines' parameter values for ``profile``: the profile itself, and "now" as the world's end."""
+    return {"profile": profile_parameter(profile), "as_of": world_as_of(profile.world)}
+
+
 def compile_pipeline(name: str, profile: Profile, path: Path) -> Path:
     """Write pipeline ``name`` to ``path``, with ``profile`` as the default of its ``profile`` parameter."""
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(
         pipeline_for(name, profile.orchestration),
         package_path=str(path),
-        pipeline_parameters={"profile": profile_parameter(profile)},
+        pipeline_parameters=default_parameters(profile),
     )
     log.info("compiled %s -> %s", name, path)
     return path

@@ -17,10 +17,9 @@ from kfp import local
 
 from caig.errors import UserError
 from caig.orchestration.metrics import read_metrics
-from caig.orchestration.params import profile_parameter
 from caig.orchestration.rundir import RunDir
 from caig.profile import Profile
-from pipelines.compile import pipeline_for
+from pipelines.compile import default_parameters, pipeline_for
 from pipelines.training import NAME as TRAINING
 
 log = logging.getLogger("caig.pipelines")
@@ -42,7 +41,7 @@ def run_local(profile: Profile, out: Path, seed: int = 0, name: str = TRAINING) 
         with warnings.catch_warnings():  # the venv stands in for our images; cluster settings do not apply
             warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
             warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
-            task = pipeline(profile=profile_parameter(profile), seed=seed)
+            task = pipeline(**default_parameters(profile), seed=seed)
     except RuntimeError as err:
         raise UserError(f"pipeline {name} failed: {err}; the failing step's log is above") from None
     outputs = task.outputs

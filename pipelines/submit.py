@@ -10,9 +10,8 @@ from kfp import Client
 from kfp_server_api.exceptions import ApiException
 
 from caig.errors import UserError
-from caig.orchestration.params import profile_parameter
 from caig.profile import Profile
-from pipelines.compile import pipeline_for
+from pipelines.compile import default_parameters, pipeline_for
 
 log = logging.getLogger("caig.pipelines")
 
@@ -29,7 +28,7 @@ def submit(
     """Compile pipeline ``name`` for ``profile``, start a run on ``host`` and return the run's URL."""
     host = host.rstrip("/")
     pipeline = pipeline_for(name, profile.orchestration)
-    arguments = {"profile": profile_parameter(profile), "seed": seed}
+    arguments = {**default_parameters(profile), "seed": seed}
     try:
         with warnings.catch_warnings():  # "only works with KFP >= 2.0.0-beta.2": we target 2.x servers
             warnings.filterwarnings("ignore", category=FutureWarning)

@@ -58,6 +58,7 @@ def test_training_pipeline_parameters_and_images():
     assert params["profile"]["parameterType"] == "STRING"
     assert '"name": "production"' in params["profile"]["defaultValue"]
     assert params["seed"]["defaultValue"] == 0
+    assert params["as_of"]["defaultValue"] == "2026-10-29T00:00:00+00:00"  # the production world's end
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {"ghcr.io/caig/caig-step:0.1.0"}
     assert set(spec["root"]["outputDefinitions"]["artifacts"]) == {"report", "summary", "metrics"}
@@ -66,7 +67,8 @@ def test_training_pipeline_parameters_and_images():
 def test_training_caches_deterministic_steps_and_retries_flaky_ones():
     tasks = _tasks(_load(COMPILED / "caig-training.yaml")[0])
     assert tasks["build-world"]["cachingOptions"] == {"enableCache": True}
-    assert tasks["run-report"]["cachingOptions"] == {"enableCache": True}
+    for name in ("run-report", "validate-stats", "build-pairs"):
+        assert tasks[name]["cachingOptions"] == {"enableCache": True}
     ingest = tasks["ingest-events"]
     assert ingest["cachingOptions"] == {}  # KFP writes enableCache: false as an empty message
     assert ingest["retryPolicy"] == {
@@ -77,6 +79,11 @@ def test_training_caches_deterministic_steps_and_retries_flaky_ones():
     }
     assert "retryPolicy" not in tasks["build-world"]
     assert ingest["dependentTasks"] == ["build-world"]
+    assert sorted(tasks["build-pairs"]["dependentTasks"]) == [
+        "build-world",
+        "ingest-events",
+        "validate-stats",
+    ]
 
 
 def test_gpu_placement_reaches_the_yaml(tmp_path):

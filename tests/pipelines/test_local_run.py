@@ -24,7 +24,7 @@ def test_run_directory_layout(local_run):
     assert "world.bayes_pair_accuracy" in page and "data:image/png;base64," in page
     assert "| data.rows_read |" in (out / "report.md").read_text()
     steps = json.loads((out / "steps.json").read_text())
-    assert set(steps) == {"build-world", "ingest-events", "run-report"}
+    assert set(steps) == {"build-world", "ingest-events", "validate-stats", "build-pairs", "run-report"}
     assert set(steps["build-world"]) == {"world", "summary"}
 
 
@@ -45,14 +45,8 @@ def test_metrics_come_from_the_steps_that_ran(local_run, small_profile):
         == metrics["data.rows_valid"] + metrics["data.rows_duplicate"] + metrics["data.rows_quarantined"]
     )
     assert metrics["data.clicks_total"] == metrics["world.n_clicks"]
-
-
-def test_a_second_run_replaces_the_first(local_run, small_profile):
-    out, _ = local_run
-    before = {p.name for p in (out / "pipeline").iterdir() if not p.name.startswith(".")}
-    assert len(before) == 1
-    # the same directory again, another seed: one run's outputs, the new world's figures
-    metrics = run_local_pipeline(small_profile, out, seed=1)
-    after = {p.name for p in (out / "pipeline").iterdir() if not p.name.startswith(".")}
-    assert len(after) == 1 and after != before
-    assert json.loads((out / "metrics.json").read_text()) == metrics
+    # the checks ran as of the world's end, and passed; pairs from the ingested stats match the world's own
+    assert metrics["data.as_of"] == "2026-10-08T00:00:00+00:00"
+    assert metrics["data.validation.success"] is True and metrics["data.validation.failed"] == 0
+    assert metrics["data.n_pairs"] == metrics["world.n_pairs"] > 0
+    assert (out / "pipeline").joinpath(steps["validate-stats"]["docs"], "index.html").is_file()

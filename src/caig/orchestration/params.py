@@ -14,10 +14,12 @@ import dataclasses
 import json
 import types
 import typing
+from datetime import UTC, datetime, timedelta
 from typing import Any, Union
 
 from caig.errors import UserError
 from caig.profile import Profile, profile_from_dict
+from caig.world.config import WorldConfig
 
 
 def profile_parameter(profile: Profile) -> str:
@@ -63,3 +65,26 @@ def restore_ints(cls: Any, data: Any) -> Any:
 
 def _integral(value: Any) -> bool:
     return isinstance(value, float) and value.is_integer()
+
+
+def world_as_of(world: WorldConfig) -> str:
+    """ "Now" for the simulated world: midnight UTC after its last day of logs (ISO-8601).
+
+    The world's logs lie in the past; checks of freshness and future timestamps run as of its end, so that
+    a pipeline on the world passes or fails the same way whatever day it runs.
+    """
+    start = datetime.fromisoformat(world.start_date).replace(tzinfo=UTC)
+    return (start + timedelta(days=world.n_days)).isoformat()
+
+
+def parse_as_of(text: str, name: str = "as_of") -> datetime:
+    """A pipeline's ``as_of`` parameter as a timezone-aware time; empty means now, naive means UTC."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"{name} '{text}' is not an ISO-8601 time; write e.g. 2026-10-15T00:00:00+00:00"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
