@@ -37,15 +37,15 @@ def feature_run_dir(tmp_path_factory: pytest.TempPathFactory, small_world_dir: P
     return run
 
 
-@pytest.fixture
-def handmade_run(tmp_path: Path):
-    """Write a hand-made run into tmp_path/run: two products (P1 with C1 and C2; P2 with C3).
+@pytest.fixture(scope="session")
+def handmade_run(tmp_path_factory: pytest.TempPathFactory):
+    """Write a hand-made run into a fresh directory: two products (P1 with C1 and C2; P2 with C3).
 
     Call it with the stats table (see ``stats_table``) and optionally an RM priors table.
     """
 
     def write(stats: pd.DataFrame, priors: pd.DataFrame | None = None) -> Path:
-        run = tmp_path / "run"
+        run = tmp_path_factory.mktemp("handmade-run")
         (run / "world").mkdir(parents=True, exist_ok=True)
         pd.DataFrame(
             {
@@ -68,7 +68,7 @@ def handmade_run(tmp_path: Path):
     return write
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def stats_table():
     """Build an ingest-shaped stats table from (creative_id, product_id, date, segment, impressions, clicks)."""
 
