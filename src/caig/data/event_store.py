@@ -38,7 +38,7 @@ class EventStore:
         )
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"CREATE TABLE IF NOT EXISTS events ({_EVENT_COLUMNS})")
-        self.con.execute(f"CREATE OR REPLACE TABLE staging (seq BIGINT NOT NULL, {_EVENT_COLUMNS})")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE staging (seq BIGINT NOT NULL, {_EVENT_COLUMNS})")
         self._seq = 0
 
     def __enter__(self) -> EventStore:
