@@ -18,10 +18,12 @@ import yaml
 
 from caig.bandit.config import BanditConfig
 from caig.data.config import DataConfig
+from caig.deploy.config import DeployConfig
 from caig.errors import UserError
 from caig.features.config import FeaturesConfig
 from caig.mllm.config import MLLMConfig, PretrainConfig
 from caig.orchestration.config import OrchestrationConfig
+from caig.pcpo.config import PCPOConfig
 from caig.render.config import RenderConfig
 from caig.typed_config import as_dict, build_config
 from caig.world.config import WorldConfig
@@ -42,6 +44,8 @@ class Profile:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
+    pcpo: PCPOConfig = field(default_factory=PCPOConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""

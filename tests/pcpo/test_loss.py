@@ -25,8 +25,12 @@ def test_pcpo_loss_hand_computed():
 
 def test_losses_equal_log2_when_policy_is_reference():
     x = _t(-3.0, -7.0)
-    assert torch.allclose(dpo_loss(x, x + 1, x, x + 1, beta=0.5), torch.full((2,), math.log(2), dtype=torch.float64))
-    assert torch.allclose(pcpo_loss(x, x - 2, x, x - 2, beta_p=0.5), torch.full((2,), math.log(2), dtype=torch.float64))
+    assert torch.allclose(
+        dpo_loss(x, x + 1, x, x + 1, beta=0.5), torch.full((2,), math.log(2), dtype=torch.float64)
+    )
+    assert torch.allclose(
+        pcpo_loss(x, x - 2, x, x - 2, beta_p=0.5), torch.full((2,), math.log(2), dtype=torch.float64)
+    )
 
 
 def test_total_objective_adds_weighted_pcpo():
@@ -37,7 +41,9 @@ def test_total_objective_adds_weighted_pcpo():
 
 
 def test_sequence_logprob_sums_only_response_tokens():
-    logits = torch.log(torch.tensor([[[0.5, 0.5], [0.25, 0.75], [0.9, 0.1], [0.5, 0.5]]], dtype=torch.float64))
+    logits = torch.log(
+        torch.tensor([[[0.5, 0.5], [0.25, 0.75], [0.9, 0.1], [0.5, 0.5]]], dtype=torch.float64)
+    )
     labels = torch.tensor([[-100, -100, 1, 0]])  # tokens 2 and 3 are the response
     # token 2 predicted at position 1 (p=0.75), token 3 at position 2 (p=0.9)
     expected = math.log(0.75) + math.log(0.9)

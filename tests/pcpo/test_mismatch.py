@@ -8,7 +8,9 @@ from caig.pcpo.mismatch import ProductInput, make_mismatch, mask_patches
 
 
 def _product(pid, category, colour=(200, 10, 10)):
-    return ProductInput(pid, Image.new("RGB", (128, 128), colour), {"title": f"{pid} title", "category": category})
+    return ProductInput(
+        pid, Image.new("RGB", (128, 128), colour), {"title": f"{pid} title", "category": category}
+    )
 
 
 def test_mask_patches_blacks_out_75_percent_of_patches():

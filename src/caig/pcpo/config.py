@@ -19,6 +19,7 @@ class PCPOConfig:
     samples_per_product: int = 2  # descriptions generated per product (the paper: two)
     temperature: float = 1.0  # sampling temperature of the PM (paper: 1.0)
     max_new_tokens: int = 40  # longest generated description
+    max_length: int = 256  # longest training sequence in tokens (image tokens included)
     beta: float = 0.5  # DPO beta (released code: 0.5)
     beta_p: float = 0.5  # PCPO beta_p
     pcpo_weight: float = 1.0  # weight of the PCPO term (paper Eq. 12: 1)
@@ -33,8 +34,11 @@ class PCPOConfig:
     batch_size: int = 8  # preference pairs per optimizer step
     max_grad_norm: float = 1.0  # gradient clipping
     seed: int = 0  # sampling, mismatch coin flips, shuffling
+    eval_products: int = 60  # held-out products whose descriptions are written after every round
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.rounds < 1 or self.products_per_round < 1:
             raise ValueError("rounds and products_per_round must be >= 1")
         if self.samples_per_product != 2:

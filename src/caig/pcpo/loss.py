@@ -10,15 +10,25 @@ import torch
 import torch.nn.functional as F
 
 
-def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
+def dpo_loss(
+    pi_chosen: torch.Tensor,
+    pi_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
     """DPO (paper Eq. 10): ``-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r)))``, per pair."""
     margin = (pi_chosen - ref_chosen) - (pi_rejected - ref_rejected)
     return -F.logsigmoid(beta * margin)
 
 
-def pcpo_loss(pi_chosen: torch.Tensor, pi_chosen_mismatched: torch.Tensor, ref_chosen: torch.Tensor,
-              ref_chosen_mismatched: torch.Tensor, beta_p: float) -> torch.Tensor:
+def pcpo_loss(
+    pi_chosen: torch.Tensor,
+    pi_chosen_mismatched: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_chosen_mismatched: torch.Tensor,
+    beta_p: float,
+) -> torch.Tensor:
     """PCPO (paper Eq. 11): the SAME chosen response under the matched and a mismatched product input,
     ``-log sigmoid(beta_p * ((pi_c - ref_c) - (pi_c_mis - ref_c_mis)))``, per pair.
 

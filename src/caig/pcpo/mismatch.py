@@ -13,7 +13,9 @@ import numpy as np
 from PIL import Image
 
 
-def mask_patches(image: Image.Image, rng: np.random.Generator, ratio: float = 0.75, patch: int = 32) -> Image.Image:
+def mask_patches(
+    image: Image.Image, rng: np.random.Generator, ratio: float = 0.75, patch: int = 32
+) -> Image.Image:
     """Black out ``ratio`` of the image's ``patch`` x ``patch`` patches (the last row/column may be partial)."""
     arr = np.array(image.convert("RGB"))
     h, w = arr.shape[:2]
@@ -22,7 +24,7 @@ def mask_patches(image: Image.Image, rng: np.random.Generator, ratio: float = 0.
     chosen = rng.choice(n, size=int(round(ratio * n)), replace=False)
     for k in chosen:
         r, c = divmod(int(k), cols)
-        arr[r * patch:(r + 1) * patch, c * patch:(c + 1) * patch] = 0
+        arr[r * patch : (r + 1) * patch, c * patch : (c + 1) * patch] = 0
     return Image.fromarray(arr)
 
 
@@ -35,7 +37,9 @@ class ProductInput:
     attributes: dict[str, str]
 
 
-def textual_mismatch(product: ProductInput, others: list[ProductInput], rng: np.random.Generator) -> ProductInput:
+def textual_mismatch(
+    product: ProductInput, others: list[ProductInput], rng: np.random.Generator
+) -> ProductInput:
     """The same image with another product's text attributes (a product of another category if any)."""
     pool = [o for o in others if o.product_id != product.product_id]
     if not pool:
@@ -45,14 +49,21 @@ def textual_mismatch(product: ProductInput, others: list[ProductInput], rng: np.
     return replace(product, attributes=dict(other.attributes))
 
 
-def visual_mismatch(product: ProductInput, rng: np.random.Generator, ratio: float = 0.75,
-                    patch: int = 32) -> ProductInput:
+def visual_mismatch(
+    product: ProductInput, rng: np.random.Generator, ratio: float = 0.75, patch: int = 32
+) -> ProductInput:
     """The same text with 75% of the image's 32x32 patches blacked out."""
     return replace(product, image=mask_patches(product.image, rng, ratio, patch))
 
 
-def make_mismatch(product: ProductInput, others: list[ProductInput], rng: np.random.Generator, method: str,
-                  ratio: float = 0.75, patch: int = 32) -> tuple[ProductInput, str]:
+def make_mismatch(
+    product: ProductInput,
+    others: list[ProductInput],
+    rng: np.random.Generator,
+    method: str,
+    ratio: float = 0.75,
+    patch: int = 32,
+) -> tuple[ProductInput, str]:
     """One mismatched input per sample: a coin flip between visual and textual for full PCPO.
 
     ``method`` is ``pcpo`` (coin flip), ``pcpo-no-visual`` (textual only) or ``pcpo-no-textual`` (visual only).

@@ -1,0 +1,208 @@
+"""``caig pcpo``: Algorithm 1 end to end, round by round, resumable.
+
+Each round samples training products, rolls out two descriptions per product, lets the frozen RM choose,
+trains one epoch of DPO (+ PCPO) on LoRA adapters, and writes ``OUT/round-NN/``: the adapter, the round's
+statistics (``round.json``, written last: a round without it is redone after a kill), and the policy's
+descriptions for the held-out products (``heldout.parquet``), which ``caig evaluate`` judges. ``round-00``
+holds the pre-trained PM's held-out descriptions, the baseline of every uplift.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from caig.errors import UserError
+from caig.mllm.build import load_model
+from caig.mllm.generate import generate
+from caig.mllm.templates import PM_TEMPLATES
+from caig.pcpo.config import PCPOConfig
+from caig.pcpo.mismatch import ProductInput
+from caig.pcpo.rollout import question, rollout
+from caig.pcpo.trainer import train_round
+from caig.profile import Profile
+from caig.typed_config import as_dict
+
+log = logging.getLogger("caig.pcpo")
+PRODUCT_ATTRIBUTES = ("product_id", "title", "category", "tags", "colour", "price")
+
+
+def load_products(
+    pm_dir: Path, tasks_dir: Path | None = None
+) -> tuple[list[ProductInput], list[ProductInput]]:
+    """(training products, held-out products) of the pre-training split, with images and attributes."""
+    report_path = pm_dir / "pretrain.json"
+    if tasks_dir is None:
+        if not report_path.is_file():
+            raise UserError(
+                f"{pm_dir} holds no pretrain.json; pass --pm a `caig pretrain` output or --tasks DIR"
+            )
+        tasks_dir = Path(json.loads(report_path.read_text())["tasks"])
+    summary = json.loads((tasks_dir / "tasks.json").read_text())
+    world_dir = Path(summary["world_dir"])
+    products = pd.read_parquet(tasks_dir / "products.parquet").sort_values("product_id")
+
+    def inputs(split: str) -> list[ProductInput]:
+        rows = products[products["split"] == split]
+        return [
+            ProductInput(
+                r["product_id"],
+                Image.open(world_dir / r["image_path"]).convert("RGBA"),
+                {k: (list(r[k]) if k == "tags" else r[k]) for k in PRODUCT_ATTRIBUTES},
+            )
+            for r in rows.to_dict("records")
+        ]
+
+    return inputs("train"), inputs("heldout")
+
+
+def _model_dir(pm_dir: Path) -> Path:
+    return pm_dir / "model" if (pm_dir / "model" / "config.json").is_file() else pm_dir
+
+
+def heldout_descriptions(
+    model: Any, processor: Any, products: list[ProductInput], config: PCPOConfig, attributes: list[str]
+) -> pd.DataFrame:
+    """One sampled description per held-out product, with a fixed seed and template: comparable by round."""
+    questions = [question(p, i % len(PM_TEMPLATES), attributes) for i, p in enumerate(products)]
+    texts = generate(
+        model,
+        processor,
+        [p.image for p in products],
+        questions,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        seed=config.seed + 10_007,
+    )
+    return pd.DataFrame({"product_id": [p.product_id for p in products], "description": texts})
+
+
+def run_pcpo(
+    profile: Profile,
+    pm_dir: str | Path,
+    rm_dir: str | Path,
+    out: str | Path,
+    method: str | None = None,
+    tasks_dir: str | Path | None = None,
+) -> dict:
+    """Run (or resume) the configured rounds of ``method`` (default: the profile's) into ``out``."""
+    from caig.mllm.pretrain import lora_wrap
+    from caig.render.factory import make_renderer
+    from caig.reward.scoring import RewardScorer
+
+    config = profile.pcpo if method is None else _with_method(profile.pcpo, method)
+    pm_dir, out = Path(pm_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_products, heldout = load_products(pm_dir, Path(tasks_dir) if tasks_dir else None)
+    heldout = heldout[: config.eval_products]
+    attributes = list(profile.mllm.instruct_attributes)
+    torch.manual_seed(config.seed)
+    model, processor = load_model(_model_dir(pm_dir))
+    model = lora_wrap(model, config)
+    judge = RewardScorer.from_dir(rm_dir)
+    renderer = make_renderer(profile.render)
+    done = _finished_rounds(out)
+    if done:
+        _load_adapter(model, out / f"round-{done[-1]:02d}" / "adapter")
+        log.info("resuming %s after round %d", config.method, done[-1])
+    if not (out / "round-00" / "heldout.parquet").exists():
+        with model.disable_adapter():
+            _save_heldout(
+                out / "round-00", heldout_descriptions(model, processor, heldout, config, attributes)
+            )
+    rounds = [json.loads((out / f"round-{r:02d}" / "round.json").read_text()) for r in done]
+    for r in range(len(done) + 1, config.rounds + 1):
+        rounds.append(
+            _one_round(r, model, processor, train_products, heldout, judge, renderer, config, attributes, out)
+        )
+    summary = {
+        "method": config.method,
+        "rounds": rounds,
+        "config": as_dict(config),
+        "pm": str(pm_dir),
+        "rm": str(rm_dir),
+        "heldout_products": len(heldout),
+    }
+    (out / "pcpo.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _one_round(
+    r: int,
+    model: Any,
+    processor: Any,
+    train_products: list[ProductInput],
+    heldout: list[ProductInput],
+    judge: Any,
+    renderer: Any,
+    config: PCPOConfig,
+    attributes: list[str],
+    out: Path,
+) -> dict:
+    started = time.perf_counter()
+    rng = np.random.default_rng([config.seed, r])
+    picks = rng.choice(
+        len(train_products), size=min(config.products_per_round, len(train_products)), replace=False
+    )
+    sampled = [train_products[i] for i in picks]
+    pairs, stats = rollout(
+        model, processor, sampled, judge, renderer, config, attributes, rng, train_products
+    )
+    training = train_round(model, processor, pairs, config, rng)
+    folder = out / f"round-{r:02d}"
+    model.save_pretrained(folder / "adapter")
+    _save_heldout(folder, heldout_descriptions(model, processor, heldout, config, attributes))
+    record = {
+        "round": r,
+        "rollout": asdict(stats),
+        "training": training,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (folder / "round.json").write_text(json.dumps(record, indent=2))
+    log.info(
+        "%s round %d/%d: %d pairs (%d identical, %d unrenderable), loss %.4f, %.1f s",
+        config.method,
+        r,
+        config.rounds,
+        stats.pairs,
+        stats.identical,
+        stats.unrenderable,
+        training["loss"],
+        record["seconds"],
+    )
+    return record
+
+
+def _with_method(config: PCPOConfig, method: str) -> PCPOConfig:
+    from dataclasses import replace
+
+    try:
+        return replace(config, method=method)
+    except ValueError as err:
+        raise UserError(f"--method {method}: {err}") from None
+
+
+def _finished_rounds(out: Path) -> list[int]:
+    rounds = sorted(int(p.parent.name.split("-")[1]) for p in out.glob("round-*/round.json"))
+    return [r for i, r in enumerate(rounds, start=1) if r == i]  # contiguous from round 1
+
+
+def _load_adapter(model: Any, path: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(path / "adapter_model.safetensors"))
+
+
+def _save_heldout(folder: Path, frame: pd.DataFrame) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / "heldout.parquet", index=False)

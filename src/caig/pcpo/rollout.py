@@ -1,0 +1,103 @@
+"""Algorithm 1, lines 3-10: for each product, sample two descriptions, render both ads, and let the frozen
+reward model say which will get more clicks (scored in both orders, averaged)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from caig.errors import UserError
+from caig.mllm.generate import generate
+from caig.mllm.instruct import pm_prompt
+from caig.mllm.templates import PM_TEMPLATES
+from caig.pcpo.config import PCPOConfig
+from caig.pcpo.mismatch import ProductInput, make_mismatch
+from caig.pcpo.trainer import PreferencePair
+
+log = logging.getLogger("caig.pcpo")
+
+
+class PairJudge(Protocol):
+    """What PCPO needs of the reward model: swap-consistent P(image_a gets more clicks than image_b)."""
+
+    def compare(self, product: dict, image_a: Image.Image, image_b: Image.Image) -> float: ...
+
+
+class Renderer(Protocol):
+    def render(self, product: Image.Image, description: str, seed: int = 0) -> Image.Image: ...
+
+
+@dataclass
+class RolloutStats:
+    products: int = 0
+    pairs: int = 0
+    identical: int = 0  # both samples the same text: no preference to learn from
+    ties: int = 0  # the RM could not choose (p == 0.5)
+    unrenderable: int = 0  # a sample the renderer rejects (e.g. empty text): no pair, counted here
+    mean_margin: float = 0.0  # mean |p - 0.5| of the RM's choices
+
+
+def question(product: ProductInput, template: int, attributes: Sequence[str]) -> str:
+    """The PM's instruct prompt for a product: Table 4 PM template ``template`` plus its attributes."""
+    return pm_prompt(product.attributes, attributes, index=template)
+
+
+def rollout(
+    model: Any,
+    processor: Any,
+    products: Sequence[ProductInput],
+    judge: PairJudge,
+    renderer: Renderer,
+    config: PCPOConfig,
+    attributes: Sequence[str],
+    rng: np.random.Generator,
+    pool: Sequence[ProductInput],
+) -> tuple[list[PreferencePair], RolloutStats]:
+    """Preference pairs of one round, with a mismatched input per pair unless the method is plain DPO."""
+    templates = [int(rng.integers(len(PM_TEMPLATES))) for _ in products]
+    questions = [question(p, t, attributes) for p, t in zip(products, templates, strict=True)]
+    images = [p.image for p in products]
+    texts = generate(
+        model,
+        processor,
+        images * 2,
+        questions * 2,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        seed=int(rng.integers(2**31)),
+    )
+    first, second = texts[: len(products)], texts[len(products) :]
+    stats = RolloutStats(products=len(products))
+    pairs, margins = [], []
+    for product, template, q, a, b in zip(products, templates, questions, first, second, strict=True):
+        if a.strip() == b.strip():
+            stats.identical += 1
+            continue
+        seed = int(rng.integers(2**31))
+        try:
+            ad_a, ad_b = renderer.render(product.image, a, seed), renderer.render(product.image, b, seed)
+        except UserError as err:
+            stats.unrenderable += 1
+            log.debug("product %s: sample not renderable (%s)", product.product_id, err)
+            continue
+        p = judge.compare(product.attributes, ad_a, ad_b)
+        if p == 0.5:
+            stats.ties += 1
+            continue
+        chosen, rejected = (a, b) if p > 0.5 else (b, a)
+        margins.append(abs(p - 0.5))
+        mismatched, mismatched_q = None, None
+        if config.method != "dpo":
+            mismatched, _ = make_mismatch(
+                product, list(pool), rng, config.method, config.mask_ratio, config.mask_patch
+            )
+            mismatched_q = question(mismatched, template, attributes)
+        pairs.append(PreferencePair(product, q, chosen, rejected, mismatched, mismatched_q))
+    stats.pairs = len(pairs)
+    stats.mean_margin = float(np.mean(margins)) if margins else 0.0
+    return pairs, stats
