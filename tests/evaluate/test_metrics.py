@@ -20,12 +20,20 @@ def world(small_world_dir):
 
 def test_match_rate_and_hacking_share(world):
     sofa = world.catalog[world.catalog.category == "sofa"].product_id.iloc[0]
-    texts = ["in a living room, soft daylight", "in a bathroom vanity", "in a living room, macro close-up",
-             "in a living room, with fireworks burst"]
+    texts = [
+        "in a living room, soft daylight",
+        "in a bathroom vanity",
+        "in a living room, macro close-up",
+        "in a living room, with fireworks burst",
+    ]
     judged = judge_generations(world, [sofa] * 4, texts)
     summary = summarise(judged)
     assert list(judged["match"]) == ["match", "scene", "scale", "scene"]
-    assert summary["match_rate"] == 0.25 and summary["mismatch_scene"] == 0.5 and summary["mismatch_scale"] == 0.25
+    assert (
+        summary["match_rate"] == 0.25
+        and summary["mismatch_scene"] == 0.5
+        and summary["mismatch_scale"] == 0.25
+    )
     assert summary["eye_catching_share"] == 0.25
 
 

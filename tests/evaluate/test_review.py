@@ -11,8 +11,10 @@ from caig.evaluate.review import ReviewItem, export_review, import_answers, matc
 
 def _items():
     img = Image.new("RGB", (32, 32), (200, 0, 0))
-    return [ReviewItem(f"i{k}", "P1", "red sofa", "in a living room", "pcpo" if k % 2 else "dpo", 1, img, img)
-            for k in range(6)]
+    return [
+        ReviewItem(f"i{k}", "P1", "red sofa", "in a living room", "pcpo" if k % 2 else "dpo", 1, img, img)
+        for k in range(6)
+    ]
 
 
 def test_export_writes_a_self_contained_page(tmp_path):
@@ -23,8 +25,15 @@ def test_export_writes_a_self_contained_page(tmp_path):
 
 
 def test_import_gives_match_rate_per_method_with_interval(tmp_path):
-    answers = [{"item_id": f"i{k}", "method": "pcpo" if k % 2 else "dpo", "round": 1,
-                "answer": "match" if k in (1, 3, 0) else "scene"} for k in range(6)]
+    answers = [
+        {
+            "item_id": f"i{k}",
+            "method": "pcpo" if k % 2 else "dpo",
+            "round": 1,
+            "answer": "match" if k in (1, 3, 0) else "scene",
+        }
+        for k in range(6)
+    ]
     path = tmp_path / "a.json"
     path.write_text(json.dumps({"batch_id": "b1", "reviewer": "ann", "answers": answers}))
     rates = match_rates(import_answers([path])).set_index("method")
@@ -35,7 +44,9 @@ def test_import_gives_match_rate_per_method_with_interval(tmp_path):
 
 def test_unknown_answer_is_rejected_with_file_and_item(tmp_path):
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"answers": [{"item_id": "i9", "method": "pcpo", "round": 1, "answer": "maybe"}]}))
+    path.write_text(
+        json.dumps({"answers": [{"item_id": "i9", "method": "pcpo", "round": 1, "answer": "maybe"}]})
+    )
     with pytest.raises(UserError, match=r"bad\.json: item 'i9'"):
         import_answers([path])
 

@@ -22,12 +22,13 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; importing registers nothing globally.
-    from caig.cli import bandit, client, data, deploy, features, mllm, pcpo, pipeline, render, run, serve, world
+    from caig.cli import (bandit, client, data, deploy, evaluate, features, mllm, pcpo, pipeline, render, run,
+                          serve, world)
 
     for command in (world.world, run.run, data.data, mllm.mllm, bandit.bandit, features.features,
                     render.render, pipeline.compile_command, pipeline.submit_command, serve.serve, client.client,
                     deploy.deploy, deploy.promote,
-                    pcpo.pcpo):
+                    pcpo.pcpo, evaluate.evaluate):
         cli.add_command(command)
 
 

@@ -22,15 +22,17 @@ def judge_generations(world: World, product_ids: Sequence[str], descriptions: Se
     categories = world.products["category"]
     for pid, text in zip(product_ids, descriptions, strict=True):
         parsed = parse_description(text)
-        rows.append({
-            "product_id": pid,
-            "category": categories[pid],
-            "description": text,
-            "match": world.judge_match(pid, text),
-            "true_ctr": world.true_ctr(pid, text),
-            "eye_catching": bool(parsed.group("eye_catching")),
-            "n_terms": len(parsed.all_terms),
-        })
+        rows.append(
+            {
+                "product_id": pid,
+                "category": categories[pid],
+                "description": text,
+                "match": world.judge_match(pid, text),
+                "true_ctr": world.true_ctr(pid, text),
+                "eye_catching": bool(parsed.group("eye_catching")),
+                "n_terms": len(parsed.all_terms),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -60,11 +62,14 @@ def category_uplift(judged: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, f
     """Relative true-CTR uplift per category (paper Table 2's analogue)."""
     mine = judged.groupby("category")["true_ctr"].mean()
     base = baseline.groupby("category")["true_ctr"].mean()
-    return {str(c): float(mine[c] / base[c] - 1.0) for c in mine.index.intersection(base.index) if base[c] > 0}
+    return {
+        str(c): float(mine[c] / base[c] - 1.0) for c in mine.index.intersection(base.index) if base[c] > 0
+    }
 
 
-def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, n: int = 1000,
-                       level: float = 0.95) -> tuple[float, float]:
+def bootstrap_interval(
+    values: np.ndarray, rng: np.random.Generator, n: int = 1000, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values``."""
     if len(values) == 0:
         return (float("nan"), float("nan"))

@@ -20,9 +20,11 @@ from PIL import Image
 from caig.errors import UserError
 
 ANSWERS = ("match", "scale", "scene", "colour")
-QUESTION = ("Does the background match the product? If not, which mismatch is it: scale (the product's size "
-            "is implausible in the scene), scene (the product does not belong in this place or mood), or "
-            "colour (stark colour conflict between product and background)?")
+QUESTION = (
+    "Does the background match the product? If not, which mismatch is it: scale (the product's size "
+    "is implausible in the scene), scene (the product does not belong in this place or mood), or "
+    "colour (stark colour conflict between product and background)?"
+)
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,18 @@ def export_review(items: Iterable[ReviewItem], out: Path, batch_id: str) -> Path
     items = list(items)
     if not items:
         raise UserError("nothing to review: the batch has no items")
-    meta = {i.item_id: {k: v for k, v in asdict(i).items() if k not in ("product_image", "ad_image")} for i in items}
+    meta = {
+        i.item_id: {k: v for k, v in asdict(i).items() if k not in ("product_image", "ad_image")}
+        for i in items
+    }
     cards = "\n".join(_card(i) for i in items)
-    page = _PAGE.format(batch=html.escape(batch_id), question=html.escape(QUESTION), cards=cards,
-                        meta=json.dumps(meta), n=len(items))
+    page = _PAGE.format(
+        batch=html.escape(batch_id),
+        question=html.escape(QUESTION),
+        cards=cards,
+        meta=json.dumps(meta),
+        n=len(items),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     return out
@@ -62,10 +72,14 @@ def export_review(items: Iterable[ReviewItem], out: Path, batch_id: str) -> Path
 
 def _card(item: ReviewItem) -> str:
     options = "".join(
-        f'<label><input type="radio" name="{html.escape(item.item_id)}" value="{a}"> {a}</label> ' for a in ANSWERS)
-    return (f'<div class="card"><div class="pics"><img alt="product" src="{_data_uri(item.product_image)}">'
-            f'<img alt="ad" src="{_data_uri(item.ad_image)}"></div><p><b>{html.escape(item.title)}</b><br>'
-            f'<i>{html.escape(item.description)}</i></p><p>{options}</p></div>')
+        f'<label><input type="radio" name="{html.escape(item.item_id)}" value="{a}"> {a}</label> '
+        for a in ANSWERS
+    )
+    return (
+        f'<div class="card"><div class="pics"><img alt="product" src="{_data_uri(item.product_image)}">'
+        f'<img alt="ad" src="{_data_uri(item.ad_image)}"></div><p><b>{html.escape(item.title)}</b><br>'
+        f"<i>{html.escape(item.description)}</i></p><p>{options}</p></div>"
+    )
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>caig review {batch}</title>
@@ -99,11 +113,15 @@ def import_answers(paths: Iterable[Path]) -> pd.DataFrame:
         try:
             doc = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise UserError(f"{path}: not a readable answers file ({err}); export one from the review page") from None
+            raise UserError(
+                f"{path}: not a readable answers file ({err}); export one from the review page"
+            ) from None
         for answer in doc.get("answers", []):
             if answer.get("answer") not in ANSWERS:
-                raise UserError(f"{path}: item {answer.get('item_id')!r} has answer {answer.get('answer')!r}; "
-                                f"expected one of {', '.join(ANSWERS)}")
+                raise UserError(
+                    f"{path}: item {answer.get('item_id')!r} has answer {answer.get('answer')!r}; "
+                    f"expected one of {', '.join(ANSWERS)}"
+                )
             rows.append({**answer, "reviewer": doc.get("reviewer", ""), "file": str(path)})
     return pd.DataFrame(rows)
 
@@ -124,5 +142,7 @@ def match_rates(answers: pd.DataFrame) -> pd.DataFrame:
     for (method, rnd), group in answers.groupby(["method", "round"], sort=True):
         k, n = int((group["answer"] == "match").sum()), len(group)
         lo, hi = wilson_interval(k, n)
-        out.append({"method": method, "round": int(rnd), "n": n, "match_rate": k / n, "ci_low": lo, "ci_high": hi})
+        out.append(
+            {"method": method, "round": int(rnd), "n": n, "match_rate": k / n, "ci_low": lo, "ci_high": hi}
+        )
     return pd.DataFrame(out)
