@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from caig.data.config import IngestConfig
-from caig.data.event_checks import CheckedBatch, CreativeIndex, check_batch
+from caig.data.event_checks import CreativeIndex, check_batch
 from caig.data.event_store import EventStore
 from caig.data.quarantine import QuarantineWriter
 from caig.data.report import IngestReport
@@ -124,7 +125,7 @@ def _ingest_file(
 ) -> None:
     """Read one file batch by batch; on a read error undo its rows and report it as unreadable."""
     name = path.relative_to(events_dir).as_posix()
-    checked: list[CheckedBatch] = []
+    reasons: Counter[str] = Counter()  # applied to the report only once the whole file was read
     rows = 0
     try:
         quarantine = QuarantineWriter(out_dir / QUARANTINE_DIR, path, name)  # hashes the file: may fail
@@ -138,7 +139,7 @@ def _ingest_file(
             rows += batch.num_rows
             store.stage(result.valid)
             quarantine.write(result.quarantined)
-            checked.append(_counts_only(result))
+            reasons.update(result.reason_counts)
     except _UnreadableFile as err:
         store.rollback_file()
         quarantine.abort()
@@ -152,8 +153,7 @@ def _ingest_file(
     written = quarantine.commit()
     report.files_read.append(name)
     report.rows_read += rows
-    for result in checked:
-        report.add_reasons(result.reason_counts)
+    report.add_reasons(dict(reasons))
     if written is not None:
         report.quarantine_files.append(written.name)
 
@@ -176,8 +176,3 @@ def _report_unreadable(report: IngestReport, name: str, err: BaseException) -> N
     message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
     report.files_unreadable.append({"file": name, "error": message})
     log.warning("unreadable file %s (%s); skipped, the run goes on", name, message)
-
-
-def _counts_only(result: CheckedBatch) -> CheckedBatch:
-    """Keep only what the report needs of a batch (its quarantined reasons), so memory stays bounded."""
-    return CheckedBatch(valid=result.valid.slice(0, 0), quarantined=result.quarantined.select(["reason"]))
