@@ -23,7 +23,7 @@ from caig.render.config import RenderConfig
 from caig.render.diffusers_inputs import InpaintInputs, make_inputs
 from caig.render.label import label_image
 from caig.render.placement import paste_back
-from caig.render.prompt import check_batch
+from caig.render.prompt import check_batch, check_description
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class DiffusersRenderer:
 
     def render(self, product: Image.Image, description: str, seed: int | None = None) -> Image.Image:
         """One ad of ``image_size`` pixels; the same seed gives the same image."""
+        check_description(description)
         return self.render_batch(product, [description], [self.config.seed if seed is None else seed])[0]
 
     def render_batch(

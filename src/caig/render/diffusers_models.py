@@ -215,13 +215,19 @@ def load_pipeline(config: Any) -> Any:
     diffusers' conversion script); ``controlnet_model`` a ControlNet directory, or empty to use the base
     directory's ``controlnet/`` (as ``caig render build-tiny`` writes it).
     """
+    base = resolve_model_path(config.base_model, "render.base_model")  # fail fast, before heavy imports
+    controlnet = (
+        resolve_model_path(config.controlnet_model, "render.controlnet_model")
+        if config.controlnet_model
+        else None
+    )
+
+    import diffusers
     from diffusers import ControlNetModel, StableDiffusionControlNetInpaintPipeline
 
-    base = resolve_model_path(config.base_model, "render.base_model")
     kwargs: dict[str, Any] = {}
-    if config.controlnet_model:
-        path = resolve_model_path(config.controlnet_model, "render.controlnet_model")
-        kwargs["controlnet"] = ControlNetModel.from_pretrained(path, local_files_only=True)
+    if controlnet is not None:
+        kwargs["controlnet"] = ControlNetModel.from_pretrained(controlnet, local_files_only=True)
     elif not (base / "controlnet").is_dir():
         raise UserError(
             f"render.base_model={config.base_model} has no controlnet/ and render.controlnet_model "
@@ -235,4 +241,24 @@ def load_pipeline(config: Any) -> Any:
             "checker to the model directory (or set render.safety_checker=false for debugging only)"
         )
     log.info("loading diffusers pipeline from %s", base)
+    diffusers.utils.logging.disable_progress_bar()
     return StableDiffusionControlNetInpaintPipeline.from_pretrained(base, local_files_only=True, **kwargs)
+
+
+def build_tiny(out: str | Path, seed: int = 0) -> dict[str, Any]:
+    """Build the ``tiny`` pipeline (random weights, with a never-flagging safety checker) and save it to
+    ``out`` for tests and the demo; returns a summary with parameter counts."""
+    pipe = build_pipeline("tiny", seed=seed)
+    save_pipeline(pipe, out)
+    params = {
+        name: sum(p.numel() for p in module.parameters())
+        for name, module in pipe.components.items()
+        if isinstance(module, torch.nn.Module)
+    }
+    return {
+        "out": str(out),
+        "preset": "tiny",
+        "seed": seed,
+        "parameters": params,
+        "use": f"--set render.backend=diffusers --set render.base_model={out}",
+    }

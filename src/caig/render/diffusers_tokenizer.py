@@ -67,7 +67,11 @@ def _merge(symbols: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]:
 
 def default_words() -> list[str]:
     """Connective words, plus the world's background terms and category names when importable."""
-    words = ["a an the in on with of and at by for palette style product photo"] * 4
+    from caig.render.config import DEFAULT_NEGATIVE_PROMPT
+
+    words = ["a an the in on with of and at by for palette style product photo"] * 4 + [
+        DEFAULT_NEGATIVE_PROMPT
+    ] * 2
     try:
         from caig.world.vocabulary import CATEGORIES, TERMS
     except ImportError:

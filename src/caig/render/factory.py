@@ -14,7 +14,7 @@ from PIL import Image
 
 from caig.render.config import RenderConfig
 from caig.render.label import label_image
-from caig.render.prompt import check_batch, check_product_size
+from caig.render.prompt import check_batch, check_description, check_product_size
 
 
 class Renderer(Protocol):
@@ -41,6 +41,7 @@ class ProceduralBackend:
         self.renderer = ProceduralRenderer(size=config.image_size, product_scale=config.product_scale)
 
     def render(self, product: Image.Image, description: str, seed: int | None = None) -> Image.Image:
+        check_description(description)
         return self.render_batch(product, [description], [self.config.seed if seed is None else seed])[0]
 
     def render_batch(
