@@ -28,11 +28,16 @@ def load_kube_config(kubeconfig: str | None = None, context: str | None = None) 
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config()
         else:
-            config.load_kube_config(config_file=kubeconfig, context=context)
+            # read $KUBECONFIG now: the kubernetes package reads it once, when it is first imported
+            config.load_kube_config(config_file=_kubeconfig_path(kubeconfig), context=context)
     except (config.ConfigException, OSError) as err:
         raise UserError(
             f"no usable Kubernetes credentials ({err}); set KUBECONFIG or pass --kubeconfig"
         ) from None
+
+
+def _kubeconfig_path(kubeconfig: str | None) -> str | None:
+    return kubeconfig or os.environ.get("KUBECONFIG") or None
 
 
 def apply_plan(
@@ -66,7 +71,9 @@ def apply_plan(
         ) from None
     generation = written.get("metadata", {}).get("generation")
     log.info("%s %s %s/%s (generation %s)", result, patch.kind, patch.namespace, patch.name, generation)
-    ready = _wait(patch.kind, patch.namespace, patch.name, generation, wait_s) if wait_s > 0 else None
+    ready = (
+        _wait(patch.kind, patch.namespace, patch.name, generation, wait_s, kubeconfig) if wait_s > 0 else None
+    )
     return {
         "result": result,
         "kind": patch.kind,
@@ -123,12 +130,14 @@ class _Api:
         return self.client.sanitize_for_serialization(patched)
 
 
-def _wait(kind: str, namespace: str, name: str, generation: int | None, timeout_s: int) -> bool:
+def _wait(
+    kind: str, namespace: str, name: str, generation: int | None, timeout_s: int, kubeconfig: str | None
+) -> bool:
     if kind == "InferenceService":
         from kserve import KServeClient
 
         try:
-            KServeClient().wait_isvc_ready(
+            KServeClient(config_file=_kubeconfig_path(kubeconfig)).wait_isvc_ready(
                 name,
                 namespace=namespace,
                 timeout_seconds=timeout_s,
