@@ -25,6 +25,7 @@ from caig.mllm.config import MLLMConfig, PretrainConfig
 from caig.orchestration.config import OrchestrationConfig
 from caig.pcpo.config import PCPOConfig
 from caig.render.config import RenderConfig
+from caig.reward.config import RewardConfig
 from caig.typed_config import as_dict, build_config
 from caig.world.config import WorldConfig
 
@@ -42,6 +43,7 @@ class Profile:
     bandit: BanditConfig = field(default_factory=BanditConfig)
     mllm: MLLMConfig = field(default_factory=MLLMConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     deploy: DeployConfig = field(default_factory=DeployConfig)

@@ -1,0 +1,107 @@
+"""``caig rm``: train, evaluate and ablate the pairwise CTR reward model (paper section 3.3, Table 1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from caig.cli.options import profile_options, writable_dir
+from caig.profile import Profile
+
+_DIR = click.Path(path_type=Path, exists=True, file_okay=False)
+_PAIRS = click.Path(path_type=Path, exists=True)
+_WORLD_HELP = (
+    "Data directory with catalog.parquet, creatives.parquet and the images (a built world or imported data)."
+)
+
+
+@click.group()
+def rm() -> None:
+    """The pairwise CTR reward model: train, eval, ablation."""
+
+
+@rm.command("train")
+@profile_options
+@click.option(
+    "--pairs", type=_PAIRS, required=True, help="Pairs parquet, or a pairs directory (train.parquet)."
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=_DIR,
+    required=True,
+    help="Starting model: `caig pretrain` output (or `caig mllm build` for the bare base model).",
+)
+@click.option("--world", "data_dir", type=_DIR, required=True, help=_WORLD_HELP)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to save the RM to.")
+def train(profile: Profile, pairs: Path, model_dir: Path, data_dir: Path, out: Path) -> None:
+    """Fine-tune the RM on PAIRS (CE + 0.5 MSE, Eq. 7) and save it to OUT."""
+    from caig.reward.pairs_dataset import load_pair_source
+    from caig.reward.trainer import train_reward_model
+
+    summary = train_reward_model(
+        model_dir, load_pair_source(pairs, data_dir, "train"), profile.reward, writable_dir(out)
+    )
+    click.echo(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}, indent=2))
+
+
+@rm.command("eval")
+@profile_options
+@click.option("--rm", "rm_dir", type=_DIR, required=True, help="RM directory written by `caig rm train`.")
+@click.option(
+    "--pairs", type=_PAIRS, required=True, help="Test pairs parquet, or a pairs directory (test.parquet)."
+)
+@click.option("--world", "data_dir", type=_DIR, required=True, help=_WORLD_HELP)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for rm_eval.json.")
+def evaluate(profile: Profile, rm_dir: Path, pairs: Path, data_dir: Path, out: Path) -> None:
+    """Pair accuracy in both orders, one order, swap disagreement, ceiling and skill -> OUT/rm_eval.json."""
+    from caig.reward.evaluate import evaluate_rm
+
+    del profile  # the RM carries the config it was trained with (rm.json)
+    click.echo(json.dumps(evaluate_rm(rm_dir, pairs, data_dir, writable_dir(out)), indent=2))
+
+
+@rm.command("ablation")
+@profile_options
+@click.option(
+    "--train-pairs", type=_PAIRS, required=True, help="Training pairs (parquet or pairs directory)."
+)
+@click.option("--test-pairs", type=_PAIRS, required=True, help="Test pairs (parquet or pairs directory).")
+@click.option("--base", "base_dir", type=_DIR, required=True, help="The bare base model (`caig mllm build`).")
+@click.option("--model", "model_dir", type=_DIR, required=True, help="The e-commerce pre-trained model.")
+@click.option("--world", "data_dir", type=_DIR, required=True, help=_WORLD_HELP + " Of the training pairs.")
+@click.option(
+    "--test-world",
+    "test_dir",
+    type=_DIR,
+    default=None,
+    help="Data directory of the test pairs when they come from another world (a held-out seed).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Directory for ablation.json/.md."
+)
+def ablation(
+    profile: Profile,
+    train_pairs: Path,
+    test_pairs: Path,
+    base_dir: Path,
+    model_dir: Path,
+    data_dir: Path,
+    test_dir: Path | None,
+    out: Path,
+) -> None:
+    """Table 1: train every row for each of reward.ablation_seeds; write OUT/ablation.json and ablation.md."""
+    from caig.reward.ablation import run_ablation
+    from caig.reward.evaluate import world_ceiling
+    from caig.reward.pairs_dataset import load_pair_source
+
+    train_source = load_pair_source(train_pairs, data_dir, "train")
+    test_source = load_pair_source(test_pairs, test_dir or data_dir, "test")
+    ceiling = world_ceiling(test_dir or data_dir, test_source.pairs)
+    table = run_ablation(
+        profile.reward, base_dir, model_dir, train_source, test_source, writable_dir(out), ceiling
+    )
+    click.echo((out / "ablation.md").read_text())
+    click.echo(json.dumps({k: table[k] for k in ("full_minus_base", "max_seed_spread", "ceiling")}, indent=2))

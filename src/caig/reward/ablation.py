@@ -1,0 +1,151 @@
+"""Table 1's analogue: the RM ablation, each row adding one component, several training seeds per row.
+
+Rows (paper Table 1, top to bottom): the base model answering "left"/"right" as text; + e-commerce
+pre-training (start from the pre-trained model instead of the base one); + classification head; + product
+caption; + additional product information; + point loss (the full RM). Every row is trained on the same
+pairs and evaluated on the same test pairs in both orders; the table reports the mean pair accuracy, the
+seed spread (min..max and standard deviation) and the gain of each row over the one above.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caig.reward.config import RewardConfig
+from caig.reward.evaluate import score_and_measure
+from caig.reward.pairs_dataset import PairSource
+from caig.reward.scoring import RewardScorer
+from caig.reward.trainer import load_reward_model, train_reward_model
+
+log = logging.getLogger("caig.reward")
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One row of Table 1: which components are on."""
+
+    name: str
+    pretrained: bool  # start from the e-commerce pre-trained model (else the base model)
+    classification_head: bool  # Linear(hidden, 2) head (else the answer generated as text)
+    caption: bool  # product caption in the template slot
+    attributes: bool  # additional product information through f_instruct
+    point_loss: bool  # CTR regression branch trained with the point loss
+
+    def reward_config(self, base: RewardConfig, seed: int) -> RewardConfig:
+        """The RM config of this row, from the profile's config (the full model's settings)."""
+        return dataclasses.replace(
+            base,
+            head="classification" if self.classification_head else "text",
+            use_caption=self.caption,
+            use_attributes=self.attributes,
+            point_weight=base.point_weight if self.point_loss else 0.0,
+            seed=seed,
+        )
+
+
+TABLE1_ROWS = (
+    AblationRow("base model, answer as text", False, False, False, False, False),
+    AblationRow("+ e-commerce pre-training", True, False, False, False, False),
+    AblationRow("+ classification head", True, True, False, False, False),
+    AblationRow("+ product caption", True, True, True, False, False),
+    AblationRow("+ additional information", True, True, True, True, False),
+    AblationRow("+ point loss (full RM)", True, True, True, True, True),
+)
+
+
+def run_ablation(
+    config: RewardConfig,
+    base_model: str | Path,
+    pretrained_model: str | Path,
+    train: PairSource,
+    test: PairSource,
+    out: str | Path,
+    ceiling: float | None = None,
+    rows: tuple[AblationRow, ...] = TABLE1_ROWS,
+) -> dict[str, Any]:
+    """Train and evaluate every row for every seed of ``config.ablation_seeds``; write the table.
+
+    Writes ``ablation.json`` (per row: per-seed metrics, mean, spread) and ``ablation.md`` (the table).
+    """
+    if config.point_weight <= 0:
+        raise ValueError("the full RM needs point_weight > 0 (reward.point_weight) for the point-loss row")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, row in enumerate(rows):
+        runs = []
+        for seed in config.ablation_seeds:
+            rm_dir = out / f"row{i}" / f"seed{seed}"
+            model = pretrained_model if row.pretrained else base_model
+            summary = train_reward_model(model, train, row.reward_config(config, seed), rm_dir)
+            metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
+            runs.append({"seed": seed, "train_seconds": summary["seconds"], **metrics})
+            log.info("ablation %s seed %d: pair accuracy %.3f", row.name, seed, metrics["pair_accuracy"])
+        results.append({"row": row.name, **dataclasses.asdict(row), **summarise(runs), "runs": runs})
+    table = {
+        "rows": results,
+        "ceiling": ceiling,
+        "seeds": list(config.ablation_seeds),
+        "train_pairs": len(train.pairs),
+        "test_pairs": len(test.pairs),
+        "full_minus_base": results[-1]["pair_accuracy_mean"] - results[0]["pair_accuracy_mean"],
+        "max_seed_spread": max(r["pair_accuracy_spread"] for r in results),
+    }
+    (out / "ablation.json").write_text(json.dumps(table, indent=2))
+    (out / "ablation.md").write_text(markdown_table(table))
+    return table
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean, standard deviation and spread (max - min) over seeds of the pair accuracy and disagreement."""
+    acc = np.array([r["pair_accuracy"] for r in runs])
+    one = np.array([r["pair_accuracy_one_order"] for r in runs])
+    dis = np.array([r["swap_disagreement"] for r in runs])
+    return {
+        "pair_accuracy_mean": float(acc.mean()),
+        "pair_accuracy_std": float(acc.std(ddof=0)),
+        "pair_accuracy_min": float(acc.min()),
+        "pair_accuracy_max": float(acc.max()),
+        "pair_accuracy_spread": float(acc.max() - acc.min()),
+        "pair_accuracy_one_order_mean": float(one.mean()),
+        "swap_disagreement_mean": float(dis.mean()),
+    }
+
+
+def markdown_table(table: dict[str, Any]) -> str:
+    """Table 1's layout: the five switches, then pair accuracy (mean of seeds, spread, gain over the row above)."""
+
+    def mark(on: bool) -> str:
+        return "✓" if on else "✗"
+
+    lines = [
+        "| E-commerce pre-training | Classification head | Product caption | Additional information | "
+        "Point loss | Pair accuracy (%), mean | seed min..max | gain | one order | swap disagreement |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    previous = None
+    for r in table["rows"]:
+        mean = 100 * r["pair_accuracy_mean"]
+        gain = "" if previous is None else f"{mean - previous:+.1f}"
+        lines.append(
+            f"| {mark(r['pretrained'])} | {mark(r['classification_head'])} | {mark(r['caption'])} | "
+            f"{mark(r['attributes'])} | {mark(r['point_loss'])} | {mean:.1f} | "
+            f"{100 * r['pair_accuracy_min']:.1f}..{100 * r['pair_accuracy_max']:.1f} | {gain} | "
+            f"{100 * r['pair_accuracy_one_order_mean']:.1f} | {100 * r['swap_disagreement_mean']:.1f} |"
+        )
+        previous = mean
+    ceiling = table.get("ceiling")
+    lines.append("")
+    lines.append(
+        f"Seeds {table['seeds']}; {table['train_pairs']} training pairs, {table['test_pairs']} test pairs "
+        "scored in both orders"
+        + (f"; ceiling (Bayes pair accuracy) {100 * ceiling:.1f}%." if ceiling else ".")
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,96 @@
+"""Config of the reward stage: the pairwise CTR reward model (paper section 3.3, Table 1).
+
+One dataclass, ``RewardConfig``, is the ``reward`` section of a profile. Its switches reproduce the rows of
+Table 1 (classification head vs. the answer as text, product caption, additional information, point loss);
+the e-commerce pre-training switch is which model the RM starts from (``--model``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from caig.data.config import PairRuleConfig
+
+LLM_LINEAR_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ATTRIBUTES = ("title", "category", "tags", "colour", "price")
+
+
+def _train_pair_rule() -> PairRuleConfig:
+    # The paper's TRAIN rule (E = 50, D = 1%, no upper bound); the test pairs keep data.pairs (E = 1000, D = 5%).
+    return PairRuleConfig(min_impressions=50, min_ratio_gap=0.01, max_ratio=None, max_pairs_per_product=20)
+
+
+@dataclass
+class RewardConfig:
+    """The pairwise RM: input, heads and loss (Eq. 4-7), the fine-tuning method and its schedule."""
+
+    # Input (paper section 3.3: both images side by side, the RM template with caption and attributes).
+    image_side: int = 512  # each ad image is resized to a square of this side before joining left | right
+    use_caption: bool = True  # Table 1 "product caption": the caption fills the template's slot
+    use_attributes: bool = True  # Table 1 "additional information": f_instruct appends category, tags, ...
+    # Attributes f_instruct appends (Table 1 "additional information").
+    attributes: list[str] = field(default_factory=lambda: ["category", "tags", "colour", "price"])
+    template: int = -1  # Table 4 RM template index; -1 draws one per pair (seeded), as the paper's pool
+    max_length: int = 512  # longest input in tokens (image tokens included); longer is an error
+    train_both_orders: bool = False  # also train on each pair swapped (label and CTRs follow)
+    # Heads and loss.
+    head: Literal["classification", "text"] = "classification"  # Table 1 "classification head": text = the
+    #   model answers "left"/"right" through its LM head (the base LLaVA row); classification = Linear(h, 2)
+    ce_weight: float = 1.0  # lambda1 of Eq. 7
+    point_weight: float = 0.5  # lambda2 of Eq. 7 (Table 1 "point loss"); 0 switches the CTR branch's loss off
+    ctr_scale: float = 1.0  # CTR targets are multiplied by this before the MSE of Eq. 6 (paper: raw CTR, 1.0)
+    # Fine-tuning.
+    method: Literal["full", "lora"] = "full"  # full fine-tuning (paper) or LoRA adapters on the LM
+    lora_r: int = 128  # LoRA rank
+    lora_alpha: int = 256  # LoRA scaling numerator
+    lora_dropout: float = 0.05  # LoRA dropout
+    lora_target_modules: list[str] = field(default_factory=lambda: list(LLM_LINEAR_MODULES))  # LM layers only
+    learning_rate: float = 2e-6  # peak learning rate (paper: 2e-6, cosine)
+    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"  # schedule after warm-up
+    warmup_ratio: float = 0.03  # share of optimizer steps spent warming up
+    weight_decay: float = 0.0  # AdamW weight decay
+    epochs: float = 10.0  # passes over the training pairs (paper: 10)
+    batch_size: int = 8  # pairs per device per step
+    grad_accum: int = 1  # gradient accumulation steps
+    bf16: bool = False  # bfloat16 mixed precision (GPUs)
+    gradient_checkpointing: bool = False  # trade compute for memory (7B)
+    logging_steps: int = 10  # loss-curve resolution
+    seed: int = 0  # training seed (template draws, shuffling, head initialisation)
+    eval_batch_size: int = 32  # pairs per forward pass when scoring
+    cpu_threads: int = 1  # torch threads on CPU (tiny ops: 1 is fastest on shared cores); 0: default
+    # Pairs.
+    train_pairs: PairRuleConfig = field(default_factory=_train_pair_rule)  # looser rule for TRAINING pairs
+    ablation_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds per Table 1 row
+
+    def __post_init__(self) -> None:
+        if self.image_side < 8:
+            raise ValueError("image_side must be at least 8 pixels")
+        unknown = sorted(set(self.attributes) - set(ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"attributes: unknown {unknown}; choose from {list(ATTRIBUTES)}")
+        if not -1 <= self.template < 13:
+            raise ValueError("template must be -1 (draw one per pair) or an RM template index 0..12")
+        if self.max_length < 16:
+            raise ValueError("max_length must be at least 16")
+        if self.ce_weight < 0 or self.point_weight < 0 or self.ce_weight + self.point_weight == 0:
+            raise ValueError("ce_weight and point_weight must be >= 0 and not both 0")
+        if self.head == "text" and self.point_weight > 0:
+            raise ValueError("head 'text' has no CTR branch: set point_weight=0 (Table 1 rows without it)")
+        if self.ctr_scale <= 0:
+            raise ValueError("ctr_scale must be positive")
+        if self.lora_r < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:
+            raise ValueError("lora_r and lora_alpha must be positive and lora_dropout in [0, 1)")
+        bad = sorted(set(self.lora_target_modules) - set(LLM_LINEAR_MODULES))
+        if bad:
+            raise ValueError(f"lora_target_modules: unknown {bad}; choose from {LLM_LINEAR_MODULES}")
+        if self.learning_rate <= 0 or self.epochs <= 0:
+            raise ValueError("learning_rate and epochs must be positive")
+        if self.batch_size < 1 or self.grad_accum < 1 or self.eval_batch_size < 1 or self.logging_steps < 1:
+            raise ValueError("batch_size, grad_accum, eval_batch_size and logging_steps must be >= 1")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError("warmup_ratio must be in [0, 1)")
+        if self.cpu_threads < 0:
+            raise ValueError("cpu_threads must be >= 0 (0 keeps torch's default)")
+        if not self.ablation_seeds:
+            raise ValueError("ablation_seeds must name at least one seed")

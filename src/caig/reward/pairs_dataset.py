@@ -1,0 +1,196 @@
+"""RM pairs from disk to model inputs: read the pairs table, resolve images and products, encode, collate.
+
+A pairs table has the columns of ``caig.data.pairs.PAIR_COLUMNS`` (``product_id``, ``left_creative_id``,
+``right_creative_id``, ``left_ctr``, ``right_ctr``, ``label``) and optionally ``left_image_path`` /
+``right_image_path``; image paths are resolved against the data directory (a built world or imported logs,
+holding ``catalog.parquet`` and ``creatives.parquet``). Every example is encoded once, up front: the tiny
+model trains for many epochs and re-running the image processor every step would cost more than the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from caig.errors import UserError
+from caig.reward.config import RewardConfig
+from caig.reward.inputs import join_side_by_side, rm_prompt, template_index
+
+log = logging.getLogger("caig.reward")
+REQUIRED = ["product_id", "left_creative_id", "right_creative_id", "left_ctr", "right_ctr", "label"]
+
+
+@dataclass
+class PairSource:
+    """A pairs table with everything needed to draw and prompt it: product rows and image paths."""
+
+    pairs: pd.DataFrame  # REQUIRED columns + left_image_path, right_image_path (absolute)
+    products: pd.DataFrame  # catalog indexed by product_id
+
+
+def read_pairs(path: str | Path, split: str = "train") -> pd.DataFrame:
+    """A pairs parquet file, or ``DIR/{split}.parquet`` of a pairs directory; checks columns and labels."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / f"{split}.parquet"
+    if not path.is_file():
+        raise UserError(f"pairs file {path} does not exist; write pairs with `caig data pairs --out DIR`")
+    pairs = pd.read_parquet(path)
+    missing = [c for c in REQUIRED if c not in pairs.columns]
+    if missing:
+        raise UserError(f"{path}: pairs lack column(s) {missing}; a pairs table needs {REQUIRED}")
+    bad = ~pairs["label"].isin(["left", "right"])
+    if bad.any():
+        raise UserError(
+            f"{path}: {int(bad.sum())} pair(s) have a label other than 'left'/'right'; fix or drop them"
+        )
+    if pairs.empty:
+        raise UserError(f"{path}: no pairs; loosen the pair rule (data.pairs or reward.train_pairs)")
+    return pairs.reset_index(drop=True)
+
+
+def attach_sources(pairs: pd.DataFrame, data_dir: str | Path) -> PairSource:
+    """Join product rows and absolute image paths from a data directory (catalog + creatives)."""
+    data_dir = Path(data_dir)
+    for name in ("catalog.parquet", "creatives.parquet"):
+        if not (data_dir / name).is_file():
+            raise UserError(
+                f"{data_dir} holds no {name}; pass --world a built world or an imported data directory"
+            )
+    products = pd.read_parquet(data_dir / "catalog.parquet").set_index("product_id")
+    creatives = pd.read_parquet(data_dir / "creatives.parquet").set_index("creative_id")
+    unknown = sorted(set(pairs["product_id"]) - set(products.index))
+    if unknown:
+        raise UserError(
+            f"{len(unknown)} pair product(s) not in {data_dir}/catalog.parquet (e.g. {unknown[0]}); "
+            "pairs and --world must come from the same data"
+        )
+    pairs = pairs.copy()
+    for side in ("left", "right"):
+        column = f"{side}_image_path"
+        if column not in pairs.columns:
+            ids = pairs[f"{side}_creative_id"]
+            missing = sorted(set(ids) - set(creatives.index))
+            if missing:
+                raise UserError(f"creative {missing[0]} of the pairs is not in {data_dir}/creatives.parquet")
+            pairs[column] = creatives.loc[ids, "image_path"].to_numpy()
+        pairs[column] = [str(p if Path(p).is_absolute() else data_dir / p) for p in pairs[column]]
+    return PairSource(pairs, products)
+
+
+def load_pair_source(pairs_path: str | Path, data_dir: str | Path, split: str = "train") -> PairSource:
+    """``read_pairs`` + ``attach_sources``."""
+    return attach_sources(read_pairs(pairs_path, split), data_dir)
+
+
+def encode_pairs(
+    source: PairSource,
+    processor: Any,
+    config: RewardConfig,
+    swap: bool = False,
+    seed: int | None = None,
+    chunk: int = 128,
+) -> list[dict[str, torch.Tensor]]:
+    """Encode every pair as model inputs with its targets; ``swap`` puts the right image on the left.
+
+    Targets: ``labels`` (0 = left is better, 1 = right) and ``ctr`` (``[ctr_left, ctr_right] * ctr_scale``),
+    both following the swap. ``seed`` draws a template per pair when ``config.template`` is -1 (None: template 0).
+    The processor runs on chunks of pairs (several times faster than one call per pair).
+    """
+    rng = random.Random(seed) if seed is not None else None
+    examples: list[dict[str, torch.Tensor]] = []
+    rows = list(source.pairs.itertuples())
+    for start in tqdm(range(0, len(rows), chunk), desc="encode pairs", leave=False, disable=len(rows) < 1000):
+        texts, images = [], []
+        for row in rows[start : start + chunk]:
+            left, right = _open(row.left_image_path), _open(row.right_image_path)
+            ctr = [float(row.left_ctr), float(row.right_ctr)]
+            label = 0 if row.label == "left" else 1
+            if swap:
+                left, right, ctr, label = right, left, ctr[::-1], 1 - label
+            texts.append(
+                rm_prompt(processor, source.products.loc[row.product_id], config, template_index(config, rng))
+            )
+            images.append(join_side_by_side(left, right, config.image_side))
+            examples.append(
+                {
+                    "labels": torch.tensor(label),
+                    "ctr": torch.tensor(ctr, dtype=torch.float32) * config.ctr_scale,
+                }
+            )
+        for i, encoded in enumerate(encode_batch(processor, texts, images, config.max_length)):
+            examples[start + i].update(encoded)
+    return examples
+
+
+def encode_one(processor: Any, text: str, image: Image.Image, max_length: int) -> dict[str, torch.Tensor]:
+    """One prompt and its joined image as unpadded model inputs (image tokens expanded by the processor)."""
+    return encode_batch(processor, [text], [image], max_length)[0]
+
+
+def encode_batch(
+    processor: Any, texts: list[str], images: list[Image.Image], max_length: int
+) -> list[dict[str, torch.Tensor]]:
+    """Prompts and joined images as a list of unpadded model inputs (one processor call)."""
+    batch = processor(text=texts, images=images, return_tensors="pt", add_special_tokens=False, padding=True)
+    lengths = batch["attention_mask"].sum(dim=1)
+    if int(lengths.max()) > max_length:
+        raise UserError(
+            f"an RM input has {int(lengths.max())} tokens, above reward.max_length={max_length}; "
+            "raise reward.max_length or shorten the attributes"
+        )
+    mask = batch["attention_mask"].bool()
+    return [
+        {
+            "input_ids": batch["input_ids"][i][mask[i]],
+            "pixel_values": batch["pixel_values"][i],
+            "image_sizes": batch["image_sizes"][i],
+        }
+        for i in range(len(texts))
+    ]
+
+
+def _open(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except OSError as err:
+        raise UserError(f"cannot read ad image {path}: {err}") from None
+
+
+class Collator:
+    """Pad a list of encoded examples into a batch; ``padding_side`` "right" (training) or "left"."""
+
+    def __init__(self, pad_token_id: int, padding_side: str = "right"):
+        if padding_side not in ("right", "left"):
+            raise ValueError("padding_side must be 'right' or 'left'")
+        self.pad_token_id = pad_token_id
+        self.padding_side = padding_side
+
+    def __call__(self, examples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        longest = max(len(e["input_ids"]) for e in examples)
+        ids = torch.full((len(examples), longest), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(examples), longest), dtype=torch.long)
+        for i, example in enumerate(examples):
+            n = len(example["input_ids"])
+            span = slice(0, n) if self.padding_side == "right" else slice(longest - n, longest)
+            ids[i, span] = example["input_ids"]
+            mask[i, span] = 1
+        batch = {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "pixel_values": torch.stack([e["pixel_values"] for e in examples]),
+            "image_sizes": torch.stack([e["image_sizes"] for e in examples]),
+        }
+        for key in ("labels", "ctr"):
+            if key in examples[0]:
+                batch[key] = torch.stack([e[key] for e in examples])
+        return batch

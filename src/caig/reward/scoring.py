@@ -1,0 +1,112 @@
+"""Swap-consistent scoring with a trained RM: every pair is scored in both left/right orders.
+
+The official evaluation shows each pair once, in one order; a model with a side bias then looks better or
+worse by chance. Here ``P(A beats B) = (p_left(A | B) + p_right(B | A)) / 2``, and the share of pairs whose
+two orders disagree is reported. The classification head is the inference signal (paper section 3.3:
+"we utilize the comparison results from the classification head").
+
+``RewardScorer`` is also the API the PCPO loop and the selector's priors use: ``compare(product, a, b)`` and
+``pair_matrix(product, images)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from caig.reward.config import RewardConfig
+from caig.reward.inputs import join_side_by_side, rm_prompt, template_index
+from caig.reward.model import RewardModel
+from caig.reward.pairs_dataset import Collator, PairSource, encode_one, encode_pairs
+
+
+def pair_metrics(p_left: np.ndarray, p_left_swapped: np.ndarray, labels_left: np.ndarray) -> dict[str, float]:
+    """Pair accuracy (Eq. 13) in both orders averaged, in the given order only, and the swap disagreement.
+
+    Args:
+        p_left: P(left is better) with the pair in its stored order.
+        p_left_swapped: P(left is better) with the two images swapped (the stored left is now on the right).
+        labels_left: True where the stored left image has the higher logged CTR.
+    """
+    p_one = np.asarray(p_left, dtype=float)
+    p_other = 1.0 - np.asarray(p_left_swapped, dtype=float)  # P(stored left better), from the swapped order
+    labels = np.asarray(labels_left, dtype=bool)
+    p_both = (p_one + p_other) / 2
+    return {
+        "pair_accuracy": float(np.mean((p_both > 0.5) == labels)),
+        "pair_accuracy_one_order": float(np.mean((p_one > 0.5) == labels)),
+        "swap_disagreement": float(np.mean((p_one > 0.5) != (p_other > 0.5))),
+        "pairs": int(len(labels)),
+    }
+
+
+def skill(pair_accuracy: float, ceiling: float | None) -> float | None:
+    """Share of the attainable gain over chance: ``(accuracy - 0.5) / (ceiling - 0.5)``."""
+    if ceiling is None or ceiling <= 0.5:
+        return None
+    return (pair_accuracy - 0.5) / (ceiling - 0.5)
+
+
+class RewardScorer:
+    """A trained RM in eval mode, with batching and both-order scoring."""
+
+    def __init__(self, model: RewardModel, processor: Any, config: RewardConfig):
+        self.model = model.eval()
+        self.processor = processor
+        self.config = config
+        self.collate = Collator(processor.tokenizer.pad_token_id, padding_side="left")
+
+    @classmethod
+    def from_dir(cls, rm_dir: str | Path, device: str | None = None) -> RewardScorer:
+        from caig.reward.trainer import load_reward_model
+
+        return cls(*load_reward_model(rm_dir, device))
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.cls_head.weight.device
+
+    @torch.no_grad()
+    def prob_left(self, examples: Sequence[dict[str, torch.Tensor]]) -> np.ndarray:
+        """P(left image is better) for encoded examples, in batches of ``eval_batch_size``."""
+        probs = []
+        size = self.config.eval_batch_size
+        for start in range(0, len(examples), size):
+            batch = self.collate(list(examples[start : start + size]))
+            batch = {k: v.to(self.device) for k, v in batch.items() if k not in ("labels", "ctr")}
+            batch["pixel_values"] = batch["pixel_values"].to(self.model.cls_head.weight.dtype)
+            logits = self.model(**batch)["logits"]
+            probs.append(torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy())
+        return np.concatenate(probs) if probs else np.zeros(0)
+
+    def score_source(self, source: PairSource) -> tuple[np.ndarray, np.ndarray]:
+        """(P(left better) in the stored order, P(left better) with the images swapped) for every pair."""
+        p_left = self.prob_left(encode_pairs(source, self.processor, self.config))
+        p_swapped = self.prob_left(encode_pairs(source, self.processor, self.config, swap=True))
+        return p_left, p_swapped
+
+    def _encode(
+        self, product: Mapping[str, Any], left: Image.Image, right: Image.Image
+    ) -> dict[str, torch.Tensor]:
+        text = rm_prompt(self.processor, product, self.config, template_index(self.config, None))
+        image = join_side_by_side(left, right, self.config.image_side)
+        return encode_one(self.processor, text, image, self.config.max_length)
+
+    def pair_matrix(self, product: Mapping[str, Any], images: Sequence[Image.Image]) -> np.ndarray:
+        """K x K matrix of swap-consistent P(image i beats image j); diagonal 0.5."""
+        k = len(images)
+        pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
+        p = self.prob_left([self._encode(product, images[i], images[j]) for i, j in pairs])
+        raw = np.full((k, k), 0.5)
+        for (i, j), value in zip(pairs, p):
+            raw[i, j] = value  # i shown on the left against j
+        return (raw + (1.0 - raw.T)) / 2 * (1 - np.eye(k)) + 0.5 * np.eye(k)
+
+    def compare(self, product: Mapping[str, Any], image_a: Image.Image, image_b: Image.Image) -> float:
+        """Swap-consistent P(image_a gets more clicks than image_b)."""
+        return float(self.pair_matrix(product, [image_a, image_b])[0, 1])

@@ -1,0 +1,218 @@
+"""Train the RM with the HF Trainer and a custom ``compute_loss`` (Eq. 7), full fine-tuning or LoRA.
+
+The RM starts from a saved LLaVA-NeXT (``caig mllm build`` or ``caig pretrain``: Table 1's "e-commerce
+pre-training" switch is which one). LoRA touches only the language model's linear layers (never the vision
+tower or projector); the heads are always trained. The saved RM directory is self-contained: the backbone
+(adapters merged) loadable with ``from_pretrained``, ``rm_heads.safetensors`` and ``rm.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import Trainer, TrainingArguments
+
+from caig.errors import UserError
+from caig.mllm.build import load_model, save_model
+from caig.reward.config import RewardConfig
+from caig.reward.inputs import answer_token_ids
+from caig.reward.loss import answer_loss, reward_loss
+from caig.reward.model import RewardModel
+from caig.reward.pairs_dataset import Collator, PairSource, encode_pairs
+from caig.typed_config import as_dict, build_config
+
+log = logging.getLogger("caig.reward")
+HEADS_FILE, META_FILE = "rm_heads.safetensors", "rm.json"
+
+
+def lora_target_regex(modules: list[str]) -> str:
+    """LoRA targets: the named linear layers of the language model only (not CLIP's q/k/v, not the projector)."""
+    return rf".*language_model.*\.({'|'.join(modules)})$"
+
+
+def use_cpu_threads(config: RewardConfig) -> None:
+    """On CPU, set torch's thread count from the config (more threads than cores slow tiny ops down)."""
+    if config.cpu_threads and not torch.cuda.is_available():
+        torch.set_num_threads(config.cpu_threads)
+
+
+def build_reward_model(llava: Any, processor: Any, config: RewardConfig) -> RewardModel:
+    """Wrap a LLaVA-NeXT as an RM: heads seeded by ``config.seed``, LoRA injected when ``method == lora``."""
+    if config.method == "lora":
+        from peft import LoraConfig, inject_adapter_in_model
+
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=lora_target_regex(config.lora_target_modules),
+        )
+        llava = inject_adapter_in_model(lora, llava)
+        for name, param in llava.named_parameters():
+            param.requires_grad = "lora_" in name
+    if config.gradient_checkpointing:
+        llava.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    answer_ids = answer_token_ids(processor) if config.head == "text" else None
+    torch.manual_seed(config.seed)
+    model = RewardModel(llava, config.head, answer_ids)
+    return model.to(next(llava.parameters()).device)
+
+
+class RewardTrainer(Trainer):
+    """HF Trainer whose loss is the RM's: Eq. 7 (classification head) or the answer's LM loss (text head)."""
+
+    def __init__(self, *args: Any, reward_config: RewardConfig, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.reward_config = reward_config
+        self._parts: dict[str, list[float]] = {"ce": [], "point": []}
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        cfg = self.reward_config
+        out = model(**inputs)
+        if cfg.head == "text":
+            loss = cfg.ce_weight * answer_loss(out["lm_logits"], inputs["labels"], model.answer_ids)
+            self._parts["ce"].append(float(loss.detach()))
+        else:
+            parts = reward_loss(
+                out["logits"], out["ctr"], inputs["labels"], inputs["ctr"], cfg.ce_weight, cfg.point_weight
+            )
+            loss = parts["loss"]
+            self._parts["ce"].append(float(parts["ce"]))
+            self._parts["point"].append(float(parts["point"]))
+        return (loss, out) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        for key, values in self._parts.items():
+            if values and "loss" in logs:
+                logs[key] = sum(values) / len(values)
+                values.clear()
+        super().log(logs, *args, **kwargs)
+
+
+def training_arguments(config: RewardConfig, out: Path, n_examples: int) -> TrainingArguments:
+    """TrainingArguments from the RM config (no checkpoints: the tiny run is minutes; the RM is saved at the end)."""
+    return TrainingArguments(
+        output_dir=str(out / "trainer"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        report_to=[],
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=config.bf16,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=n_examples < 200,
+        label_names=["labels", "ctr"],
+    )
+
+
+def train_reward_model(
+    model_dir: str | Path, source: PairSource, config: RewardConfig, out: str | Path
+) -> dict[str, Any]:
+    """Fine-tune an RM from the model in ``model_dir`` on ``source``'s pairs; save it to ``out``.
+
+    Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    use_cpu_threads(config)
+    llava, processor = load_model(model_dir)
+    model = build_reward_model(llava, processor, config)
+    examples = encode_pairs(source, processor, config, seed=config.seed)
+    if config.train_both_orders:
+        examples += encode_pairs(source, processor, config, swap=True, seed=config.seed + 1)
+    log.info("RM training: %d pairs, %s, head %s", len(examples), config.method, config.head)
+    trainer = RewardTrainer(
+        model=model,
+        args=training_arguments(config, out, len(examples)),
+        train_dataset=examples,
+        data_collator=Collator(processor.tokenizer.pad_token_id),
+        reward_config=config,
+    )
+    result = trainer.train()
+    save_reward_model(model, processor, config, out)
+    summary = {
+        "pairs": len(examples),
+        "steps": int(result.global_step),
+        "seconds": round(time.perf_counter() - started, 1),
+        "train_loss": float(result.training_loss),
+        "model": str(model_dir),
+        "method": config.method,
+        "head": config.head,
+        "seed": config.seed,
+        "loss_curve": [
+            {k: v for k, v in e.items() if k in ("step", "loss", "ce", "point")}
+            for e in trainer.state.log_history
+            if "loss" in e
+        ],
+    }
+    (out / "train.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def save_reward_model(model: RewardModel, processor: Any, config: RewardConfig, out: str | Path) -> Path:
+    """Save backbone (LoRA merged), heads and ``rm.json`` (the RewardConfig it was trained with)."""
+    out = Path(out)
+    llava = model.llava
+    if config.method == "lora":
+        llava = _merge_lora(llava)
+    if config.gradient_checkpointing:
+        llava.gradient_checkpointing_disable()
+    save_model(llava, processor, out)
+    save_file(
+        {
+            "cls_head": model.cls_head.weight.detach().contiguous().cpu(),
+            "ctr_head": model.ctr_head.weight.detach().contiguous().cpu(),
+        },
+        str(out / HEADS_FILE),
+    )
+    (out / META_FILE).write_text(json.dumps({"reward": as_dict(config), "head": config.head}, indent=2))
+    return out
+
+
+def _merge_lora(llava: Any) -> Any:
+    """Fold LoRA deltas into the base weights and restore plain Linear layers."""
+    from peft.tuners.lora import LoraLayer
+
+    for name, module in list(llava.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            setattr(llava.get_submodule(parent_name), child, module.get_base_layer())
+    return llava
+
+
+def load_reward_model(rm_dir: str | Path, device: str | None = None) -> tuple[RewardModel, Any, RewardConfig]:
+    """Load an RM saved by ``train_reward_model``: (model in eval mode, processor, its RewardConfig)."""
+    rm_dir = Path(rm_dir)
+    if not (rm_dir / META_FILE).is_file():
+        raise UserError(f"{rm_dir} holds no {META_FILE}; train a reward model with `caig rm train --out DIR`")
+    meta = json.loads((rm_dir / META_FILE).read_text())
+    config = build_config(RewardConfig, meta["reward"], "reward", str(rm_dir / META_FILE))
+    llava, processor = load_model(rm_dir)
+    answer_ids = answer_token_ids(processor) if config.head == "text" else None
+    model = RewardModel(llava, config.head, answer_ids)
+    heads = load_file(str(rm_dir / HEADS_FILE))
+    model.cls_head.weight.data.copy_(heads["cls_head"])
+    model.ctr_head.weight.data.copy_(heads["ctr_head"])
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    use_cpu_threads(config)
+    return model.to(device).eval(), processor, config

@@ -1,0 +1,37 @@
+"""RM pairs straight from a world's (or imported) event logs, with a chosen pair rule.
+
+``caig data pairs`` is the pipeline's way to make pairs (ingested, validated statistics). This helper is for
+the RM's own experiments and tests: it applies ``caig.data.pairs.build_rm_pairs`` to the logged events of a
+data directory, so that the looser TRAINING rule (``reward.train_pairs``, paper: E = 50, D = 1%) and the
+TEST rule (``data.pairs``, E = 1000, D = 5%, upper 1.2) can be compared on the same logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from caig.data.config import PairRuleConfig
+from caig.data.pairs import build_rm_pairs
+from caig.errors import UserError
+
+
+def creative_totals_from_events(data_dir: str | Path) -> pd.DataFrame:
+    """Impressions and clicks per creative from ``data_dir/events`` (parquet, any partitioning)."""
+    events_dir = Path(data_dir) / "events"
+    if not events_dir.is_dir():
+        raise UserError(f"{data_dir} holds no events/ directory; build a world or import logs first")
+    table = ds.dataset(events_dir, format="parquet").to_table(
+        columns=["creative_id", "product_id", "clicked"]
+    )
+    events = table.to_pandas()
+    return events.groupby(["creative_id", "product_id"], as_index=False, sort=True).agg(
+        impressions=("clicked", "size"), clicks=("clicked", "sum")
+    )
+
+
+def pairs_from_events(data_dir: str | Path, rule: PairRuleConfig, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Pairs (``caig.data.pairs.PAIR_COLUMNS``) and per-filter counts, for the logs of ``data_dir``."""
+    return build_rm_pairs(creative_totals_from_events(data_dir), rule, seed=seed)
