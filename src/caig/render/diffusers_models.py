@@ -89,7 +89,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 def _feature_extractor_class() -> type:
     """CLIP's image processor without torchvision where transformers offers one (it does from 5.x)."""
     try:
-        from transformers import CLIPImageProcessorPil
+        from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
         return CLIPImageProcessorPil
     except ImportError:
