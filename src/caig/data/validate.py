@@ -21,6 +21,7 @@ from caig.data.config import IngestConfig, ValidationConfig
 from caig.data.event_store import STATE_FILE, sample_events
 from caig.data.report import read_report
 from caig.data.tables import read_stats
+from caig.errors import UserError
 
 log = logging.getLogger("caig.data")
 
@@ -49,6 +50,10 @@ def validate_stats(
             ``out_dir/validation.json`` if it exists. Its baseline is the last run that passed.
     """
     stats_dir, out_dir = Path(stats_dir), Path(out_dir)
+    if previous is not None and not Path(previous).is_file():
+        raise UserError(
+            f"--previous {previous}: no such file; pass an earlier run's validation.json or leave it out"
+        )
     previous = previous or out_dir / VALIDATION_FILE
     previous_rows = _previous_rows(previous)
     stats = read_stats(stats_dir)
