@@ -163,7 +163,12 @@ def _prepare(pipe: Any, config: RenderConfig, device: torch.device, dtype: torch
 
     scheduler_cls = getattr(diffusers, SCHEDULERS[config.scheduler])
     pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
-    pipe.to(device=device, dtype=dtype)
+    level = diffusers.utils.logging.get_verbosity()
+    diffusers.utils.logging.set_verbosity_error()  # "modules that should be kept in float32: []" x3
+    try:
+        pipe.to(device=device, dtype=dtype)
+    finally:
+        diffusers.utils.logging.set_verbosity(level)
     pipe.unet.set_attn_processor(AttnProcessor2_0())
     pipe.controlnet.set_attn_processor(AttnProcessor2_0())
     if config.channels_last:

@@ -223,6 +223,7 @@ def load_pipeline(config: Any) -> Any:
     )
 
     import diffusers
+    import transformers
     from diffusers import ControlNetModel, StableDiffusionControlNetInpaintPipeline
 
     kwargs: dict[str, Any] = {}
@@ -242,6 +243,7 @@ def load_pipeline(config: Any) -> Any:
         )
     log.info("loading diffusers pipeline from %s", base)
     diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
     return StableDiffusionControlNetInpaintPipeline.from_pretrained(base, local_files_only=True, **kwargs)
 
 
