@@ -44,3 +44,15 @@ def test_propensity_cache_reuses_a_state_and_recomputes_a_new_one():
     assert cache.probabilities([5.0, 3.0], [50.0, 50.0]) is first
     other = cache.probabilities([5.0, 30.0], [50.0, 50.0])
     assert other[1] > other[0]
+
+
+def test_the_servers_plain_python_draw_follows_the_same_choice_probabilities():
+    import random
+
+    from caig.bandit.policy import thompson_choice_one
+
+    alpha, beta = [12.0, 9.0, 10.0], [88.0, 91.0, 90.0]
+    rnd = random.Random(0)
+    picks = np.bincount([thompson_choice_one(alpha, beta, rnd) for _ in range(6000)], minlength=3) / 6000
+    expected = choice_probabilities(np.array(alpha), np.array(beta), 50000, np.random.default_rng(2))
+    assert np.abs(picks - expected).max() < 0.03

@@ -8,6 +8,7 @@ Monte Carlo, and cached per posterior state: it only changes when feedback arriv
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -26,6 +27,13 @@ def thompson_choice(alpha: np.ndarray, beta: np.ndarray, rng: np.random.Generato
     draws = rng.beta(alpha, beta)
     choice = draws.argmax(axis=-1)
     return int(choice) if np.ndim(choice) == 0 else choice
+
+
+def thompson_choice_one(alpha: Sequence[float], beta: Sequence[float], rnd: random.Random) -> int:
+    """``thompson_choice`` for one request with a handful of arms, in plain Python (no numpy call overhead:
+    this runs once per impression in the server)."""
+    draws = [rnd.betavariate(a, b) for a, b in zip(alpha, beta, strict=True)]
+    return max(range(len(draws)), key=draws.__getitem__)
 
 
 def choice_probabilities(

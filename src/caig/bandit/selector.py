@@ -7,6 +7,7 @@ calls the world oracle: it only sees candidates, priors and the feedback the ad 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from caig.bandit.config import BanditConfig
-from caig.bandit.policy import PropensityCache, posterior, thompson_choice
+from caig.bandit.policy import PropensityCache, thompson_choice_one
 from caig.bandit.providers import CandidateProvider, parquet_provider
 from caig.bandit.state import RedisStore, SQLiteStore, StateStore
 from caig.bandit.types import Feedback, InvalidRequest, Selection
@@ -33,6 +34,7 @@ class CreativeSelector:
         self.config = config
         self.segments = frozenset(config.segments)
         self.rng = np.random.default_rng(config.seed)
+        self.random = random.Random(config.seed)
         self.propensities = PropensityCache(config.propensity_samples, config.propensity_cache, self.rng)
 
     def select(self, product_id: Any, segment: Any) -> Selection:
@@ -41,14 +43,14 @@ class CreativeSelector:
         self._check_segment(segment)
         arms = self.provider.candidates(product_id)
         counts = self.store.counts(product_id, segment)
-        n = np.fromiter((counts.get(a.creative_id, (0, 0))[0] for a in arms), float, len(arms))
-        k = np.fromiter((counts.get(a.creative_id, (0, 0))[1] for a in arms), float, len(arms))
-        prior_a = np.fromiter((a.prior_alpha for a in arms), float, len(arms))
-        prior_b = np.fromiter((a.prior_beta for a in arms), float, len(arms))
-        alpha, beta = posterior(prior_a, prior_b, n, k)
-        index = thompson_choice(alpha, beta, self.rng)
-        propensity = float(self.propensities.probabilities(alpha.tolist(), beta.tolist())[index])
-        uniform = bool((prior_a == 1.0).all() and (prior_b == 1.0).all())
+        alpha, beta = [], []
+        for arm in arms:
+            n, k = counts.get(arm.creative_id, (0, 0))
+            alpha.append(arm.prior_alpha + k)
+            beta.append(arm.prior_beta + (n - k))
+        index = thompson_choice_one(alpha, beta, self.random)
+        propensity = float(self.propensities.probabilities(alpha, beta)[index])
+        uniform = all(a.prior_alpha == 1.0 and a.prior_beta == 1.0 for a in arms)
         return Selection(
             arms[index].creative_id, propensity, POLICY_UNIFORM_PRIOR if uniform else POLICY_RM_PRIOR
         )
