@@ -1,0 +1,124 @@
+"""`caig rm train` and `caig rm eval` end to end on the small world; user errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from caig.cli import main
+from caig.reward.world_pairs import pairs_from_events
+from caig.world.build import bayes_pair_accuracy
+from caig.world.loaded import load_world
+
+SMALL = [
+    "--set",
+    "reward.image_side=32",
+    "--set",
+    "reward.epochs=1.0",
+    "--set",
+    "reward.batch_size=8",
+    "--set",
+    "reward.train_both_orders=false",
+]
+
+
+def _run(argv, capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, err = capsys.readouterr()
+    return done.value.code, out, err
+
+
+def test_train_then_eval(tmp_path, capsys, tiny_model_dir, small_world_dir, small_profile) -> None:
+    train, _ = pairs_from_events(small_world_dir, small_profile.reward.train_pairs, seed=0)
+    train.iloc[:24].to_parquet(tmp_path / "train.parquet")
+    test, _ = pairs_from_events(small_world_dir, small_profile.data.pairs, seed=1)
+    assert len(test) >= 5
+    test.to_parquet(tmp_path / "test.parquet")
+    main(
+        [
+            "rm",
+            "train",
+            "--pairs",
+            str(tmp_path / "train.parquet"),
+            "--model",
+            str(tiny_model_dir),
+            "--world",
+            str(small_world_dir),
+            "--out",
+            str(tmp_path / "rm"),
+            *SMALL,
+        ]
+    )
+    capsys.readouterr()
+    main(
+        [
+            "rm",
+            "eval",
+            "--rm",
+            str(tmp_path / "rm"),
+            "--pairs",
+            str(tmp_path),
+            "--world",
+            str(small_world_dir),
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
+    report = json.loads((tmp_path / "eval" / "rm_eval.json").read_text())
+    assert report["pairs"] == len(test)
+    world = load_world(small_world_dir)
+    assert report["ceiling"] == pytest.approx(bayes_pair_accuracy(world, world.creatives, test), abs=1e-4)
+    assert report["skill"] == pytest.approx(
+        (report["pair_accuracy"] - 0.5) / (report["ceiling"] - 0.5), abs=2e-3
+    )
+    for key in ("pair_accuracy", "pair_accuracy_one_order", "swap_disagreement"):
+        assert 0.0 <= report[key] <= 1.0
+    assert (tmp_path / "eval" / "rm_scores.parquet").is_file()
+
+
+def test_eval_of_a_directory_without_an_rm_is_a_user_error(tmp_path, capsys, small_world_dir) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(
+        [
+            "rm",
+            "eval",
+            "--rm",
+            str(tmp_path / "empty"),
+            "--pairs",
+            str(tmp_path),
+            "--world",
+            str(small_world_dir),
+            "--out",
+            str(tmp_path / "eval"),
+        ],
+        capsys,
+    )
+    assert (
+        code == 2
+        and err.startswith("error: ")
+        and "caig rm train" in err
+        and len(err.strip().splitlines()) == 1
+    )
+
+
+def test_train_with_missing_pairs_file_is_a_user_error(
+    tmp_path, capsys, tiny_model_dir, small_world_dir
+) -> None:
+    code, _, err = _run(
+        [
+            "rm",
+            "train",
+            "--pairs",
+            str(tmp_path),
+            "--model",
+            str(tiny_model_dir),
+            "--world",
+            str(small_world_dir),
+            "--out",
+            str(tmp_path / "rm"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "train.parquet does not exist" in err

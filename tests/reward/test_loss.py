@@ -1,0 +1,52 @@
+"""Eq. 5-7 of the paper: CE, point loss and their weighted sum; the text head's answer loss."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from caig.reward.loss import answer_loss, classification_loss, point_loss, reward_loss
+
+
+def test_classification_loss_is_mean_cross_entropy() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0])
+    expected = (-math.log(math.exp(2) / (math.exp(2) + 1)) - math.log(1 / (1 + math.e))) / 2
+    assert classification_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_point_loss_sums_both_ctrs_and_averages_pairs() -> None:
+    pred = torch.tensor([[0.1, 0.2], [0.0, 0.0]])
+    true = torch.tensor([[0.0, 0.0], [0.3, 0.4]])
+    # pair 1: 0.01 + 0.04 = 0.05; pair 2: 0.09 + 0.16 = 0.25; mean 0.15
+    assert point_loss(pred, true).item() == pytest.approx(0.15, rel=1e-6)
+
+
+def test_reward_loss_weights_ce_and_point() -> None:
+    logits = torch.tensor([[0.5, -0.5]])
+    labels = torch.tensor([1])
+    pred, true = torch.tensor([[0.2, 0.1]]), torch.tensor([[0.0, 0.0]])
+    ce, pt = classification_loss(logits, labels).item(), point_loss(pred, true).item()
+    out = reward_loss(logits, pred, labels, true, ce_weight=1.0, point_weight=0.5)
+    assert out["loss"].item() == pytest.approx(ce + 0.5 * pt, rel=1e-6)
+    assert out["ce"].item() == pytest.approx(ce) and out["point"].item() == pytest.approx(pt)
+    assert reward_loss(logits, pred, labels, true, 1.0, 0.0)["loss"].item() == pytest.approx(ce)
+
+
+def test_reward_loss_gradients_reach_both_heads() -> None:
+    logits = torch.zeros(3, 2, requires_grad=True)
+    ctr = torch.zeros(3, 2, requires_grad=True)
+    reward_loss(logits, ctr, torch.tensor([0, 1, 0]), torch.full((3, 2), 0.05))["loss"].backward()
+    assert logits.grad.abs().sum() > 0 and ctr.grad.abs().sum() > 0
+
+
+def test_answer_loss_targets_the_answer_token() -> None:
+    lm_logits = torch.zeros(2, 10)
+    lm_logits[0, 3] = 5.0  # row 0 says token 3 ("left")
+    lm_logits[1, 7] = 5.0  # row 1 says token 7 ("right")
+    answer_ids = torch.tensor([3, 7])
+    right = answer_loss(lm_logits, torch.tensor([0, 1]), answer_ids)
+    wrong = answer_loss(lm_logits, torch.tensor([1, 0]), answer_ids)
+    assert right.item() < 0.1 < wrong.item()

@@ -1,0 +1,39 @@
+"""Pair accuracy in both orders, one order, swap disagreement and skill (pure functions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from caig.reward.scoring import pair_metrics, skill
+
+
+def test_swap_consistent_model_counts_once_per_pair() -> None:
+    # A model that truly compares: P(left) = 0.8 for pair 0 (left better), 0.3 for pair 1 (right better).
+    p_left = np.array([0.8, 0.3])
+    p_swapped = 1 - p_left  # the same judgement seen from the other side
+    m = pair_metrics(p_left, p_swapped, np.array([True, False]))
+    assert m == {"pair_accuracy": 1.0, "pair_accuracy_one_order": 1.0, "swap_disagreement": 0.0, "pairs": 2}
+
+
+def test_side_biased_model_disagrees_with_itself() -> None:
+    # Always "left": right in one order for left-labelled pairs, but the swapped order says the opposite.
+    p_left = np.full(4, 0.9)
+    p_swapped = np.full(4, 0.9)
+    labels = np.array([True, True, True, False])
+    m = pair_metrics(p_left, p_swapped, labels)
+    assert m["pair_accuracy_one_order"] == pytest.approx(0.75)  # the official protocol flatters it
+    assert m["swap_disagreement"] == 1.0
+    assert m["pair_accuracy"] == pytest.approx(0.25)  # averaged P = 0.5 exactly: counted as "right"
+
+
+def test_both_orders_average_probabilities() -> None:
+    # Order 1 says left weakly (0.55), order 2 says right strongly (P(stored left) = 1 - 0.8 = 0.2).
+    m = pair_metrics(np.array([0.55]), np.array([0.8]), np.array([True]))
+    assert m["pair_accuracy_one_order"] == 1.0 and m["pair_accuracy"] == 0.0 and m["swap_disagreement"] == 1.0
+
+
+def test_skill() -> None:
+    assert skill(0.7, 0.8) == pytest.approx(2 / 3)
+    assert skill(0.5, 0.8) == 0.0
+    assert skill(0.7, None) is None and skill(0.7, 0.5) is None
