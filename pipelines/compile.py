@@ -9,15 +9,20 @@ from pathlib import Path
 from kfp import compiler
 
 from caig.orchestration.config import OrchestrationConfig
-from caig.orchestration.params import profile_parameter, world_as_of
 from caig.profile import Profile
-from pipelines.training import NAME as TRAINING
-from pipelines.training import training_pipeline
+from pipelines import refresh, training
 
 log = logging.getLogger("caig.pipelines")
 
 COMPILED_DIR = Path(__file__).parent / "compiled"
-PIPELINES: dict[str, Callable[[OrchestrationConfig], object]] = {TRAINING: training_pipeline}
+PIPELINES: dict[str, Callable[[OrchestrationConfig], object]] = {
+    training.NAME: training.training_pipeline,
+    refresh.NAME: refresh.refresh_pipeline,
+}
+DEFAULTS: dict[str, Callable[[Profile], dict]] = {
+    training.NAME: training.parameters,
+    refresh.NAME: refresh.parameters,
+}
 
 
 def pipeline_for(name: str, config: OrchestrationConfig):
@@ -27,9 +32,10 @@ def pipeline_for(name: str, config: OrchestrationConfig):
     return PIPELINES[name](config)
 
 
-def default_parameters(profile: Profile) -> dict[str, str]:
-    """The pipelines' parameter values for ``profile``: the profile itself, and "now" as the world's end."""
-    return {"profile": profile_parameter(profile), "as_of": world_as_of(profile.world)}
+def default_parameters(name: str, profile: Profile) -> dict:
+    """Pipeline ``name``'s default parameter values for ``profile`` (the profile itself among them)."""
+    pipeline_for(name, profile.orchestration)  # a clear error for an unknown name
+    return DEFAULTS[name](profile)
 
 
 def compile_pipeline(name: str, profile: Profile, path: Path) -> Path:
@@ -38,7 +44,7 @@ def compile_pipeline(name: str, profile: Profile, path: Path) -> Path:
     compiler.Compiler().compile(
         pipeline_for(name, profile.orchestration),
         package_path=str(path),
-        pipeline_parameters=default_parameters(profile),
+        pipeline_parameters=default_parameters(name, profile),
     )
     log.info("compiled %s -> %s", name, path)
     return path

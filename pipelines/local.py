@@ -7,9 +7,12 @@ land in ``OUT/pipeline/``, the report and metrics at the top of ``OUT`` (``caig.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,45 @@ from pipelines.training import NAME as TRAINING
 log = logging.getLogger("caig.pipelines")
 
 
-def run_local(profile: Profile, out: Path, seed: int = 0, name: str = TRAINING) -> dict[str, Any]:
-    """Run pipeline ``name`` locally into run directory ``out``; return the run's flat metrics."""
+# Step outputs also reachable at the top of the run directory, where the CLI commands look for them
+# (`caig serve selector --run OUT`, `caig features get --run OUT`, `caig bandit simulate --world OUT/world`).
+RUN_LINKS = {"world": ("build-world", "world", ""), "data": ("ingest-events", "stats", "")}
+
+
+class StepClock(logging.Filter):
+    """Times every step from the local runner's own log lines, and logs one progress line per step.
+
+    The runner logs ``Executing task 'x'`` and ``Task 'x' finished with status ...`` on the root logger;
+    as a filter of that logger this sees both (and lets them through) without touching the runner.
+    """
+
+    _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+    _START = re.compile(r"^Executing task '([^']+)'")
+    _END = re.compile(r"^Task '([^']+)' finished with status (\w+)")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = self._ANSI.sub("", record.getMessage())
+        if match := self._START.match(text):
+            self.started[match.group(1)] = time.perf_counter()
+        elif (match := self._END.match(text)) and match.group(1) in self.started:
+            name = match.group(1)
+            self.seconds[name] = round(time.perf_counter() - self.started[name], 1)
+            log.info("step %d %s: %s in %.1f s", len(self.seconds), name, match.group(2), self.seconds[name])
+        return True
+
+
+def run_local(
+    profile: Profile, out: Path, seed: int = 0, name: str = TRAINING, arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run pipeline ``name`` locally into run directory ``out``; return the run's flat metrics.
+
+    ``arguments`` override the pipeline's default parameters (e.g. ``rounds``; ``rm`` for the refresh).
+    """
     rundir = RunDir(Path(out)).prepare()
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -34,24 +74,39 @@ def run_local(profile: Profile, out: Path, seed: int = 0, name: str = TRAINING) 
         workspace_root=str(rundir.workspace),
         raise_on_error=True,
     )
-    pipeline = pipeline_for(name, profile.orchestration)
+    # Retries exist for preempted cluster nodes and network hiccups; here they would only repeat a failure
+    # after minutes of backoff, so the local run fails at once.
+    placement = replace(profile.orchestration, retry=replace(profile.orchestration.retry, attempts=0))
+    pipeline = pipeline_for(name, placement)
     started = time.perf_counter()
     log.info("running %s locally into %s (KFP local runner)", name, rundir.root)
+    clock = StepClock()
+    logging.getLogger().addFilter(clock)
     try:
         with warnings.catch_warnings():  # the venv stands in for our images; cluster settings do not apply
             warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
             warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
-            task = pipeline(**default_parameters(profile), seed=seed)
+            task = pipeline(**{**default_parameters(name, profile), "seed": seed, **(arguments or {})})
     except RuntimeError as err:
         raise UserError(f"pipeline {name} failed: {err}; the failing step's log is above") from None
+    finally:
+        logging.getLogger().removeFilter(clock)
+        rundir.timings.write_text(json.dumps(clock.seconds, indent=2))
     outputs = task.outputs
+    steps = step_outputs(rundir.pipeline_root)
     rundir.finish(
-        Path(outputs["report"].path),
-        Path(outputs["summary"].path),
-        Path(outputs["metrics"].path),
-        step_outputs(rundir.pipeline_root),
+        Path(outputs["report"].path), Path(outputs["summary"].path), Path(outputs["metrics"].path), steps
+    )
+    rundir.link(
+        {
+            link: Path(steps[step][output]) / inner
+            for link, (step, output, inner) in RUN_LINKS.items()
+            if output in steps.get(step, {})
+        }
     )
     log.info("%s finished in %.1f s: %s", name, time.perf_counter() - started, rundir.report_html)
+    for step, seconds in clock.seconds.items():
+        log.info("  %-22s %7.1f s", step, seconds)
     return read_metrics(rundir.metrics)
 
 

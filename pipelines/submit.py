@@ -21,14 +21,18 @@ def submit(
     host: str,
     name: str,
     seed: int = 0,
+    arguments: dict | None = None,
     experiment: str = "caig",
     run_name: str | None = None,
     namespace: str | None = None,
 ) -> str:
-    """Compile pipeline ``name`` for ``profile``, start a run on ``host`` and return the run's URL."""
+    """Compile pipeline ``name`` for ``profile``, start a run on ``host`` and return the run's URL.
+
+    ``arguments`` override the pipeline's default parameters (``rm`` is required by ``caig-refresh``).
+    """
     host = host.rstrip("/")
     pipeline = pipeline_for(name, profile.orchestration)
-    arguments = {**default_parameters(profile), "seed": seed}
+    arguments = {**default_parameters(name, profile), "seed": seed, **(arguments or {})}
     try:
         with warnings.catch_warnings():  # "only works with KFP >= 2.0.0-beta.2": we target 2.x servers
             warnings.filterwarnings("ignore", category=FutureWarning)

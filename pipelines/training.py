@@ -1,21 +1,39 @@
-"""``caig-training``: world -> ingest -> validate -> RM pairs -> report.
+"""``caig-training``: data -> features -> pre-training -> reward model -> PCPO and DPO -> evaluate -> register.
 
-Grows as the stages land: features, pre-training, RM, PCPO and DPO in parallel, evaluate, register.
-No ``from __future__ import annotations`` here: KFP reads the pipeline's type annotations at runtime.
+::
+
+    configure -> world -> ingest -> validate -> rm-pairs ---------------> train-rm -> eval-rm
+                                            \\-> features                    |    \\-> rm-ablation (optional)
+                                            \\-> task-mix -> pretrain ------+
+                   world -> base-model -------------/          \\-> pcpo (PCPO) --\\
+                                                                \\-> dpo (baseline) +-> evaluate -> register
+                                                                                                -> report
+
+PCPO and the DPO baseline depend on the same inputs and not on each other: a cluster runs them side by
+side. No ``from __future__ import annotations`` here: KFP reads the pipeline's type annotations at runtime.
 """
 
 from typing import NamedTuple
 
+from components.configure import configure_run
+from components.evaluate import evaluate_runs
+from components.features import materialize_features
 from components.ingest import ingest_events
 from components.pairs import build_pairs
+from components.pcpo import optimize_pm
+from components.pretrain import build_base_model, build_tasks, pretrain_pm
+from components.register import register_models
 from components.report import run_report
+from components.reward import evaluate_rm, rm_ablation, train_rm
 from components.validate import validate_stats
 from components.world import build_world
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Metrics
 
 from caig.orchestration.config import OrchestrationConfig
-from pipelines.placement import deterministic, flaky
+from caig.orchestration.params import profile_parameter, world_as_of
+from caig.profile import Profile
+from pipelines.placement import deterministic, flaky, on_gpu, retried
 
 NAME = "caig-training"
 
@@ -28,35 +46,110 @@ class Outputs(NamedTuple):
     metrics: Metrics
 
 
+def parameters(profile: Profile) -> dict:
+    """Default parameter values for ``profile``: the profile itself, the world's end as "now", and the
+    per-run knobs as the profile sets them (so a run without overrides is the profile's run)."""
+    return {
+        "profile": profile_parameter(profile),
+        "as_of": world_as_of(profile.world),
+        "rounds": profile.pcpo.rounds,
+        "beta": profile.pcpo.beta,
+        "base_model": profile.mllm.model_path,
+    }
+
+
 def training_pipeline(config: OrchestrationConfig):
     """The training pipeline, placed on the cluster as ``config`` says."""
+
+    def gpu(task, name: str):
+        """A GPU step: placed on the GPU pool, cached, retried (preemptible nodes; the steps resume)."""
+        return retried(deterministic(on_gpu(task.set_display_name(name), config), config), config)
+
+    def cpu(task, name: str):
+        return deterministic(task.set_display_name(name), config)
 
     @dsl.pipeline(
         name=NAME, description="CAIG training: data, pre-training, reward model, PCPO vs DPO, report."
     )
-    def caig_training(profile: str, seed: int = 0, as_of: str = "") -> Outputs:
+    def caig_training(
+        profile: str,
+        seed: int = 0,
+        as_of: str = "",
+        data: str = "",
+        base_model: str = "",
+        rounds: int = 5,
+        beta: float = 0.5,
+        rm_ablation_table: bool = False,
+    ) -> Outputs:
         """Args: profile: the whole profile as JSON (caig.orchestration.params); seed: the simulated
-        world's seed; as_of: "now" for the data checks (ISO-8601; empty: the current time)."""
-        world = deterministic(build_world(profile=profile, seed=seed).set_display_name("world"), config)
-        data = world.outputs["world"]
+        world's seed; as_of: "now" for the data checks (ISO-8601; empty: the current time); data: a data
+        directory in the world's layout (empty: build the simulated world); base_model: a LLaVA-NeXT
+        directory to start from (empty: the profile's mllm preset); rounds, beta: PCPO and DPO rounds and
+        DPO beta; rm_ablation_table: also train Table 1's RM ablation."""
+        run = cpu(
+            configure_run(profile=profile, rounds=rounds, beta=beta, base_model=base_model), "configure"
+        )
+        cfg = run.output
+        world = cpu(build_world(profile=cfg, seed=seed, data=data), "world")
+        source = world.outputs["world"]
         ingest = flaky(
-            ingest_events(profile=profile, world=data, as_of=as_of).set_display_name("ingest"), config
+            ingest_events(profile=cfg, world=source, as_of=as_of).set_display_name("ingest"), config
         )
         stats = ingest.outputs["stats"]
-        validate = validate_stats(profile=profile, stats=stats, as_of=as_of).set_display_name("validate")
-        deterministic(validate, config)
-        pairs = (
-            build_pairs(profile=profile, world=data, stats=stats).after(validate).set_display_name("rm-pairs")
+        validate = cpu(validate_stats(profile=cfg, stats=stats, as_of=as_of), "validate")
+        pairs = cpu(build_pairs(profile=cfg, world=source, stats=stats).after(validate), "rm-pairs")
+        features = materialize_features(profile=cfg, world=source, stats=stats, as_of=as_of).after(validate)
+        flaky(features.set_display_name("features"), config)  # writes the online store: never cached
+        tasks = cpu(build_tasks(profile=cfg, world=source, stats=stats).after(validate), "task-mix")
+        base = cpu(build_base_model(profile=cfg, world=source), "base-model")
+        pretrain = gpu(
+            pretrain_pm(profile=cfg, world=source, base=base.outputs["model"], tasks=tasks.outputs["tasks"]),
+            "pretrain",
         )
-        deterministic(pairs, config)
+        pm = pretrain.outputs["pm"]
+        rm_task = gpu(train_rm(profile=cfg, world=source, pairs=pairs.outputs["pairs"], pm=pm), "train-rm")
+        rm = rm_task.outputs["rm"]
+        rm_eval = gpu(evaluate_rm(world=source, pairs=pairs.outputs["pairs"], rm=rm), "eval-rm")
+        with dsl.If(rm_ablation_table == True):  # noqa: E712 (a KFP condition, not a Python comparison)
+            ablation = rm_ablation(
+                profile=cfg, world=source, pairs=pairs.outputs["pairs"], base=base.outputs["model"], pm=pm
+            )
+            gpu(ablation, "rm-ablation")
+        optimized = {}
+        for method in ("pcpo", "dpo"):
+            task = optimize_pm(
+                profile=cfg, method=method, world=source, tasks=tasks.outputs["tasks"], pm=pm, rm=rm
+            )
+            optimized[method] = gpu(task, method)
+        evaluation = gpu(
+            evaluate_runs(
+                profile=cfg,
+                world=source,
+                rm=rm,
+                pcpo=optimized["pcpo"].outputs["run"],
+                dpo=optimized["dpo"].outputs["run"],
+            ),
+            "evaluate",
+        )
+        register = register_models(profile=cfg, pm=optimized["pcpo"].outputs["run"], rm=rm)
+        flaky(register.after(evaluation).set_display_name("register"), config)
         report = run_report(
-            world=data,
+            world=source,
+            evaluation=evaluation.outputs["evaluation"],
             world_summary=world.outputs["summary"],
             data_summary=ingest.outputs["summary"],
             validation_summary=validate.outputs["summary"],
             pairs_summary=pairs.outputs["summary"],
+            features_summary=features.outputs["summary"],
+            tasks_summary=tasks.outputs["summary"],
+            pretrain_summary=pretrain.outputs["summary"],
+            rm_summary=rm_eval.outputs["summary"],
+            pcpo_summary=optimized["pcpo"].outputs["summary"],
+            dpo_summary=optimized["dpo"].outputs["summary"],
+            evaluation_summary=evaluation.outputs["summary"],
+            register_summary=register.outputs["summary"],
         )
-        deterministic(report.set_display_name("report"), config)
+        cpu(report, "report")
         return Outputs(report.outputs["report"], report.outputs["summary"], report.outputs["metrics"])
 
     return caig_training

@@ -23,3 +23,14 @@ def test_overrides_and_validation():
         load_profile("local", ["orchestration.gpu.gpus_per_step=0"])
     with pytest.raises(UserError, match="must be one of 'Exists', 'Equal'"):
         load_profile("local", ["orchestration.gpu.tolerations=[{key: a, operator: Maybe}]"])
+
+
+def test_refresh_and_register_settings_validate():
+    config = load_profile("local", ["orchestration.refresh.prior_strength=20"]).orchestration
+    assert config.refresh.prior_strength == 20.0 and config.serving_namespace == "caig"
+    with pytest.raises(UserError, match="prior_strength must be > 0"):
+        load_profile("local", ["orchestration.refresh.prior_strength=0"])
+    with pytest.raises(UserError, match="max_products must be >= 0"):
+        load_profile("local", ["orchestration.refresh.max_products=-1"])
+    with pytest.raises(UserError, match="serving_namespace must name"):
+        load_profile("local", ["orchestration.serving_namespace="])

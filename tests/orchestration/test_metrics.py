@@ -24,12 +24,22 @@ def test_record_metrics_writes_full_json_and_logs_scalars(tmp_path):
         "match_rate_by_round": [0.1, 0.2],
         "passed": True,
         "nan": float("nan"),
+        "loss_by_round": [float("nan"), 0.5],
         "rm.already": 1,
     }
     flat = record_metrics(artifact, "rm", summary)
-    assert set(flat) == {"rm.pair_accuracy", "rm.match_rate_by_round", "rm.passed", "rm.nan", "rm.already"}
-    on_disk = json.loads((tmp_path / "step" / "summary").read_text(), parse_constant=lambda c: c)
+    assert set(flat) == {
+        "rm.pair_accuracy",
+        "rm.match_rate_by_round",
+        "rm.passed",
+        "rm.nan",
+        "rm.loss_by_round",
+        "rm.already",
+    }
+    # strict JSON: NaN (e.g. the loss of a round with no pairs) is written as null, in lists too
+    on_disk = json.loads((tmp_path / "step" / "summary").read_text(), parse_constant=pytest.fail)
     assert on_disk["rm.match_rate_by_round"] == [0.1, 0.2]
+    assert on_disk["rm.nan"] is None and on_disk["rm.loss_by_round"] == [None, 0.5]
     # the UI's metrics tab gets the finite numbers only
     assert artifact.metadata == {"rm.pair_accuracy": 0.7, "rm.already": 1.0}
 

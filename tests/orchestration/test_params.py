@@ -7,7 +7,12 @@ import json
 import pytest
 
 from caig.errors import UserError
-from caig.orchestration.params import profile_from_parameter, profile_parameter, restore_ints
+from caig.orchestration.params import (
+    profile_from_parameter,
+    profile_parameter,
+    restore_ints,
+    with_run_parameters,
+)
 from caig.profile import Profile, load_profile
 
 
@@ -49,3 +54,22 @@ def test_bad_json_names_the_parameter():
         profile_from_parameter("{not json")
     with pytest.raises(UserError, match="must be a mapping"):
         profile_from_parameter("[1, 2]")
+
+
+def test_run_parameters_land_in_the_profile(small_profile):
+    profile = with_run_parameters(small_profile, rounds=2, beta=0.1, base_model="")
+    assert (profile.pcpo.rounds, profile.pcpo.beta) == (2, 0.1)
+    assert profile.mllm == small_profile.mllm  # empty base model: the profile's own preset
+    assert profile.world == small_profile.world and small_profile.pcpo.rounds != 2
+
+
+def test_a_base_model_path_switches_to_loading_it(small_profile):
+    profile = with_run_parameters(small_profile, 4, 0.5, "/mnt/models/llava")
+    assert (profile.mllm.preset, profile.mllm.model_path) == ("llava-v1.6-7b", "/mnt/models/llava")
+
+
+def test_bad_run_parameters_are_user_errors_naming_the_field(small_profile):
+    with pytest.raises(UserError, match="rounds / beta / base_model.*rounds and products_per_round"):
+        with_run_parameters(small_profile, rounds=0, beta=0.5, base_model="")
+    with pytest.raises(UserError, match="beta and beta_p must be > 0"):
+        with_run_parameters(small_profile, rounds=1, beta=0.0, base_model="")

@@ -30,3 +30,25 @@ def test_finish_copies_the_report_and_records_steps(tmp_path):
     assert json.loads(run.steps.read_text()) == {"report": {"metrics": str(made / "m.json")}}
     with pytest.raises(FileNotFoundError, match="did not write"):
         run.finish(made / "nope.html", made / "r.md", made / "m.json", {})
+
+
+def test_links_point_at_step_outputs_and_go_with_the_next_run(tmp_path):
+    run = RunDir(tmp_path / "run").prepare()
+    world = run.pipeline_root / "r1" / "build-world" / "world"
+    world.mkdir(parents=True)
+    (world / "catalog.parquet").write_text("x")
+    run.link({"world": world})
+    assert (run.root / "world").is_symlink() and (run.root / "world" / "catalog.parquet").read_text() == "x"
+    assert not (run.root / "world").readlink().is_absolute()  # the run directory can be moved
+    run.prepare()
+    assert not (run.root / "world").exists() and not (run.root / "world").is_symlink()
+
+
+def test_a_real_folder_is_never_replaced_by_a_link(tmp_path):
+    run = RunDir(tmp_path).prepare()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.txt").write_text("keep")
+    run.link({"data": tmp_path / "elsewhere"})
+    assert not (tmp_path / "data").is_symlink() and (tmp_path / "data" / "mine.txt").read_text() == "keep"
+    with pytest.raises(ValueError, match="unknown run link"):
+        run.link({"models": tmp_path})

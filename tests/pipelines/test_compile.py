@@ -51,6 +51,13 @@ def test_checked_in_yaml_matches_the_code(tmp_path):
         )
 
 
+GPU_STEPS = {"pretrain-pm", "train-rm", "evaluate-rm", "optimize-pm", "optimize-pm-2", "evaluate-runs"}
+
+
+def _executor(spec: dict, task: dict) -> str:
+    return task["componentRef"]["name"].replace("comp-", "exec-", 1)
+
+
 def test_training_pipeline_parameters_and_images():
     spec, _ = _load(COMPILED / "caig-training.yaml")
     assert spec["pipelineInfo"]["name"] == "caig-training"
@@ -59,31 +66,157 @@ def test_training_pipeline_parameters_and_images():
     assert '"name": "production"' in params["profile"]["defaultValue"]
     assert params["seed"]["defaultValue"] == 0
     assert params["as_of"]["defaultValue"] == "2026-10-29T00:00:00+00:00"  # the production world's end
-    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {"ghcr.io/caig/caig-step:0.1.0"}
+    # the per-run knobs default to the production profile's values
+    assert params["rounds"]["defaultValue"] == 5 and params["beta"]["defaultValue"] == 0.5
+    assert params["base_model"]["defaultValue"] == "/mnt/models/llava-v1.6-vicuna-7b-hf"
+    assert params["data"]["defaultValue"] == "" and params["rm_ablation_table"]["defaultValue"] is False
+    executors = spec["deploymentSpec"]["executors"]
+    for name, task in _tasks(spec).items():
+        if name.startswith("condition"):
+            continue
+        image = executors[_executor(spec, task)]["container"]["image"]
+        expected = "caig-train" if name in GPU_STEPS else "caig-step"
+        assert image == f"ghcr.io/caig/{expected}:0.1.0", name
     assert set(spec["root"]["outputDefinitions"]["artifacts"]) == {"report", "summary", "metrics"}
+
+
+def test_training_has_every_stage_in_order():
+    tasks = _tasks(_load(COMPILED / "caig-training.yaml")[0])
+    shown = {t["taskInfo"]["name"]: name for name, t in tasks.items()}
+    assert set(shown) == {
+        "configure",
+        "world",
+        "ingest",
+        "validate",
+        "rm-pairs",
+        "features",
+        "task-mix",
+        "base-model",
+        "pretrain",
+        "train-rm",
+        "eval-rm",
+        "condition-1",
+        "pcpo",
+        "dpo",
+        "evaluate",
+        "register",
+        "report",
+    }
+
+    def deps(step: str) -> set[str]:
+        return set(tasks[shown[step]].get("dependentTasks", []))
+
+    assert {"build-base-model", "build-tasks"} <= deps("pretrain")
+    assert {"pretrain-pm", "build-pairs"} <= deps("train-rm")
+    # PCPO and the DPO baseline need the PM and the RM, and not each other: they run side by side
+    for method, other in (("pcpo", "optimize-pm-2"), ("dpo", "optimize-pm")):
+        assert {"pretrain-pm", "train-rm", "build-tasks"} <= deps(method) and other not in deps(method)
+    assert {"optimize-pm", "optimize-pm-2"} <= deps("evaluate")
+    assert "evaluate-runs" in deps("register") and "register-models" in deps("report")
+    # the run's knobs reach the profile once, in configure, and every step reads its output
+    configure = tasks["configure-run"]["inputs"]["parameters"]
+    assert {k: v["componentInputParameter"] for k, v in configure.items() if k != "profile"} == {
+        "rounds": "rounds",
+        "beta": "beta",
+        "base_model": "base_model",
+    }
+    for name, task in tasks.items():
+        if name != "configure-run" and "profile" in task.get("inputs", {}).get("parameters", {}):
+            assert (
+                task["inputs"]["parameters"]["profile"]["taskOutputParameter"]["producerTask"]
+                == "configure-run"
+            )
+
+
+def test_the_rm_ablation_runs_only_when_asked():
+    spec, platform = _load(COMPILED / "caig-training.yaml")
+    condition = _tasks(spec)["condition-1"]
+    assert condition["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--rm_ablation_table'] == true"
+    )
+    inner = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
+    assert list(inner) == ["rm-ablation"] and inner["rm-ablation"]["retryPolicy"]["maxRetryCount"] == 3
+    assert "exec-rm-ablation" in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
 
 
 def test_training_caches_deterministic_steps_and_retries_flaky_ones():
     tasks = _tasks(_load(COMPILED / "caig-training.yaml")[0])
-    assert tasks["build-world"]["cachingOptions"] == {"enableCache": True}
-    for name in ("run-report", "validate-stats", "build-pairs"):
-        assert tasks[name]["cachingOptions"] == {"enableCache": True}
-    ingest = tasks["ingest-events"]
-    assert ingest["cachingOptions"] == {}  # KFP writes enableCache: false as an empty message
-    assert ingest["retryPolicy"] == {
+    for name in (
+        "configure-run",
+        "build-world",
+        "run-report",
+        "validate-stats",
+        "build-pairs",
+        "build-tasks",
+        "build-base-model",
+        *GPU_STEPS,
+    ):
+        assert tasks[name]["cachingOptions"] == {"enableCache": True}, name
+    retry = {
         "maxRetryCount": 3,
         "backoffDuration": "60s",
         "backoffFactor": 2.0,
         "backoffMaxDuration": "3600s",
     }
+    for name in ("ingest-events", "materialize-features", "register-models"):  # data, online store, cluster
+        assert tasks[name]["cachingOptions"] == {}, name  # KFP writes enableCache: false as an empty message
+        assert tasks[name]["retryPolicy"] == retry, name
+    for name in GPU_STEPS:  # preemptible GPU nodes; the training steps resume from their checkpoints
+        assert tasks[name]["retryPolicy"] == retry, name
     assert "retryPolicy" not in tasks["build-world"]
-    assert ingest["dependentTasks"] == ["build-world"]
-    assert sorted(tasks["build-pairs"]["dependentTasks"]) == [
-        "build-world",
-        "ingest-events",
-        "validate-stats",
-    ]
+    assert tasks["ingest-events"]["dependentTasks"] == ["build-world", "configure-run"]
+
+
+def test_training_gpu_steps_are_placed_on_the_gpu_pool():
+    spec, platform = _load(COMPILED / "caig-training.yaml")
+    executors = spec["deploymentSpec"]["executors"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    tasks = _tasks(spec)
+    for name, task in tasks.items():
+        if name.startswith("condition"):
+            continue
+        executor = _executor(spec, task)
+        resources = executors[executor]["container"].get("resources", {})
+        if name in GPU_STEPS:
+            assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu", name
+            assert resources["accelerator"]["resourceCount"] == "1", name
+            assert resources["cpuRequest"] == 8 and resources["memoryRequest"] == 64
+            assert k8s[executor]["nodeSelector"]["labels"] == {"caig.io/node-pool": "gpu"}
+            assert k8s[executor]["tolerations"][0]["key"] == "nvidia.com/gpu"
+            assert k8s[executor]["pvcMount"][0]["mountPath"] == "/mnt/models"
+        else:
+            assert "accelerator" not in resources and executor not in k8s, name
+
+
+def test_refresh_pipeline_ranks_with_an_imported_rm():
+    spec, platform = _load(COMPILED / "caig-refresh.yaml")
+    assert spec["pipelineInfo"]["name"] == "caig-refresh"
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert "defaultValue" not in params["rm"]  # a run must name the RM
+    assert set(params) == {"profile", "rm", "seed", "as_of", "data"}
+    tasks = _tasks(spec)
+    assert {t["taskInfo"]["name"] for t in tasks.values()} == {
+        "new-logs",
+        "ingest",
+        "validate",
+        "rm",
+        "rank-creatives",
+        "features",
+        "report",
+    }
+    importer = spec["deploymentSpec"]["executors"]["exec-importer"]["importer"]
+    assert importer["artifactUri"] == {"runtimeParameter": "uri"}
+    assert importer["typeSchema"]["schemaTitle"] == "system.Model"
+    rank = tasks["rank-creatives"]
+    assert {"importer", "validate-stats", "ingest-events"} <= set(rank["dependentTasks"])
+    assert "rank-creatives" in tasks["materialize-features"]["dependentTasks"]
+    assert rank["cachingOptions"] == {"enableCache": True} and rank["retryPolicy"]["maxRetryCount"] == 3
+    for name in ("build-world", "ingest-events", "materialize-features"):  # new data, online store
+        assert tasks[name]["cachingOptions"] == {} and tasks[name]["retryPolicy"]["maxRetryCount"] == 3
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert list(k8s) == ["exec-rank-creatives"]
+    accelerator = spec["deploymentSpec"]["executors"]["exec-rank-creatives"]["container"]["resources"]
+    assert accelerator["accelerator"]["resourceType"] == "nvidia.com/gpu"
 
 
 def test_gpu_placement_reaches_the_yaml(tmp_path):
@@ -92,7 +225,7 @@ def test_gpu_placement_reaches_the_yaml(tmp_path):
 
     @dsl.pipeline(name="gpu-placement")
     def placed(profile: str):
-        flaky(on_gpu(build_world(profile=profile, seed=0), config), config)
+        flaky(on_gpu(build_world(profile=profile, seed=0, data=""), config), config)
 
     path = tmp_path / "gpu.yaml"
     compiler.Compiler().compile(placed, str(path))
@@ -119,4 +252,6 @@ def test_every_component_skips_the_runtime_kfp_install(name):
     """Images ship kfp; a step must not pip-install anything at run time (no network on GPU nodes)."""
     spec, _ = _load(COMPILED / f"{name}.yaml")
     for executor in spec["deploymentSpec"]["executors"].values():
+        if "importer" in executor:  # the KFP importer runs in KFP's own launcher, no container of ours
+            continue
         assert "pip install" not in " ".join(executor["container"]["command"])

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from caig.cli.options import writable_dir
+from caig.errors import UserError
 from caig.orchestration.source import ensure_importable
 from caig.profile import Profile, load_profile
 
-PIPELINE_NAMES = ("caig-training",)
+PIPELINE_NAMES = ("caig-training", "caig-refresh")
 
 
 def cluster_profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,6 +85,14 @@ def compile_command(profile: Profile, names: tuple[str, ...], out: Path | None) 
     "--pipeline", "name", type=click.Choice(PIPELINE_NAMES), default="caig-training", show_default=True
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="World seed parameter of the run.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A pipeline parameter of the run, e.g. --param rounds=3, --param rm=s3://caig-runs/rm (repeatable; "
+    "caig-refresh needs rm).",
+)
 @click.option("--experiment", default="caig", show_default=True, help="KFP experiment to file the run under.")
 @click.option("--run-name", default=None, help="Name of the run [default: KFP's].")
 @click.option("--namespace", default=None, help="Kubeflow profile namespace (multi-user installs).")
@@ -91,6 +101,7 @@ def submit_command(
     host: str,
     name: str,
     seed: int,
+    params: tuple[str, ...],
     experiment: str,
     run_name: str | None,
     namespace: str | None,
@@ -100,14 +111,39 @@ def submit_command(
     from pipelines.submit import submit
 
     url = submit(
-        profile, host, name, seed=seed, experiment=experiment, run_name=run_name, namespace=namespace
+        profile,
+        host,
+        name,
+        seed=seed,
+        arguments=parse_params(params),
+        experiment=experiment,
+        run_name=run_name,
+        namespace=namespace,
     )
     click.echo(url)
 
 
-def run_local_pipeline(profile: Profile, out: Path, seed: int = 0, name: str = "caig-training") -> dict:
+def parse_params(params: tuple[str, ...]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs to pipeline arguments, values parsed as YAML (``3`` an int, ``true`` a bool)."""
+    arguments: dict[str, Any] = {}
+    for item in params:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"bad --param '{item}'; write it as NAME=VALUE, e.g. --param rounds=3")
+        value = yaml.safe_load(text) if text.strip() else ""
+        arguments[key.strip()] = value if isinstance(value, bool | int | float) else text
+    return arguments
+
+
+def run_local_pipeline(
+    profile: Profile,
+    out: Path,
+    seed: int = 0,
+    name: str = "caig-training",
+    arguments: dict[str, Any] | None = None,
+) -> dict:
     """Run a pipeline on this machine with the KFP local runner; return the run's flat metrics."""
     ensure_importable()
     from pipelines.local import run_local
 
-    return run_local(profile, writable_dir(out), seed=seed, name=name)
+    return run_local(profile, writable_dir(out), seed=seed, name=name, arguments=arguments)

@@ -1,7 +1,8 @@
 """Config of the orchestration stage: how pipeline steps are placed on a Kubernetes cluster.
 
-These settings shape the compiled pipeline YAML (node pools, GPUs, volumes, secrets, retries); they are
-read when a pipeline is compiled or submitted, and ignored by the KFP local runner.
+Most settings shape the compiled pipeline YAML (node pools, GPUs, volumes, secrets, retries): they are read
+when a pipeline is compiled or submitted, and ignored by the KFP local runner. ``refresh``,
+``serving_namespace`` and ``register_dry_run`` are read by the steps themselves, locally too.
 """
 
 from __future__ import annotations
@@ -61,6 +62,20 @@ class RetryConfig:
 
 
 @dataclass
+class RefreshConfig:
+    """The ``caig-refresh`` pipeline's re-ranking: how RM scores become the selector's Beta priors."""
+
+    prior_strength: float = 50.0  # pseudo-impressions behind each creative's RM prior
+    max_products: int = 0  # re-rank only the first N catalog products (0: all); the rest are counted
+
+    def __post_init__(self) -> None:
+        if self.prior_strength <= 0:
+            raise ValueError("prior_strength must be > 0 (pseudo-impressions)")
+        if self.max_products < 0:
+            raise ValueError("max_products must be >= 0 (0: every product)")
+
+
+@dataclass
 class OrchestrationConfig:
     """Everything the pipelines read from the profile when they are compiled or submitted."""
 
@@ -73,11 +88,16 @@ class OrchestrationConfig:
     object_store_env: dict[str, str] = field(  # secret key -> environment variable in the step
         default_factory=lambda: {"access_key": "AWS_ACCESS_KEY_ID", "secret_key": "AWS_SECRET_ACCESS_KEY"}
     )
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)  # caig-refresh: RM priors
+    serving_namespace: str = "caig"  # namespace of the InferenceServices the register step patches
+    register_dry_run: bool = False  # register step: compute the canary patch only, change nothing
 
     def __post_init__(self) -> None:
         if not self.model_mount_path.startswith("/"):
             raise ValueError(
                 "model_mount_path must be an absolute path inside the container, e.g. /mnt/models"
             )
+        if not self.serving_namespace:
+            raise ValueError("serving_namespace must name the namespace of the InferenceServices, e.g. caig")
         if self.object_store_secret and not self.object_store_env:
             raise ValueError("object_store_env must map at least one secret key to an env variable")

@@ -35,11 +35,13 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and tuples to JSON types."""
+    """numpy scalars and tuples to JSON types; NaN and infinities to None (JSON has no NaN: null)."""
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        return value.item()
+        value = value.item()
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
@@ -65,7 +67,7 @@ def record_metrics(artifact: MetricsArtifact, stage: str, summary: Mapping[str, 
         flat = {k if k.startswith(f"{stage}.") else f"{stage}.{k}": v for k, v in flat.items()}
     path = Path(artifact.path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(flat, indent=2, sort_keys=True))
+    path.write_text(json.dumps(flat, indent=2, sort_keys=True, allow_nan=False))
     for key, value in flat.items():
         if is_scalar(value):
             artifact.log_metric(key, float(value))

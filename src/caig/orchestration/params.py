@@ -41,6 +41,20 @@ def profile_from_parameter(
     return profile_from_dict(restore_ints(Profile, value), source)
 
 
+def with_run_parameters(profile: Profile, rounds: int, beta: float, base_model: str) -> Profile:
+    """``profile`` with a run's parameters applied: PCPO/DPO ``rounds`` and ``beta``, and the base model.
+
+    These are the knobs a user sets per run in the Kubeflow UI; they land in the profile (and are validated
+    with it), so every step sees one consistent config. ``base_model`` empty keeps the profile's model; a
+    path (a mounted volume below ``orchestration.model_mount_path``) loads LLaVA-NeXT from there.
+    """
+    data = profile.to_dict()
+    data["pcpo"].update(rounds=rounds, beta=beta)
+    if base_model:
+        data["mllm"].update(preset="llava-v1.6-7b", model_path=base_model)
+    return profile_from_dict(data, "pipeline parameters rounds / beta / base_model")
+
+
 def restore_ints(cls: Any, data: Any) -> Any:
     """A copy of ``data`` with integral floats turned into ints wherever ``cls``'s type hints say int."""
     if dataclasses.is_dataclass(cls) and isinstance(data, dict):

@@ -48,6 +48,12 @@ def build_run_report(
     return metrics
 
 
+def figures_in(directory: Path) -> dict[str, Path]:
+    """Every PNG below ``directory`` (sorted), captioned by its path there: a stage's plots for the report."""
+    directory = Path(directory)
+    return {str(p.relative_to(directory).with_suffix("")): p for p in sorted(directory.rglob("*.png"))}
+
+
 def render_html(title: str, metrics: Mapping[str, Any], figures: Mapping[str, str | Path]) -> str:
     """A self-contained page: one metrics table per stage, then the figures."""
     sections = []

@@ -1,0 +1,89 @@
+"""Reward model (paper 3.3): train the pairwise RM from the pre-trained PM (a GPU step), then evaluate it."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from caig.orchestration.images import train_image
+
+
+@dsl.component(base_image=train_image(), install_kfp_package=False)
+def train_rm(profile: str, world: Input[Dataset], pairs: Input[Dataset], pm: Input[Model], rm: Output[Model]):
+    """``caig.reward.trainer.train_reward_model`` on the train pairs, starting from the pre-trained PM."""
+    from pathlib import Path
+
+    from caig.logs import setup_logging
+    from caig.orchestration.params import profile_from_parameter
+    from caig.reward.pairs_dataset import load_pair_source
+    from caig.reward.trainer import train_reward_model
+
+    setup_logging()
+    config = profile_from_parameter(profile).reward
+    source = load_pair_source(Path(pairs.path), Path(world.path), split="train")
+    result = train_reward_model(Path(pm.path) / "model", source, config, Path(rm.path))
+    rm.metadata.update({k: result[k] for k in ("pairs", "steps", "train_loss", "method", "head")})
+
+
+@dsl.component(base_image=train_image(), install_kfp_package=False)
+def evaluate_rm(
+    world: Input[Dataset],
+    pairs: Input[Dataset],
+    rm: Input[Model],
+    evaluation: Output[Dataset],
+    summary: Output[Metrics],
+):
+    """``caig.reward.evaluate.evaluate_rm`` on the test pairs: pair accuracy (both orders) vs the ceiling."""
+    from pathlib import Path
+
+    from caig.logs import setup_logging
+    from caig.orchestration.metrics import record_metrics
+    from caig.reward.evaluate import evaluate_rm as evaluate
+
+    setup_logging()
+    result = evaluate(Path(rm.path), Path(pairs.path), Path(world.path), Path(evaluation.path))
+    keys = ("pair_accuracy", "pair_accuracy_one_order", "swap_disagreement", "ceiling", "skill", "pairs")
+    record_metrics(summary, "rm", {k: result[k] for k in keys if k in result})
+
+
+@dsl.component(base_image=train_image(), install_kfp_package=False)
+def rm_ablation(
+    profile: str,
+    world: Input[Dataset],
+    pairs: Input[Dataset],
+    base: Input[Model],
+    pm: Input[Model],
+    table: Output[Dataset],
+    summary: Output[Metrics],
+):
+    """Table 1's analogue with ``caig.reward.ablation.run_ablation``: every row, ``reward.ablation_seeds``."""
+    from pathlib import Path
+
+    from caig.logs import setup_logging
+    from caig.orchestration.metrics import record_metrics
+    from caig.orchestration.params import profile_from_parameter
+    from caig.reward.ablation import run_ablation
+    from caig.reward.evaluate import world_ceiling
+    from caig.reward.pairs_dataset import load_pair_source
+
+    setup_logging()
+    config = profile_from_parameter(profile).reward
+    train = load_pair_source(Path(pairs.path), Path(world.path), split="train")
+    test = load_pair_source(Path(pairs.path), Path(world.path), split="test")
+    result = run_ablation(
+        config,
+        Path(base.path),
+        Path(pm.path) / "model",
+        train,
+        test,
+        Path(table.path),
+        ceiling=world_ceiling(Path(world.path), test.pairs),
+    )
+    rows = {f"row{i}": r["pair_accuracy_mean"] for i, r in enumerate(result["rows"])}
+    record_metrics(
+        summary,
+        "rm.ablation",
+        {
+            "pair_accuracy_mean": rows,
+            "full_minus_base": result["full_minus_base"],
+            "max_seed_spread": result["max_seed_spread"],
+        },
+    )

@@ -1,0 +1,41 @@
+"""Re-rank creatives: every product's creatives scored by the RM, as Beta priors for the creative selector."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from caig.orchestration.images import train_image
+
+
+@dsl.component(base_image=train_image(), install_kfp_package=False)
+def rank_creatives(
+    profile: str,
+    world: Input[Dataset],
+    stats: Input[Dataset],
+    rm: Input[Model],
+    as_of: str,
+    priors: Output[Dataset],
+    summary: Output[Metrics],
+):
+    """``caig.orchestration.rm_priors.score_creatives``: ``rm_priors.parquet`` and ``ranking.parquet``."""
+    from pathlib import Path
+
+    from caig.data.tables import read_stats
+    from caig.logs import setup_logging
+    from caig.orchestration.metrics import record_metrics
+    from caig.orchestration.params import parse_as_of, profile_from_parameter
+    from caig.orchestration.rm_priors import score_creatives, write_priors
+    from caig.reward.scoring import RewardScorer
+
+    setup_logging()
+    config = profile_from_parameter(profile).orchestration.refresh
+    result = score_creatives(
+        RewardScorer.from_dir(Path(rm.path)),
+        Path(world.path),
+        read_stats(Path(stats.path)),
+        config.prior_strength,
+        parse_as_of(as_of),
+        config.max_products,
+    )
+    counts = write_priors(result, Path(priors.path))
+    priors.metadata.update({"creatives": counts["creatives_scored"]})
+    record_metrics(summary, "priors", counts)

@@ -1,0 +1,132 @@
+"""RM priors for the creative selector: every product's creatives ranked by the reward model.
+
+The refresh pipeline's re-ranking step (and the training pipeline after the RM): for each product, the RM
+scores every ordered pair of its creatives in both orders (``caig.reward.scoring.RewardScorer``), and a
+Bradley-Terry fit (``caig.reward.rank.rank``) turns the pair matrix into one log-strength per creative.
+A creative's Beta prior on its CTR then centres on the product's logged CTR scaled by its relative
+strength, ``m_c = ctr_p * exp(s_c) / mean_j exp(s_j)``, worth ``prior_strength`` pseudo-impressions:
+``alpha = n * m_c``, ``beta = n * (1 - m_c)``. ``rm_score`` is the creative's mean swap-consistent win
+probability against the product's other creatives (0.5: average). The table follows
+``caig.features.priors.RM_PRIOR_SCHEMA``; ``ranking.parquet`` lists each product's creatives best first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from caig.features.priors import write_rm_priors
+
+log = logging.getLogger("caig.orchestration")
+
+
+@dataclass
+class PriorsResult:
+    """What the re-ranking wrote: the priors table, the ranking, and counts for the run's metrics."""
+
+    priors: pd.DataFrame
+    ranking: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def product_ctr(stats: pd.DataFrame) -> pd.Series:
+    """Logged CTR per product from daily stats (``product_id, impressions, clicks``), Laplace-smoothed."""
+    totals = stats.groupby("product_id")[["impressions", "clicks"]].sum()
+    return (totals["clicks"] + 1.0) / (totals["impressions"] + 2.0)
+
+
+def prior_means(scores: np.ndarray, ctr: float) -> np.ndarray:
+    """Prior CTR means of one product's creatives from their BT log-strengths, kept inside (0, 1)."""
+    weights = np.exp(scores - scores.max())
+    return np.clip(ctr * weights / weights.mean(), 1e-4, 1 - 1e-4)
+
+
+def score_creatives(
+    scorer: Any,
+    world_dir: Path,
+    stats: pd.DataFrame,
+    prior_strength: float,
+    scored_at: datetime,
+    max_products: int = 0,
+) -> PriorsResult:
+    """Rank every product's creatives with the RM ``scorer``; products in catalog order.
+
+    Args:
+        scorer: a ``RewardScorer`` (``pair_matrix(product, images)``).
+        world_dir: data directory with ``catalog.parquet``, ``creatives.parquet`` and their images.
+        stats: ingested daily stats (``product_id, impressions, clicks``) for the products' logged CTRs.
+        prior_strength: pseudo-impressions behind each prior.
+        scored_at: the priors' ``event_timestamp`` (timezone-aware).
+        max_products: score only the first N products (0: all); the rest are counted as not scored.
+    """
+    from caig.reward.rank import rank
+
+    catalog = pd.read_parquet(world_dir / "catalog.parquet")
+    creatives = pd.read_parquet(world_dir / "creatives.parquet").sort_values("creative_id")
+    by_product = dict(tuple(creatives.groupby("product_id")))
+    ctr = product_ctr(stats)
+    fallback = float(stats["clicks"].sum() + 1.0) / float(stats["impressions"].sum() + 2.0)
+    products = catalog.to_dict("records")
+    chosen = products[:max_products] if max_products else products
+    priors, ranking = [], []
+    for product in tqdm(chosen, desc="rm priors", unit="product", leave=False):
+        mine = by_product.get(product["product_id"])
+        if mine is None:
+            continue
+        product = {**product, "tags": list(product["tags"])}
+        images = [Image.open(world_dir / p).convert("RGB") for p in mine["image_path"]]
+        ranked = rank(scorer, product, images)
+        k = len(images)
+        wins = (ranked.win_prob.sum(axis=1) - 0.5) / max(k - 1, 1) if k > 1 else np.full(1, 0.5)
+        means = prior_means(ranked.scores, float(ctr.get(product["product_id"], fallback)))
+        ids = mine["creative_id"].tolist()
+        for i, cid in enumerate(ids):
+            priors.append(
+                {
+                    "creative_id": cid,
+                    "product_id": product["product_id"],
+                    "rm_score": float(np.clip(wins[i], 0.0, 1.0)),
+                    "prior_alpha": prior_strength * means[i],
+                    "prior_beta": prior_strength * (1.0 - means[i]),
+                    "event_timestamp": pd.Timestamp(scored_at).tz_convert("UTC"),
+                }
+            )
+        ranking += [
+            {
+                "product_id": product["product_id"],
+                "rank": r,
+                "creative_id": ids[i],
+                "log_strength": ranked.scores[i],
+            }
+            for r, i in enumerate(ranked.order)
+        ]
+    frame = pd.DataFrame(priors)
+    summary = {
+        "products_scored": len({p["product_id"] for p in priors}),
+        "products_not_scored": len(products) - len({p["product_id"] for p in priors}),
+        "creatives_scored": len(frame),
+        "prior_strength": prior_strength,
+    }
+    return PriorsResult(frame, pd.DataFrame(ranking), summary)
+
+
+def write_priors(result: PriorsResult, out: Path) -> dict[str, Any]:
+    """``out/rm_priors.parquet`` (checked against the features' schema) and ``out/ranking.parquet``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_rm_priors(result.priors, out / "rm_priors.parquet")
+    result.ranking.to_parquet(out / "ranking.parquet", index=False)
+    log.info(
+        "RM priors: %d creatives of %d products -> %s",
+        len(result.priors),
+        result.summary["products_scored"],
+        out,
+    )
+    return result.summary
