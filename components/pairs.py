@@ -1,4 +1,4 @@
-"""Reward-model pairs: the paper's pair rule on the logged CTRs, split by product into train and test."""
+"""Reward-model pairs: the loose train rule for training, the paper's test rule for testing, split by product."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Output
@@ -14,30 +14,39 @@ def build_pairs(
     pairs: Output[Dataset],
     summary: Output[Metrics],
 ):
-    """Build ``train.parquet`` / ``test.parquet`` with ``caig.data.training_pairs.build_pair_dataset``."""
+    """``train.parquet`` / ``test.parquet`` with ``caig.orchestration.rm_pairs.build_rm_pairs``."""
     from pathlib import Path
 
     from caig.data.tables import read_creatives, read_stats
-    from caig.data.training_pairs import build_pair_dataset
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.params import profile_from_parameter
+    from caig.orchestration.rm_pairs import build_rm_pairs
 
     setup_logging()
     config = profile_from_parameter(profile)
     source = Path(world.path)
-    result = build_pair_dataset(
+    result = build_rm_pairs(
         read_stats(Path(stats.path)),
         read_creatives(source / "creatives.parquet", need_images=True),
         source,
+        config.reward.train_pairs,
         config.data.pairs,
         config.data.split,
         Path(pairs.path),
     )
-    counts = result["counts"]
-    pairs.metadata.update(
-        {"train": result["splits"]["train"]["pairs"], "test": result["splits"]["test"]["pairs"]}
-    )
+    pairs.metadata.update({"train": result["train"]["pairs"], "test": result["test"]["pairs"]})
     record_metrics(
-        summary, "data", {"n_pairs": counts["pairs_with_images"], "pairs": counts, "splits": result["splits"]}
+        summary,
+        "data",
+        {
+            "n_pairs": result["test_rule"]["counts"]["pairs_with_images"],
+            "pairs": result["test_rule"]["counts"],
+            "rm_pairs": {
+                "train": result["train"],
+                "test": result["test"],
+                "train_rule_pairs": result["train_rule"]["counts"]["pairs_with_images"],
+                "train_pairs_dropped_held_out_product": result["train_pairs_dropped_held_out_product"],
+            },
+        },
     )

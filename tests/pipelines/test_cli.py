@@ -48,3 +48,33 @@ def test_bad_override_is_a_user_error(capsys):
     except SystemExit as done:
         assert done.code == 2
     assert "gpus_per_step must be at least 1" in capsys.readouterr().err
+
+
+def test_params_parse_as_yaml_scalars_and_bad_ones_are_user_errors():
+    from caig.cli.pipeline import parse_params
+    from caig.errors import UserError
+
+    assert parse_params(("rounds=3", "beta=0.1", "rm_ablation_table=true", "rm=s3://b/rm", "data=")) == {
+        "rounds": 3,
+        "beta": 0.1,
+        "rm_ablation_table": True,
+        "rm": "s3://b/rm",
+        "data": "",
+    }
+    assert parse_params(("base_model=/mnt/models/[x]",)) == {
+        "base_model": "/mnt/models/[x]"
+    }  # text stays text
+    try:
+        parse_params(("rounds",))
+    except UserError as err:
+        assert "write it as NAME=VALUE" in str(err)
+    else:
+        raise AssertionError("a param without '=' must be refused")
+
+
+def test_compile_refresh_only(tmp_path):
+    try:
+        main(["compile", "--profile", "local", "--out", str(tmp_path), "--pipeline", "caig-refresh"])
+    except SystemExit as done:
+        assert done.code == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["caig-refresh.yaml"]
