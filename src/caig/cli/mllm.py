@@ -53,3 +53,32 @@ def build(profile: Profile, preset: str | None, world_dir: Path | None, out: Pat
         "vocab_size": len(processor.tokenizer),
     }
     click.echo(json.dumps(summary, indent=2))
+
+
+@mllm.command("tasks")
+@profile_options
+@click.option(
+    "--world",
+    "world_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    required=True,
+    help="World directory (catalog, creatives, images, events/).",
+)
+@click.option(
+    "--stats",
+    "stats_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="creative_stats.parquet of `caig data ingest` (default: read the world's events/).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Directory to write the task mix to."
+)
+def tasks(profile: Profile, world_dir: Path, stats_path: Path | None, out: Path) -> None:
+    """Write the pre-training task mix (paper Table 3 analogue) of a world to OUT."""
+    from caig.data.tasks import build_task_mix
+
+    summary = build_task_mix(
+        world_dir, writable_dir(out), profile.pretrain.tasks, profile.mllm.instruct_attributes, stats_path
+    )
+    click.echo(json.dumps({k: summary[k] for k in ("n_products", "n_examples", "tasks", "groups")}, indent=2))

@@ -36,25 +36,34 @@ log = logging.getLogger("caig.mllm")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def make_processor(
+    tokenizer: Any, image_size: int, patch_size: int, grid_pinpoints: list[list[int]] | None = None
+) -> LlavaNextProcessor:
+    """A LLaVA-NeXT processor: PIL image processor (no torchvision), CLIP's CLS dropped, our chat template.
+
+    ``grid_pinpoints`` default to one square tile of ``image_size`` (fewest image tokens).
+    """
+    image_processor = LlavaNextImageProcessorPil(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_grid_pinpoints=grid_pinpoints or [[image_size, image_size]],
+    )
+    return LlavaNextProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        chat_template=CHAT_TEMPLATE,
+        num_additional_image_tokens=1,
+    )
+
+
 def tiny_processor(tiny: TinyModelConfig, world_dir: str | Path | None = None) -> LlavaNextProcessor:
     """The tiny preset's processor: trained tokenizer, PIL image processor with one square grid tile."""
     corpus = static_corpus() + (world_corpus(world_dir) if world_dir else [])
     tokenizer = train_tokenizer(corpus, tiny.vocab_size)
     check_special_tokens(tokenizer, {w for text in corpus for w in text.split()})
-    side = tiny.image_size
-    image_processor = LlavaNextImageProcessorPil(
-        size={"shortest_edge": side},
-        crop_size={"height": side, "width": side},
-        image_grid_pinpoints=[[side, side]],
-    )
-    return LlavaNextProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=tiny.patch_size,
-        vision_feature_select_strategy="default",
-        chat_template=CHAT_TEMPLATE,
-        num_additional_image_tokens=1,
-    )
+    return make_processor(tokenizer, tiny.image_size, tiny.patch_size)
 
 
 def tiny_model_config(tiny: TinyModelConfig, processor: LlavaNextProcessor) -> LlavaNextConfig:

@@ -17,7 +17,9 @@ class TinyModelConfig:
     """Shapes of the ``tiny`` preset: a LLaVA-NeXT that trains on 2 CPU cores in minutes."""
 
     image_size: int = 32  # side of the vision tower's input and of the single grid tile, pixels
-    patch_size: int = 8  # ViT patch side; (image_size / patch_size)^2 patches per view
+    patch_size: int = (
+        16  # ViT patch side; (image_size / patch_size)^2 patches per view (32/16: 10 image tokens)
+    )
     vision_hidden_size: int = 64  # CLIP vision width
     vision_layers: int = 2  # CLIP vision depth
     vision_heads: int = 2  # CLIP vision attention heads
@@ -63,13 +65,14 @@ class MLLMConfig:
 class TaskMixConfig:
     """The pre-training task mix (paper Table 3 analogue): how many examples of each task, per product."""
 
-    category: int = 2  # image understanding: product image -> category (per product)
+    category: int = 3  # image understanding: product image -> category (per product)
     colour: int = 1  # image understanding: product image -> colour
     describe_product: int = 1  # image understanding: product image -> "a red sneakers" style description
     describe_background: int = 1  # image understanding: creative image -> its background description
     title: int = 1  # multimodal comprehension: image + attributes -> product title
     prompt_generation: int = 4  # image + caption + attributes (PM template) -> a high-CTR background
     caption_prompt: int = 1  # caption + attributes only (no image) -> a high-CTR background
+    rewrite: int = 1  # image + a low-CTR description of the product -> a high-CTR one (prompt optimisation)
     top_k_creatives: int = 2  # high-CTR creatives per product used as prompt-generation targets
     min_impressions: int = 200  # a creative's logged CTR counts only above this many impressions
     prior_strength: float = 200.0  # impressions of the product-mean prior that smooths logged CTR
@@ -85,6 +88,7 @@ class TaskMixConfig:
             self.title,
             self.prompt_generation,
             self.caption_prompt,
+            self.rewrite,
         )
         if min(counts) < 0 or sum(counts) == 0:
             raise ValueError("task counts must be >= 0 and not all zero")
@@ -113,6 +117,7 @@ class PretrainConfig:
     epochs: float = 3.0  # passes over the task mix
     batch_size: int = 16  # examples per device per step
     grad_accum: int = 1  # gradient accumulation steps
+    loss_average: Literal["example", "token"] = "example"  # average answer tokens per example, or all tokens
     max_length: int = 256  # longest training sequence in tokens (image tokens included); longer is an error
     bf16: bool = False  # bfloat16 mixed precision (GPUs)
     gradient_checkpointing: bool = False  # trade compute for memory (7B)
@@ -121,6 +126,9 @@ class PretrainConfig:
     save_total_limit: int = 2  # checkpoints kept
     logging_steps: int = 5  # loss-curve resolution
     seed: int = 0  # training seed (shuffling, dropout)
+    cpu_threads: int = (
+        0  # torch CPU threads while training on CPU; 0 keeps torch's default (1 is fastest on a busy machine)
+    )
     eval_products: int = 60  # held-out products evaluated before and after (at most the held-out set)
     eval_temperature: float = 1.0  # PM sampling temperature for the match rate (paper: 1.0)
     eval_max_new_tokens: int = 40  # longest generated description
@@ -139,5 +147,7 @@ class PretrainConfig:
             raise ValueError("warmup_ratio must be in [0, 1)")
         if self.save_steps < 1 or self.logging_steps < 1 or self.save_total_limit < 1:
             raise ValueError("save_steps, logging_steps and save_total_limit must be >= 1")
+        if self.cpu_threads < 0:
+            raise ValueError("cpu_threads must be >= 0 (0: torch's default)")
         if self.eval_products < 1 or self.eval_temperature < 0 or self.eval_max_new_tokens < 1:
             raise ValueError("eval_products and eval_max_new_tokens must be >= 1, eval_temperature >= 0")

@@ -61,6 +61,7 @@ TITLE_QUESTION = "Write a product title for this product based on its image and 
 CAPTION_PROMPT_QUESTION = (
     "Generate a suitable product background description based on the following attributes."
 )
+REWRITE_QUESTION = "Rewrite the background description '{}' so that the advertising image gets more clicks."
 
 TASK_QUESTIONS: tuple[str, ...] = (
     CATEGORY_QUESTION,
@@ -69,6 +70,7 @@ TASK_QUESTIONS: tuple[str, ...] = (
     DESCRIBE_BACKGROUND_QUESTION,
     TITLE_QUESTION,
     CAPTION_PROMPT_QUESTION,
+    REWRITE_QUESTION.replace("'{}'", ""),
 )
 
 

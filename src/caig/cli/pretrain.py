@@ -1,0 +1,58 @@
+"""``caig pretrain``: e-commerce knowledge pre-training of the MLLM on a task mix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from caig.cli.options import profile_options, writable_dir
+from caig.profile import Profile
+
+_DIR = click.Path(path_type=Path, exists=True, file_okay=False)
+
+
+@click.command("pretrain")
+@profile_options
+@click.option("--model", "model_dir", type=_DIR, required=True, help="Model directory (`caig mllm build`).")
+@click.option(
+    "--tasks", "tasks_dir", type=_DIR, required=True, help="Task-mix directory (`caig mllm tasks`)."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output directory: model/, checkpoints/, pretrain.json; a rerun resumes its last checkpoint.",
+)
+@click.option(
+    "--world",
+    "world_dir",
+    type=_DIR,
+    default=None,
+    help="Where the task images are, if the world moved since `caig mllm tasks`.",
+)
+@click.option(
+    "--eval-world",
+    "eval_world_dir",
+    type=_DIR,
+    default=None,
+    help="Evaluate on this world's products (a held-out seed) instead of the held-out products.",
+)
+def pretrain(
+    profile: Profile,
+    model_dir: Path,
+    tasks_dir: Path,
+    out: Path,
+    world_dir: Path | None,
+    eval_world_dir: Path | None,
+) -> None:
+    """Multi-task SFT (full or LoRA); writes OUT/model and OUT/pretrain.json (loss curve, before/after)."""
+    from caig.mllm.pretrain import run_pretrain
+
+    report = run_pretrain(profile, model_dir, tasks_dir, writable_dir(out), world_dir, eval_world_dir)
+    keys = ("global_step", "resumed_from", "train_seconds", "match_rate_gain")
+    summary = {k: report[k] for k in keys}
+    for when in ("before", "after"):
+        summary[when] = {k: report[when][k] for k in ("category_accuracy", "match_rate")}
+    click.echo(json.dumps(summary, indent=2))

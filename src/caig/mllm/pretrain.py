@@ -1,0 +1,222 @@
+"""E-commerce knowledge pre-training (paper section 3.2): multi-task SFT of the MLLM on the task mix.
+
+The HF ``Trainer`` runs it: full fine-tuning or LoRA (PEFT) on the language model's linear layers, loss on
+answer tokens only (``caig.mllm.encode``), checkpoints every ``save_steps`` and a resume from the last one
+when ``OUT/checkpoints`` already holds some (a killed run picks up where it stopped), and the same code path
+with a DeepSpeed ZeRO config (``pretrain.deepspeed_config``) under ``torchrun``/``deepspeed`` on GPUs.
+
+``OUT/model`` is the pre-trained model (LoRA merged), loadable like the input; ``OUT/pretrain.json`` has the
+loss curve and, on held-out products, category accuracy and PM match rate before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from caig.errors import UserError
+from caig.mllm.build import load_model, save_model
+from caig.mllm.config import PretrainConfig
+from caig.mllm.dataset import TaskDataset
+from caig.mllm.encode import Collator
+from caig.mllm.loss import example_mean_loss
+
+if TYPE_CHECKING:
+    from caig.profile import Profile
+
+log = logging.getLogger("caig.mllm")
+
+
+def lora_wrap(model: Any, config: PretrainConfig) -> Any:
+    """Add LoRA adapters to the language model's linear layers only (not vision tower, projector, lm_head)."""
+    from peft import LoraConfig, get_peft_model
+
+    names = "|".join(config.lora_target_modules)
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=rf".*language_model.*\.({names})",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need input grads
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info(
+        "LoRA r=%d alpha=%d on %s: %.2fM trainable parameters",
+        config.lora_r,
+        config.lora_alpha,
+        names,
+        trainable / 1e6,
+    )
+    return model
+
+
+def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
+    """The Trainer's arguments from the pretrain config (DeepSpeed when a config file is named)."""
+    deepspeed = None
+    if config.deepspeed_config:
+        path = Path(config.deepspeed_config)
+        if not path.is_file():
+            raise UserError(
+                f"pretrain.deepspeed_config {path}: no such file; use configs/deepspeed_zero2.json or ''"
+            )
+        deepspeed = str(path)
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=config.bf16,
+        gradient_checkpointing=config.gradient_checkpointing,
+        deepspeed=deepspeed,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=False,
+        optim="adamw_torch",
+        average_tokens_across_devices=True,
+    )
+
+
+def train(
+    model: Any,
+    processor: Any,
+    dataset: TaskDataset,
+    config: PretrainConfig,
+    out: Path,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Run (or resume) the SFT; return the loss curve, steps and the checkpoint resumed from."""
+    args = training_arguments(config, out)
+    last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    loss = None
+    if config.loss_average == "example":
+        loss = example_mean_loss(config.batch_size * config.grad_accum * args.world_size)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=Collator(processor),
+        callbacks=list(callbacks),
+        compute_loss_func=loss,
+    )
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    curve = [
+        {"step": h["step"], "epoch": round(h["epoch"], 4), "loss": h["loss"]}
+        for h in trainer.state.log_history
+        if "loss" in h
+    ]
+    return {
+        "resumed_from": Path(last).name if last else None,
+        "global_step": trainer.state.global_step,
+        "train_seconds": round(time.perf_counter() - started, 2),
+        "train_loss": result.training_loss,
+        "loss_curve": curve,
+    }
+
+
+def run_pretrain(
+    profile: Profile,
+    model_dir: str | Path,
+    tasks_dir: str | Path,
+    out: str | Path,
+    world_dir: str | Path | None = None,
+    eval_world_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Pre-train the model in ``model_dir`` on the task mix in ``tasks_dir``; write ``out/model`` and
+    ``out/pretrain.json``. ``world_dir`` overrides where the task images are (default: the mix's world);
+    ``eval_world_dir`` evaluates on another world's products (a held-out seed) instead of held-out products.
+    """
+    threads = torch.get_num_threads()
+    if profile.pretrain.cpu_threads and not torch.cuda.is_available():
+        torch.set_num_threads(profile.pretrain.cpu_threads)
+    try:
+        return _run(profile, Path(model_dir), Path(tasks_dir), Path(out), world_dir, eval_world_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    profile: Profile,
+    model_dir: Path,
+    tasks_dir: Path,
+    out: Path,
+    world_dir: str | Path | None,
+    eval_world_dir: str | Path | None,
+) -> dict[str, Any]:
+    from caig.data.tasks import load_task_mix
+    from caig.mllm.evaluate_run import evaluation_set, run_evaluation
+
+    config = profile.pretrain
+    out.mkdir(parents=True, exist_ok=True)
+    train_examples, _, summary = load_task_mix(tasks_dir)
+    world_dir = Path(world_dir or summary["world_dir"])
+    model, processor = load_model(model_dir, "float32")
+    torch.manual_seed(config.seed)
+    eval_world, eval_ids = evaluation_set(tasks_dir, world_dir, eval_world_dir, config.eval_products)
+    before = _cached(
+        out / "eval_before.json", lambda: run_evaluation(model, processor, eval_world, eval_ids, profile)
+    )
+    if config.method == "lora":
+        model = lora_wrap(model, config)
+    dataset = TaskDataset(train_examples, world_dir, processor, config.max_length, profile.mllm.system_prompt)
+    training = train(model, processor, dataset, config, out)
+    if config.method == "lora":
+        model = model.merge_and_unload()
+    save_model(model, processor, out / "model")
+    after = run_evaluation(model, processor, eval_world, eval_ids, profile)
+    report = {
+        "model_in": str(model_dir),
+        "tasks": str(tasks_dir),
+        "method": config.method,
+        "n_train_examples": len(dataset),
+        "tasks_per_kind": summary["tasks"],
+        **training,
+        "eval_world": str(eval_world.directory),
+        "eval_products": len(eval_ids),
+        "before": before,
+        "after": after,
+        "match_rate_gain": after["match_rate"] - before["match_rate"],
+    }
+    (out / "pretrain.json").write_text(json.dumps(report, indent=2))
+    log.info(
+        "pre-training done: category accuracy %.3f -> %.3f, match rate %.3f -> %.3f",
+        before["category_accuracy"],
+        after["category_accuracy"],
+        before["match_rate"],
+        after["match_rate"],
+    )
+    return report
+
+
+def _cached(path: Path, compute: Any) -> dict[str, Any]:
+    """The JSON at ``path``, or ``compute()`` written there (the pre-training baseline survives a resume)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    path.write_text(json.dumps(value, indent=2))
+    return value

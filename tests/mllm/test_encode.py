@@ -1,0 +1,61 @@
+"""Encoding: loss only on answer tokens, padding, mixed image/text batches; batched generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from caig.mllm.encode import IGNORE_INDEX, Collator, encode_example, prompt_inputs
+from caig.mllm.generate import generate
+from caig.world import load_world
+
+
+@pytest.fixture(scope="module")
+def images(small_world_dir):
+    world = load_world(small_world_dir)
+    return [world.product_image(pid) for pid in world.catalog["product_id"][:3]]
+
+
+def test_labels_cover_only_the_answer_and_eos(tiny, images):
+    _, processor = tiny
+    example = encode_example(processor, images[0], "What colour is the product in this image?", "white", 256)
+    answer_ids = example["input_ids"][example["labels"] != IGNORE_INDEX]
+    assert processor.tokenizer.decode(answer_ids) == " white</s>"
+    assert (example["input_ids"] == processor.tokenizer.image_token_id).sum() > 0
+    assert example["pixel_values"].shape[-2:] == (32, 32)
+
+
+def test_too_long_example_is_an_error_not_a_truncation(tiny, images):
+    _, processor = tiny
+    with pytest.raises(ValueError, match="max_length"):
+        encode_example(processor, images[0], "a question", "word " * 100, 64)
+
+
+def test_collator_pads_right_and_stacks_pixels_of_image_examples_only(tiny, images):
+    model, processor = tiny
+    batch = Collator(processor)(
+        [
+            encode_example(processor, images[0], "Q one?", "red", 256),
+            encode_example(processor, None, "A much longer question without any image at all?", "blue", 256),
+        ]
+    )
+    assert batch["pixel_values"].shape[0] == 1
+    pad = processor.tokenizer.pad_token_id
+    lengths = batch["attention_mask"].sum(1)
+    assert (batch["input_ids"][0, lengths[0] :] == pad).all() and (
+        batch["labels"][0, lengths[0] :] == IGNORE_INDEX
+    ).all()
+    with torch.no_grad():
+        assert torch.isfinite(model(**batch).loss)
+
+
+def test_generation_batch_is_left_padded_and_matches_one_by_one(tiny, images):
+    model, processor = tiny
+    questions = ["Q?", "A longer question about the product?", "Colour?"]
+    batch = prompt_inputs(processor, images, questions)
+    assert (batch["attention_mask"][:, -1] == 1).all()
+    together = generate(model, processor, images, questions, max_new_tokens=5)
+    alone = [generate(model, processor, [im], [q], max_new_tokens=5)[0] for im, q in zip(images, questions)]
+    assert together == alone
+    with pytest.raises(ValueError, match="image for every prompt"):
+        prompt_inputs(processor, [images[0], None], ["a", "b"])
