@@ -30,7 +30,11 @@ log = logging.getLogger("caig.pipelines")
 
 # Step outputs also reachable at the top of the run directory, where the CLI commands look for them
 # (`caig serve selector --run OUT`, `caig features get --run OUT`, `caig bandit simulate --world OUT/world`).
-RUN_LINKS = {"world": ("build-world", "world", ""), "data": ("ingest-events", "stats", "")}
+RUN_LINKS = {
+    "world": ("build-world", "world", ""),
+    "data": ("ingest-events", "stats", ""),
+    "features": ("materialize-features", "store", "features"),  # features.store_dir of the local profile
+}
 
 
 class StepClock(logging.Filter):
@@ -97,13 +101,12 @@ def run_local(
     rundir.finish(
         Path(outputs["report"].path), Path(outputs["summary"].path), Path(outputs["metrics"].path), steps
     )
-    rundir.link(
-        {
-            link: Path(steps[step][output]) / inner
-            for link, (step, output, inner) in RUN_LINKS.items()
-            if output in steps.get(step, {})
-        }
-    )
+    targets = {
+        link: Path(steps[step][output]) / inner
+        for link, (step, output, inner) in RUN_LINKS.items()
+        if output in steps.get(step, {})
+    }
+    rundir.link({link: target for link, target in targets.items() if target.exists()})
     log.info("%s finished in %.1f s: %s", name, time.perf_counter() - started, rundir.report_html)
     for step, seconds in clock.seconds.items():
         log.info("  %-22s %7.1f s", step, seconds)

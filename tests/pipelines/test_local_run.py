@@ -107,7 +107,9 @@ def test_features_serve_the_new_priors_online(refresh_run, tiny_profile):
     out, metrics, steps = refresh_run
     assert metrics["features.rows.rm_prior"] == metrics["priors.creatives_scored"]
     priors = read_rm_priors(steps["rank-creatives"]["priors"] + "/rm_priors.parquet")
-    store = open_store(tiny_profile.features, steps["materialize-features"]["store"] + "/features")
+    # the run's store is where `caig features get --run OUT` looks: OUT/features (features.store_dir)
+    assert (out / "features").is_symlink()
+    store = open_store(tiny_profile.features, out / "features")
     product = priors["product_id"].iloc[0]
     online = product_features(store, product)
     served = {c["creative_id"]: c["prior_alpha"] for c in online["creatives"]}
