@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -177,3 +178,37 @@ def _wait_for(found, proc, timeout: float = 300.0):
             pytest.fail(f"pretrain exited with {proc.returncode} before writing a checkpoint")
         time.sleep(0.1)
     pytest.fail("no checkpoint within the timeout")
+
+
+@pytest.mark.slow
+def test_deepspeed_zero2_runs_the_same_code_path_on_cpu(tiny_model_dir, tasks_dir, tmp_path):
+    pytest.importorskip("deepspeed")
+    config = Path(__file__).resolve().parents[2] / "configs" / "deepspeed_zero2.json"
+    sets = [
+        f"pretrain.deepspeed_config={config}",
+        "pretrain.epochs=0.3",
+        "pretrain.logging_steps=1",
+        "pretrain.batch_size=8",
+        "pretrain.eval_products=1",
+        "pretrain.eval_max_new_tokens=2",
+        "pretrain.cpu_threads=1",
+    ]
+    argv = ["pretrain", "--model", str(tiny_model_dir), "--tasks", str(tasks_dir), "--out", str(tmp_path)]
+    argv += [x for s in sets for x in ("--set", s)]
+    env = {
+        **os.environ,
+        "TQDM_DISABLE": "1",
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(29500 + os.getpid() % 1000),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "caig", *argv], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "pretrain.json").read_text())
+    assert report["distributed"] == {"deepspeed": True, "zero_stage": 2, "world_size": 1}
+    assert report["global_step"] >= 2 and len(report["loss_curve"]) >= 2
+    LlavaNextForConditionalGeneration.from_pretrained(tmp_path / "model")

@@ -25,7 +25,13 @@ from transformers import (
     LlavaNextForConditionalGeneration,
     LlavaNextProcessor,
 )
-from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
+
+try:  # transformers >= the image-processor backend split: the PIL backend has its own class
+    from transformers.models.llava_next.image_processing_pil_llava_next import (
+        LlavaNextImageProcessorPil as PilImageProcessor,
+    )
+except ImportError:  # older 5.x: the "slow" processor is the PIL/numpy one
+    from transformers import LlavaNextImageProcessor as PilImageProcessor
 
 from caig.errors import UserError
 from caig.mllm.chat import CHAT_TEMPLATE
@@ -43,7 +49,7 @@ def make_processor(
 
     ``grid_pinpoints`` default to one square tile of ``image_size`` (fewest image tokens).
     """
-    image_processor = LlavaNextImageProcessorPil(
+    image_processor = PilImageProcessor(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
         image_grid_pinpoints=grid_pinpoints or [[image_size, image_size]],
@@ -58,12 +64,22 @@ def make_processor(
     )
 
 
+def tiny_grid_pinpoints(tiny: TinyModelConfig) -> list[list[int]]:
+    """Grid resolutions (height, width) of the tiny preset: one square tile, or a 1x2 row of two tiles.
+
+    A square image (product, ad) picks the single tile (fewest image tokens); the RM's 2:1 image of two ads
+    joined side by side picks the 1x2 grid, so each ad gets a full tile (LLaVA-NeXT "anyres").
+    """
+    side = tiny.image_size
+    return [[side, side], [side, 2 * side]]
+
+
 def tiny_processor(tiny: TinyModelConfig, world_dir: str | Path | None = None) -> LlavaNextProcessor:
-    """The tiny preset's processor: trained tokenizer, PIL image processor with one square grid tile."""
+    """The tiny preset's processor: trained tokenizer, PIL image processor with the tiny grid pinpoints."""
     corpus = static_corpus() + (world_corpus(world_dir) if world_dir else [])
     tokenizer = train_tokenizer(corpus, tiny.vocab_size)
     check_special_tokens(tokenizer, {w for text in corpus for w in text.split()})
-    return make_processor(tokenizer, tiny.image_size, tiny.patch_size)
+    return make_processor(tokenizer, tiny.image_size, tiny.patch_size, tiny_grid_pinpoints(tiny))
 
 
 def tiny_model_config(tiny: TinyModelConfig, processor: LlavaNextProcessor) -> LlavaNextConfig:
@@ -95,7 +111,7 @@ def tiny_model_config(tiny: TinyModelConfig, processor: LlavaNextProcessor) -> L
         vision_config=vision,
         text_config=text,
         image_token_index=tokenizer.image_token_id,
-        image_grid_pinpoints=[[tiny.image_size, tiny.image_size]],
+        image_grid_pinpoints=tiny_grid_pinpoints(tiny),
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
         tie_word_embeddings=True,
@@ -124,8 +140,6 @@ def load_model(path: str | Path, dtype: str = "float32") -> tuple[Any, LlavaNext
     processor = AutoProcessor.from_pretrained(path, local_files_only=True, backend="pil")
     processor.chat_template = CHAT_TEMPLATE
     if (path / "adapter_config.json").is_file():
-        from peft import AutoPeftModelForCausalLM  # noqa: F401  (adapters are merged by the trainer on save)
-
         raise UserError(
             f"{path} holds LoRA adapters only; load the merged model directory written by pretrain"
         )

@@ -136,6 +136,17 @@ def train(
         "train_seconds": round(time.perf_counter() - started, 2),
         "train_loss": result.training_loss,
         "loss_curve": curve,
+        "distributed": _distributed(trainer),
+    }
+
+
+def _distributed(trainer: Trainer) -> dict[str, Any]:
+    """How the run was distributed: DeepSpeed on or off, its ZeRO stage, the process count."""
+    plugin = trainer.accelerator.state.deepspeed_plugin if trainer.is_deepspeed_enabled else None
+    return {
+        "deepspeed": trainer.is_deepspeed_enabled,
+        "zero_stage": plugin.zero_stage if plugin else None,
+        "world_size": trainer.args.world_size,
     }
 
 
