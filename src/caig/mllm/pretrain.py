@@ -87,7 +87,6 @@ def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
         seed=config.seed,
         data_seed=config.seed,
         bf16=config.bf16,
-        gradient_checkpointing=config.gradient_checkpointing,
         deepspeed=deepspeed,
         report_to="none",
         remove_unused_columns=False,
@@ -96,6 +95,8 @@ def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
         disable_tqdm=False,
         optim="adamw_torch",
         average_tokens_across_devices=True,
+        # named only when on: newer transformers renamed it activation_checkpointing and warn on the old name
+        **({"gradient_checkpointing": True} if config.gradient_checkpointing else {}),
     )
 
 
