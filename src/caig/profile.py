@@ -26,6 +26,7 @@ from caig.orchestration.config import OrchestrationConfig
 from caig.pcpo.config import PCPOConfig
 from caig.render.config import RenderConfig
 from caig.reward.config import RewardConfig
+from caig.serving.config import ServingConfig
 from caig.typed_config import as_dict, build_config
 from caig.world.config import WorldConfig
 
@@ -48,6 +49,7 @@ class Profile:
     render: RenderConfig = field(default_factory=RenderConfig)
     deploy: DeployConfig = field(default_factory=DeployConfig)
     pcpo: PCPOConfig = field(default_factory=PCPOConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""

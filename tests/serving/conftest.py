@@ -31,15 +31,23 @@ def free_port() -> int:
 class Server:
     """One ``caig serve selector`` subprocess; ``stop()`` sends SIGTERM like Kubernetes does."""
 
-    def __init__(self, run_dir: Path, overrides: list[str], log_path: Path):
+    def __init__(
+        self,
+        run_dir: Path,
+        overrides: list[str],
+        log_path: Path,
+        command: str = "selector",
+        model: str = "creative-selector",
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.model = model
         cmd = [
             sys.executable,
             "-m",
             "caig",
             "serve",
-            "selector",
+            command,
             "--run",
             str(run_dir),
             "--port",
@@ -59,7 +67,7 @@ class Server:
                     f"server exited with {self.proc.returncode}:\n{log_path.read_text()[-3000:]}"
                 )
             try:
-                if httpx.get(f"{self.url}/v2/models/creative-selector/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/v2/models/{self.model}/ready", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -124,3 +132,42 @@ def redis_prefix() -> str:
     prefix = f"caig:test:serving:{uuid.uuid4().hex[:12]}:"
     yield prefix
     RedisStore(REDIS_URL, prefix).clear()
+
+
+@pytest.fixture(scope="session")
+def model_run(tmp_path_factory: pytest.TempPathFactory, small_world_dir: Path) -> Path:
+    """A run laid out as the serving commands look for it: world/, pretrain/model (tiny PM), rm/ (tiny RM).
+
+    Both models are untrained (built from configs); serving only needs them to answer.
+    """
+    from caig.mllm.build import build_tiny, save_model
+    from caig.mllm.config import MLLMConfig
+    from caig.reward.config import RewardConfig
+    from caig.reward.trainer import build_reward_model, save_reward_model
+
+    run = tmp_path_factory.mktemp("model-run")
+    (run / "world").symlink_to(small_world_dir)
+    model, processor = build_tiny(MLLMConfig(), small_world_dir)
+    save_model(model, processor, run / "pretrain" / "model")
+    config = RewardConfig(image_side=32, eval_batch_size=8)
+    save_reward_model(build_reward_model(model, processor, config), processor, config, run / "rm")
+    return run
+
+
+MODEL_SERVER_SETTINGS = ["serving.max_new_tokens=6", "serving.device=cpu", "render.image_size=64"]
+
+
+@pytest.fixture(scope="session")
+def model_servers(model_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Server]:
+    """``caig serve pm``, ``rm`` and ``render`` on the model run, one process each, for the session."""
+    logs = tmp_path_factory.mktemp("model-server-logs")
+    servers: dict[str, Server] = {}
+    try:
+        for command in ("pm", "rm", "render"):
+            servers[command] = Server(
+                model_run, MODEL_SERVER_SETTINGS, logs / f"{command}.log", command, f"caig-{command}"
+            )
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
