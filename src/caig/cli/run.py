@@ -1,4 +1,4 @@
-"""``caig run``: the whole training pipeline on one machine."""
+"""``caig run``: the whole training pipeline on one machine, through the KFP local runner."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ from caig.profile import Profile
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True,
               help="Run directory: metrics.json, report.html and every step's outputs.")
 def run(profile: Profile, local: bool, seed: int, out: Path) -> None:
-    """Run the training pipeline end to end and write OUT/metrics.json and OUT/report.html."""
+    """Run the caig-training KFP pipeline locally; write OUT/metrics.json and OUT/report.html.
+
+    Every step runs as a subprocess of this environment (KFP SubprocessRunner); OUT/world links to the
+    world the run built, OUT/timings.json has the seconds of each step.
+    """
     from caig.demo import run_demo
 
     if not local:
