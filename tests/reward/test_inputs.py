@@ -83,3 +83,34 @@ def test_read_pairs_errors(tmp_path) -> None:
     ).to_parquet(tmp_path / "label.parquet")
     with pytest.raises(UserError, match="label other than"):
         read_pairs(tmp_path / "label.parquet")
+
+
+def test_joined_image_gives_each_ad_its_own_tile_and_square_images_keep_their_tokens(tiny_model_dir) -> None:
+    """The tiny preset's 1x2 grid pinpoint: the RM's 2:1 image is base + two tiles, one ad per tile, while a
+    square image (the PM's input) costs exactly what it cost with the single square tile."""
+    from caig.mllm.build import load_model, make_processor
+    from caig.mllm.config import TinyModelConfig
+
+    _, processor = load_model(tiny_model_dir)
+    tiny = TinyModelConfig()
+    side = tiny.image_size
+    assert processor.image_processor.image_grid_pinpoints == [[side, side], [side, 2 * side]]
+    single = make_processor(processor.tokenizer, side, tiny.patch_size)  # the old one-tile processor
+    image_id = processor.tokenizer.image_token_id
+
+    def image_tokens(proc, image):
+        batch = proc(text=["<image>\nq"], images=[image], return_tensors="pt")
+        return int((batch["input_ids"] == image_id).sum()), batch
+
+    square = Image.new("RGB", (128, 128), (10, 200, 10))
+    assert image_tokens(processor, square)[0] == image_tokens(single, square)[0] == 10
+    left, right = Image.new("RGB", (128, 128), (255, 0, 0)), Image.new("RGB", (128, 128), (0, 0, 255))
+    n, batch = image_tokens(
+        processor, join_side_by_side(left, right, RewardConfig(image_side=side).image_side)
+    )
+    assert n == 14  # base view (4) + two tiles of 2x2 patches (8) + one newline per feature row (2)
+    assert batch["image_sizes"].tolist() == [[side, 2 * side]]
+    tiles = batch["pixel_values"][0]  # (base, left tile, right tile, 3, side, side)
+    assert tiles.shape[0] == 3
+    red, blue = tiles[1].mean(dim=(1, 2)), tiles[2].mean(dim=(1, 2))
+    assert red[0] > red[2] and blue[2] > blue[0]  # the first tile is the left ad, the second the right one
