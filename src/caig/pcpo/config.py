@@ -33,6 +33,7 @@ class PCPOConfig:
     warmup_ratio: float = 0.1  # of each round's steps: warm-up always ends inside the round
     batch_size: int = 8  # preference pairs per optimizer step
     max_grad_norm: float = 1.0  # gradient clipping
+    gradient_checkpointing: bool = False  # trade compute for memory (7B on one GPU)
     seed: int = 0  # sampling, mismatch coin flips, shuffling
     eval_products: int = 60  # held-out products whose descriptions are written after every round
 

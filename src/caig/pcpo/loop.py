@@ -106,7 +106,10 @@ def run_pcpo(
     heldout = heldout[: config.eval_products]
     attributes = list(profile.mllm.instruct_attributes)
     torch.manual_seed(config.seed)
-    model, processor = load_model(_model_dir(pm_dir))
+    model, processor = load_model(_model_dir(pm_dir), dtype=profile.mllm.dtype)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
     model = lora_wrap(model, config)
     judge = RewardScorer.from_dir(rm_dir)
     renderer = make_renderer(profile.render)

@@ -56,7 +56,9 @@ def response_logprobs(
             encode_example(processor, images[i], questions[i], answers[i], max_length)
             for i in range(start, min(start + batch_size, len(answers)))
         ]
-        batch = collate(examples)
+        batch = {k: v.to(model.device) for k, v in collate(examples).items()}
+        if "pixel_values" in batch:
+            batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         labels = batch.pop("labels")
         with torch.set_grad_enabled(grad):
             logits = model(**batch).logits
