@@ -39,3 +39,13 @@ def test_dpo_baseline_builds_no_mismatched_inputs(tmp_path, pcpo_profile, pm_dir
     for record in summary["rounds"]:
         if record["training"]["steps"]:
             assert record["training"]["pcpo_loss"] != record["training"]["pcpo_loss"]  # NaN: no PCPO term
+
+
+def test_heldout_products_can_come_from_another_world(tmp_path, pcpo_profile, pm_dir, rm_dir, small_world_dir):
+    from dataclasses import replace
+
+    profile = replace(pcpo_profile, pcpo=replace(pcpo_profile.pcpo, rounds=1))
+    run_pcpo(profile, pm_dir, rm_dir, tmp_path / "p", eval_world_dir=small_world_dir)
+    catalog = pd.read_parquet(small_world_dir / "catalog.parquet").sort_values("product_id")
+    heldout = pd.read_parquet(tmp_path / "p" / "round-01" / "heldout.parquet")
+    assert heldout.product_id.tolist() == catalog.product_id.tolist()[:4]

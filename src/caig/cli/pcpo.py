@@ -44,13 +44,34 @@ from caig.profile import Profile
     default=None,
     help="Task-mix directory whose product split to use (default: the one the PM was trained on).",
 )
+@click.option(
+    "--eval-world",
+    "eval_world_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Write held-out descriptions for this world's products (a held-out world seed).",
+)
 def pcpo(
-    profile: Profile, pm_dir: Path, rm_dir: Path, out: Path, method: str | None, tasks_dir: Path | None
+    profile: Profile,
+    pm_dir: Path,
+    rm_dir: Path,
+    out: Path,
+    method: str | None,
+    tasks_dir: Path | None,
+    eval_world_dir: Path | None,
 ) -> None:
     """Run Algorithm 1's rounds; write OUT/round-NN/ (adapter, round.json, heldout.parquet) and OUT/pcpo.json."""
     from caig.pcpo.loop import run_pcpo
 
-    summary = run_pcpo(profile, pm_dir, rm_dir, writable_dir(out), method=method, tasks_dir=tasks_dir)
+    summary = run_pcpo(
+        profile,
+        pm_dir,
+        rm_dir,
+        writable_dir(out),
+        method=method,
+        tasks_dir=tasks_dir,
+        eval_world_dir=eval_world_dir,
+    )
     last = summary["rounds"][-1] if summary["rounds"] else {}
     click.echo(
         json.dumps({"method": summary["method"], "rounds": len(summary["rounds"]), "last": last}, indent=2)

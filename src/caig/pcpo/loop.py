@@ -37,9 +37,12 @@ PRODUCT_ATTRIBUTES = ("product_id", "title", "category", "tags", "colour", "pric
 
 
 def load_products(
-    pm_dir: Path, tasks_dir: Path | None = None
+    pm_dir: Path, tasks_dir: Path | None = None, eval_world_dir: Path | None = None
 ) -> tuple[list[ProductInput], list[ProductInput]]:
-    """(training products, held-out products) of the pre-training split, with images and attributes."""
+    """(training products, held-out products) of the pre-training split, with images and attributes.
+
+    With ``eval_world_dir`` the held-out products are that world's catalog (a held-out world seed).
+    """
     report_path = pm_dir / "pretrain.json"
     if tasks_dir is None:
         if not report_path.is_file():
@@ -51,18 +54,21 @@ def load_products(
     world_dir = Path(summary["world_dir"])
     products = pd.read_parquet(tasks_dir / "products.parquet").sort_values("product_id")
 
-    def inputs(split: str) -> list[ProductInput]:
-        rows = products[products["split"] == split]
+    def inputs(rows: pd.DataFrame, root: Path) -> list[ProductInput]:
         return [
             ProductInput(
                 r["product_id"],
-                Image.open(world_dir / r["image_path"]).convert("RGBA"),
+                Image.open(root / r["image_path"]).convert("RGBA"),
                 {k: (list(r[k]) if k == "tags" else r[k]) for k in PRODUCT_ATTRIBUTES},
             )
             for r in rows.to_dict("records")
         ]
 
-    return inputs("train"), inputs("heldout")
+    train = inputs(products[products["split"] == "train"], world_dir)
+    if eval_world_dir is None:
+        return train, inputs(products[products["split"] == "heldout"], world_dir)
+    catalog = pd.read_parquet(eval_world_dir / "catalog.parquet").sort_values("product_id")
+    return train, inputs(catalog, eval_world_dir)
 
 
 def _model_dir(pm_dir: Path) -> Path:
@@ -93,8 +99,13 @@ def run_pcpo(
     out: str | Path,
     method: str | None = None,
     tasks_dir: str | Path | None = None,
+    eval_world_dir: str | Path | None = None,
 ) -> dict:
-    """Run (or resume) the configured rounds of ``method`` (default: the profile's) into ``out``."""
+    """Run (or resume) the configured rounds of ``method`` (default: the profile's) into ``out``.
+
+    Held-out descriptions are written for the pre-training split's held-out products, or for the products of
+    ``eval_world_dir`` (another world seed) when given.
+    """
     from caig.mllm.pretrain import lora_wrap
     from caig.render.factory import make_renderer
     from caig.reward.scoring import RewardScorer
@@ -102,7 +113,9 @@ def run_pcpo(
     config = profile.pcpo if method is None else _with_method(profile.pcpo, method)
     pm_dir, out = Path(pm_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    train_products, heldout = load_products(pm_dir, Path(tasks_dir) if tasks_dir else None)
+    train_products, heldout = load_products(
+        pm_dir, Path(tasks_dir) if tasks_dir else None, Path(eval_world_dir) if eval_world_dir else None
+    )
     heldout = heldout[: config.eval_products]
     attributes = list(profile.mllm.instruct_attributes)
     torch.manual_seed(config.seed)
@@ -134,6 +147,7 @@ def run_pcpo(
         "pm": str(pm_dir),
         "rm": str(rm_dir),
         "heldout_products": len(heldout),
+        "eval_world": str(eval_world_dir) if eval_world_dir else None,
     }
     (out / "pcpo.json").write_text(json.dumps(summary, indent=2))
     return summary
