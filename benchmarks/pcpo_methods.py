@@ -1,0 +1,99 @@
+"""PCPO vs DPO vs the two ablations on a held-out world seed (issue 7's must-show; paper Figure 4).
+
+For each training seed and method: `run_pcpo` from the same pre-trained PM and frozen RM, held-out
+descriptions written for the products of ``--eval-world`` after every round, then `run_evaluation` judges
+them with that world's oracle (evaluation only). Writes ``pcpo_methods.json`` with, per method, the mean and
+spread over seeds of the final match rate, the true-CTR uplift over the pre-trained PM and the match rate by
+round, plus every run's figures; and ``pcpo_methods.png`` (match rate by round, mean over seeds).
+
+    PYTHONPATH=src .venv/bin/python benchmarks/pcpo_methods.py --pm PRETRAIN_DIR --rm RM_DIR \
+        --eval-world WORLD_SEED1 --work /tmp/pcpo-methods --out benchmarks/results [--set pcpo.rounds=5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from caig.evaluate.plots import plot_by_round
+from caig.evaluate.run import run_evaluation
+from caig.logs import setup_logging
+from caig.pcpo.config import METHODS
+from caig.pcpo.loop import run_pcpo
+from caig.profile import load_profile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pm", type=Path, required=True)
+    parser.add_argument("--rm", type=Path, required=True)
+    parser.add_argument("--eval-world", type=Path, required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--profile", default="local")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    args = parser.parse_args()
+    setup_logging()
+    profile = load_profile(args.profile, args.overrides)
+    runs: dict[str, list[dict]] = {}
+    started = time.perf_counter()
+    for seed in (int(s) for s in args.seeds.split(",")):
+        seeded = replace(profile, pcpo=replace(profile.pcpo, seed=seed))
+        dirs = {}
+        for method in args.methods.split(","):
+            dirs[method] = args.work / f"seed{seed}" / method
+            run_pcpo(seeded, args.pm, args.rm, dirs[method], method=method, eval_world_dir=args.eval_world)
+        metrics = run_evaluation(seeded, args.eval_world, dirs, None, args.work / f"seed{seed}" / "eval")
+        for method in dirs:
+            runs.setdefault(method, []).append(
+                {
+                    "seed": seed,
+                    **{k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{method}.")},
+                }
+            )
+    summary = {m: _aggregate(r) for m, r in runs.items()}
+    result = {
+        "benchmark": "pcpo_methods",
+        "pm": str(args.pm),
+        "rm": str(args.rm),
+        "eval_world": str(args.eval_world),
+        "overrides": args.overrides,
+        "rounds": profile.pcpo.rounds,
+        "seconds": round(time.perf_counter() - started),
+        "methods": summary,
+        "runs": runs,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "pcpo_methods.json").write_text(json.dumps(result, indent=2))
+    plot_by_round(
+        {m: s["match_rate_by_round_mean"] for m, s in summary.items()},
+        "match rate (mean of seeds)",
+        "Match rate by round, held-out world",
+        args.out / "pcpo_methods.png",
+    )
+    print(
+        json.dumps(
+            {m: {k: v for k, v in s.items() if not k.endswith("by_round_mean")} for m, s in summary.items()},
+            indent=2,
+        )
+    )
+
+
+def _aggregate(runs: list[dict]) -> dict:
+    out = {}
+    for key in ("match_rate", "ctr_uplift", "eye_catching_share"):
+        values = np.array([r[key] for r in runs], dtype=float)
+        out[f"{key}_mean"], out[f"{key}_spread"] = float(values.mean()), float(values.max() - values.min())
+    out["match_rate_by_round_mean"] = np.mean([r["match_rate_by_round"] for r in runs], axis=0).tolist()
+    return out
+
+
+if __name__ == "__main__":
+    main()
