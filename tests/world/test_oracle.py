@@ -106,3 +106,15 @@ def test_unknown_segment_and_product_are_rejected(world):
         world.true_ctr(world.catalog.product_id.iloc[0], "in a living room", segment="martians")
     with pytest.raises(UserError, match="unknown product_id"):
         world.judge_match("P99999", "in a living room")
+
+
+def test_worlds_of_other_seeds_share_the_market_but_not_the_products(small_profile):
+    from caig.world.oracle import HiddenParams
+
+    a, b = HiddenParams(small_profile.world, 0), HiddenParams(small_profile.world, 1)
+    assert a.term_effect == b.term_effect and a.segment_taste == b.segment_taste
+    assert not np.allclose(a.product_appeal, b.product_appeal)
+    from dataclasses import replace
+
+    other_market = HiddenParams(replace(small_profile.world, market_seed=1), 0)
+    assert other_market.term_effect != a.term_effect

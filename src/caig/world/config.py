@@ -33,6 +33,8 @@ class WorldConfig:
     impression_skew: float = 1.0  # log-normal sigma of how unevenly impressions spread over creatives
     eye_catching_rate: float = 0.25  # share of existing creatives that use an eye-catching term
     contact_sheet_products: int = 12  # rows of the contact sheet
+    market_seed: int = 0  # draws the market's hidden tastes (term and segment effects); a world seed draws
+    #   products, creatives and logs, so worlds of other seeds are held-out data from the same market
 
     def __post_init__(self) -> None:
         if self.n_products < 2:

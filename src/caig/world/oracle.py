@@ -31,10 +31,15 @@ class Product:
 
 
 class HiddenParams:
-    """Per-term and per-segment effects, drawn from the seed (a stream separate from the catalog's)."""
+    """The market's hidden tastes and the products' hidden appeal.
+
+    Per-term and per-segment effects are the market's: drawn from ``config.market_seed``, so worlds of
+    different seeds (new products, new logs) share them, as a held-out test set from the same platform would.
+    Product appeal belongs to the world's own products: drawn from the world seed.
+    """
 
     def __init__(self, config: WorldConfig, seed: int):
-        rng = np.random.default_rng([seed, 7919])
+        rng = np.random.default_rng([config.market_seed, 7919])
         self.config = config
         self.segments = list(config.segments)
         self.term_effect = {t.text: float(rng.normal(0, config.term_effect_sd)) for t in TERMS}
