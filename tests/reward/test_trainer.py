@@ -98,3 +98,25 @@ def test_ablation_writes_table1(tmp_path, tiny_model_dir, rm_config, train_pairs
     )
     rm_json = json.loads((tmp_path / "abl" / "row0" / "seed1" / "rm.json").read_text())
     assert rm_json["reward"]["head"] == "text" and rm_json["reward"]["use_caption"] is False
+
+
+def test_head_lr_scale_gives_the_heads_their_own_rate(tiny_model_dir, rm_config) -> None:
+    import pytest
+
+    from caig.mllm.build import load_model
+    from caig.reward.config import RewardConfig
+    from caig.reward.trainer import head_scaled_optimizer
+    from caig.reward.wrap import build_reward_model
+
+    llava, processor = load_model(tiny_model_dir)
+    model = build_reward_model(llava, processor, rm_config)
+    assert head_scaled_optimizer(model, rm_config) is None  # scale 1: the Trainer's own AdamW
+    config = dataclasses.replace(rm_config, head_lr_scale=10.0)
+    optimizer = head_scaled_optimizer(model, config)
+    rest, heads = optimizer.param_groups
+    assert heads["lr"] == pytest.approx(10 * config.learning_rate) and rest["lr"] == config.learning_rate
+    assert {id(p) for p in heads["params"]} == {id(model.cls_head.weight), id(model.ctr_head.weight)}
+    n_trainable = sum(1 for p in model.parameters() if p.requires_grad)
+    assert len(rest["params"]) + len(heads["params"]) == n_trainable
+    with pytest.raises(ValueError, match="head_lr_scale"):
+        RewardConfig(head_lr_scale=0.0)

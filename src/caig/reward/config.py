@@ -47,6 +47,7 @@ class RewardConfig:
     lora_dropout: float = 0.05  # LoRA dropout
     lora_target_modules: list[str] = field(default_factory=lambda: list(LLM_LINEAR_MODULES))  # LM layers only
     learning_rate: float = 2e-6  # peak learning rate (paper: 2e-6, cosine)
+    head_lr_scale: float = 1.0  # the two new heads' learning rate = learning_rate x this (1: one rate, paper)
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"  # schedule after warm-up
     warmup_ratio: float = 0.03  # share of optimizer steps spent warming up
     weight_decay: float = 0.0  # AdamW weight decay
@@ -86,6 +87,8 @@ class RewardConfig:
             raise ValueError(f"lora_target_modules: unknown {bad}; choose from {LLM_LINEAR_MODULES}")
         if self.learning_rate <= 0 or self.epochs <= 0:
             raise ValueError("learning_rate and epochs must be positive")
+        if self.head_lr_scale <= 0:
+            raise ValueError("head_lr_scale must be positive (1 gives the heads the backbone's rate)")
         if self.batch_size < 1 or self.grad_accum < 1 or self.eval_batch_size < 1 or self.logging_steps < 1:
             raise ValueError("batch_size, grad_accum, eval_batch_size and logging_steps must be >= 1")
         if not 0 <= self.warmup_ratio < 1:

@@ -91,6 +91,25 @@ def training_arguments(config: RewardConfig, out: Path, n_examples: int) -> Trai
     )
 
 
+def head_scaled_optimizer(model: RewardModel, config: RewardConfig) -> torch.optim.Optimizer | None:
+    """AdamW whose two heads learn ``head_lr_scale`` times faster than the backbone; None (the Trainer's
+    own optimizer) when the scale is 1. The heads start from random weights while the backbone is pre-trained."""
+    if config.head_lr_scale == 1.0:
+        return None
+    heads = [
+        p for n, p in model.named_parameters() if n.startswith(("cls_head.", "ctr_head.")) and p.requires_grad
+    ]
+    head_ids = {id(p) for p in heads}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    return torch.optim.AdamW(
+        [
+            {"params": rest, "lr": config.learning_rate, "weight_decay": config.weight_decay},
+            {"params": heads, "lr": config.learning_rate * config.head_lr_scale, "weight_decay": 0.0},
+        ],
+        lr=config.learning_rate,
+    )
+
+
 def train_reward_model(
     model_dir: str | Path, source: PairSource, config: RewardConfig, out: str | Path
 ) -> dict[str, Any]:
@@ -114,6 +133,7 @@ def train_reward_model(
         train_dataset=examples,
         data_collator=Collator(processor.tokenizer.pad_token_id),
         reward_config=config,
+        optimizers=(head_scaled_optimizer(model, config), None),
     )
     result = trainer.train()
     save_reward_model(model, processor, config, out)
