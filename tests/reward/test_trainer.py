@@ -120,3 +120,38 @@ def test_head_lr_scale_gives_the_heads_their_own_rate(tiny_model_dir, rm_config)
     assert len(rest["params"]) + len(heads["params"]) == n_trainable
     with pytest.raises(ValueError, match="head_lr_scale"):
         RewardConfig(head_lr_scale=0.0)
+
+
+def test_swap_average_cancels_what_does_not_depend_on_the_order() -> None:
+    from caig.reward.trainer import swap_average
+
+    ab = torch.tensor([[2.0, 1.0], [0.0, 3.0]])
+    same = swap_average(torch.cat([ab, ab]), 2)  # an order-blind model: both orders give the same outputs
+    assert torch.allclose(same[:, 0], same[:, 1])  # no preference left
+    mirrored = swap_average(torch.cat([ab, ab.flip(-1)]), 2)  # a swap-consistent model keeps its scores
+    assert torch.equal(mirrored, ab)
+
+
+def test_swap_consistent_training_batches_both_orders_and_trains(
+    tmp_path, tiny_model_dir, rm_config, train_pairs
+) -> None:
+    import pytest
+
+    from caig.reward.config import RewardConfig
+    from caig.reward.pairs_dataset import SwapPairCollator
+
+    source = _subset(train_pairs, 8)
+    config = dataclasses.replace(rm_config, swap_consistent_training=True, template=0, epochs=2.0)
+    summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm")
+    assert summary["pairs"] == 8 and summary["steps"] == 2  # 8 pairs per step, each in both orders
+    scorer = RewardScorer.from_dir(tmp_path / "rm", device="cpu")
+    ab = encode_pairs(source, scorer.processor, config, seed=0)
+    ba = encode_pairs(source, scorer.processor, config, swap=True, seed=0)
+    batch = SwapPairCollator(scorer.processor.tokenizer.pad_token_id)(
+        [{"ab": x, "ba": y} for x, y in zip(ab[:3], ba[:3])]
+    )
+    assert int(batch["swap_pairs"]) == 3 and batch["input_ids"].shape[0] == 6
+    assert torch.equal(batch["labels"][3:], 1 - batch["labels"][:3])  # the swapped rows' labels flip
+    assert torch.equal(batch["ctr"][3:], batch["ctr"][:3].flip(-1))
+    with pytest.raises(ValueError, match="swap_consistent_training"):
+        RewardConfig(swap_consistent_training=True, train_both_orders=True)

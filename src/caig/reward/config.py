@@ -34,6 +34,10 @@ class RewardConfig:
     template: int = -1  # Table 4 RM template index; -1 draws one per pair (seeded), as the paper's pool
     max_length: int = 512  # longest input in tokens (image tokens included); longer is an error
     train_both_orders: bool = False  # also train on each pair swapped (label and CTRs follow)
+    swap_consistent_training: bool = (
+        False  # each step scores every pair in both orders and trains the averaged
+    )
+    #   logits/CTRs, the score `caig rm eval` uses: what does not depend on the order cancels (paper: off)
     # Heads and loss.
     head: Literal["classification", "text"] = "classification"  # Table 1 "classification head": text = the
     #   model answers "left"/"right" through its LM head (the base LLaVA row); classification = Linear(h, 2)
@@ -87,6 +91,11 @@ class RewardConfig:
             raise ValueError(f"lora_target_modules: unknown {bad}; choose from {LLM_LINEAR_MODULES}")
         if self.learning_rate <= 0 or self.epochs <= 0:
             raise ValueError("learning_rate and epochs must be positive")
+        if self.swap_consistent_training and (self.train_both_orders or self.head == "text"):
+            raise ValueError(
+                "swap_consistent_training already trains both orders and needs the classification head: "
+                "set train_both_orders=false and head=classification"
+            )
         if self.head_lr_scale <= 0:
             raise ValueError("head_lr_scale must be positive (1 gives the heads the backbone's rate)")
         if self.batch_size < 1 or self.grad_accum < 1 or self.eval_batch_size < 1 or self.logging_steps < 1:

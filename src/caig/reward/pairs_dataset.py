@@ -194,3 +194,16 @@ class Collator:
             if key in examples[0]:
                 batch[key] = torch.stack([e[key] for e in examples])
         return batch
+
+
+class SwapPairCollator:
+    """Batch of pairs in both orders for ``swap_consistent_training``: rows 0..B-1 as given, rows B..2B-1 the
+    same pairs swapped (each example is ``{"ab": encoded, "ba": encoded swapped}``); ``swap_pairs`` = B."""
+
+    def __init__(self, pad_token_id: int):
+        self.collate = Collator(pad_token_id)
+
+    def __call__(self, examples: list[dict[str, dict[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+        batch = self.collate([e["ab"] for e in examples] + [e["ba"] for e in examples])
+        batch["swap_pairs"] = torch.tensor(len(examples))
+        return batch

@@ -24,7 +24,7 @@ from caig.reward.config import RewardConfig
 from caig.reward.inputs import answer_token_ids
 from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Collator, PairSource, encode_pairs
+from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
 from caig.reward.wrap import build_reward_model, use_cpu_threads
 from caig.typed_config import as_dict, build_config
 
@@ -45,13 +45,16 @@ class RewardTrainer(Trainer):
     ) -> Any:
         cfg = self.reward_config
         out = model(**inputs)
+        labels, ctr = inputs["labels"], inputs["ctr"]
+        if "swap_pairs" in inputs:  # swap-consistent: average each pair's two orders, as scoring does
+            n = int(inputs["swap_pairs"])
+            out = {key: swap_average(out[key], n) for key in ("logits", "ctr")}
+            labels, ctr = labels[:n], ctr[:n]
         if cfg.head == "text":
             loss = cfg.ce_weight * answer_loss(out["lm_logits"], inputs["labels"], model.answer_ids)
             self._parts["ce"].append(float(loss.detach()))
         else:
-            parts = reward_loss(
-                out["logits"], out["ctr"], inputs["labels"], inputs["ctr"], cfg.ce_weight, cfg.point_weight
-            )
+            parts = reward_loss(out["logits"], out["ctr"], labels, ctr, cfg.ce_weight, cfg.point_weight)
             loss = parts["loss"]
             self._parts["ce"].append(float(parts["ce"]))
             self._parts["point"].append(float(parts["point"]))
@@ -91,6 +94,11 @@ def training_arguments(config: RewardConfig, out: Path, n_examples: int) -> Trai
     )
 
 
+def swap_average(values: torch.Tensor, n: int) -> torch.Tensor:
+    """(2n, 2) outputs of n pairs then the same pairs swapped -> (n, 2) in the first order's sides, averaged."""
+    return (values[:n] + values[n:].flip(-1)) / 2
+
+
 def head_scaled_optimizer(model: RewardModel, config: RewardConfig) -> torch.optim.Optimizer | None:
     """AdamW whose two heads learn ``head_lr_scale`` times faster than the backbone; None (the Trainer's
     own optimizer) when the scale is 1. The heads start from random weights while the backbone is pre-trained."""
@@ -124,14 +132,19 @@ def train_reward_model(
     llava, processor = load_model(model_dir)
     model = build_reward_model(llava, processor, config)
     examples = encode_pairs(source, processor, config, seed=config.seed)
-    if config.train_both_orders:
+    collator: Any = Collator(processor.tokenizer.pad_token_id)
+    if config.swap_consistent_training:
+        swapped = encode_pairs(source, processor, config, swap=True, seed=config.seed)
+        examples = [{"ab": ab, "ba": ba} for ab, ba in zip(examples, swapped)]
+        collator = SwapPairCollator(processor.tokenizer.pad_token_id)
+    elif config.train_both_orders:
         examples += encode_pairs(source, processor, config, swap=True, seed=config.seed + 1)
     log.info("RM training: %d pairs, %s, head %s", len(examples), config.method, config.head)
     trainer = RewardTrainer(
         model=model,
         args=training_arguments(config, out, len(examples)),
         train_dataset=examples,
-        data_collator=Collator(processor.tokenizer.pad_token_id),
+        data_collator=collator,
         reward_config=config,
         optimizers=(head_scaled_optimizer(model, config), None),
     )
