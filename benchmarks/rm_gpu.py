@@ -23,12 +23,15 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from mllm_gpu import SHAPES  # noqa: E402
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration  # noqa: E402
 
 from caig.reward.config import RewardConfig  # noqa: E402
@@ -36,58 +39,21 @@ from caig.reward.loss import reward_loss  # noqa: E402
 from caig.reward.wrap import build_reward_model  # noqa: E402
 
 IMAGE_TOKEN = 32000  # LLaVA-v1.6-vicuna's <image> id (vocab 32064)
-PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 
 
 def llava_config(smoke: bool) -> LlavaNextConfig:
-    """LLaVA-v1.6-Vicuna-7B's shapes (or tiny ones for the CPU smoke run)."""
-    if smoke:
-        vision = CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=28,
-            patch_size=14,
-            projection_dim=64,
-        )
-        text = LlamaConfig(
-            vocab_size=32064,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            max_position_embeddings=4096,
-        )
-        points = [[28, 56], [56, 28], [56, 56]]
-    else:
-        vision = CLIPVisionConfig(
-            hidden_size=1024,
-            intermediate_size=4096,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            image_size=336,
-            patch_size=14,
-            projection_dim=768,
-        )
-        text = LlamaConfig(
-            vocab_size=32064,
-            hidden_size=4096,
-            intermediate_size=11008,
-            num_hidden_layers=32,
-            num_attention_heads=32,
-            num_key_value_heads=32,
-            max_position_embeddings=4096,
-        )
-        points = PINPOINTS
+    """LLaVA-v1.6-Vicuna-7B's shapes (or tiny ones for the CPU smoke run), from ``mllm_gpu.SHAPES``.
+
+    The vocabulary is always 32064 so that the <image> id 32000 exists in the smoke model too.
+    """
+    shape = SHAPES["cpu-smoke" if smoke else "7b"]
     return LlavaNextConfig(
-        vision_config=vision,
-        text_config=text,
+        vision_config=CLIPVisionConfig(**shape["vision"]),
+        text_config=LlamaConfig(**{**shape["text"], "vocab_size": 32064, "max_position_embeddings": 4096}),
         image_token_index=IMAGE_TOKEN,
-        image_grid_pinpoints=points,
+        image_grid_pinpoints=shape["pinpoints"],
         vision_feature_select_strategy="default",
-        vision_feature_layer=-2,
+        vision_feature_layer=shape["vision_feature_layer"],
     )
 
 
