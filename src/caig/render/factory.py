@@ -67,17 +67,10 @@ class ProceduralBackend:
         return images
 
     def box(self, product: Image.Image, description: str) -> list[int]:
-        """Where the procedural renderer puts the product for this description (x0, y0, x1, y1).
-
-        Mirrors ``ProceduralRenderer.render``'s placement (framing-dependent scale, centre (0.5, 0.55)).
-        """
-        from caig.render.placement import place_product
-        from caig.render.procedural import _FRAMING_SCALE
+        """Where the procedural renderer puts the product for this description (x0, y0, x1, y1)."""
         from caig.world.descriptions import parse_description
 
-        framing = parse_description(description).first("framing")
-        scale = self.renderer.product_scale * (_FRAMING_SCALE[framing.text] if framing else 1.0)
-        return list(place_product(product, self.renderer.size, min(scale, 0.95), centre=(0.5, 0.55)).box)
+        return list(self.renderer.placement(product, parse_description(description)).box)
 
 
 def make_renderer(config: RenderConfig) -> Renderer:

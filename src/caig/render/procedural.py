@@ -38,11 +38,15 @@ class ProceduralRenderer:
     def render(self, product: Image.Image, description: str, seed: int = 0) -> Image.Image:
         """One ad: the background a description names, with the untouched product pasted in the centre."""
         parsed = parse_description(description)
-        framing = parsed.first("framing")
-        scale = self.product_scale * (_FRAMING_SCALE[framing.text] if framing else 1.0)
-        placement = place_product(product, self.size, min(scale, 0.95), centre=(0.5, 0.55))
+        placement = self.placement(product, parsed)
         background = self.background(parsed, placement, np.random.default_rng(seed))
         return paste_back(background, placement)
+
+    def placement(self, product: Image.Image, parsed: ParsedDescription) -> Placement:
+        """Where the product goes for this description: the framing term scales it (a close-up is larger)."""
+        framing = parsed.first("framing")
+        scale = self.product_scale * (_FRAMING_SCALE[framing.text] if framing else 1.0)
+        return place_product(product, self.size, min(scale, 0.95), centre=(0.5, 0.55))
 
     def render_batch(self, product: Image.Image, descriptions: list[str], seeds: list[int]) -> list[Image.Image]:
         """Several descriptions of one product (the PCPO loop renders two per product per round)."""
