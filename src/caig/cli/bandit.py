@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, world_option, writable_dir
 from caig.errors import UserError
 from caig.profile import Profile
 
@@ -22,13 +22,7 @@ def bandit() -> None:
 
 @bandit.command("simulate")
 @profile_options
-@click.option(
-    "--world",
-    "world_dir",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="A built world (caig world build), e.g. runs/demo/world.",
-)
+@world_option(required=True, oracle=True, help_suffix="Its oracle draws the traffic, e.g. runs/demo/world.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -48,10 +42,6 @@ def simulate(profile: Profile, world_dir: Path, out: Path, priors: Path | None) 
     from caig.bandit.simulate import plot_regret
     from caig.bandit.simulate import simulate as run_simulation
 
-    if not (world_dir / "world.json").is_file():
-        raise UserError(
-            f"--world {world_dir} holds no world.json; build one with `caig world build --out DIR`"
-        )
     table = None
     if priors is not None:
         if not priors.is_file():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, world_option, writable_dir
 from caig.errors import UserError
 from caig.profile import Profile
 
@@ -24,13 +24,7 @@ def _runs(values: tuple[str, ...]) -> dict[str, Path]:
 
 @click.command("evaluate")
 @profile_options
-@click.option(
-    "--world",
-    "world_dir",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    required=True,
-    help="The world whose oracle judges (evaluation only).",
-)
+@world_option(required=True, oracle=True, help_suffix="Its oracle judges (evaluation only).")
 @click.option(
     "--run",
     "run_values",

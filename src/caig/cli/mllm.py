@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, world_option, writable_dir
 from caig.profile import Profile
 
 log = logging.getLogger("caig.mllm")
@@ -27,13 +27,7 @@ def mllm() -> None:
     default=None,
     help="Model preset; default: the profile's mllm.preset.",
 )
-@click.option(
-    "--world",
-    "world_dir",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=None,
-    help="World directory whose titles and descriptions join the tiny tokenizer's corpus.",
-)
+@world_option(help_suffix="Its titles and descriptions join the tiny tokenizer's corpus.")
 @click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="Directory to save model + processor."
 )
@@ -57,13 +51,7 @@ def build(profile: Profile, preset: str | None, world_dir: Path | None, out: Pat
 
 @mllm.command("tasks")
 @profile_options
-@click.option(
-    "--world",
-    "world_dir",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    required=True,
-    help="World directory (catalog, creatives, images, events/).",
-)
+@world_option(required=True, help_suffix="Its events/ give the logged CTRs unless --stats is given.")
 @click.option(
     "--stats",
     "stats_path",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, world_option, writable_dir
 from caig.pcpo.config import METHODS
 from caig.profile import Profile
 
@@ -44,12 +44,10 @@ from caig.profile import Profile
     default=None,
     help="Task-mix directory whose product split to use (default: the one the PM was trained on).",
 )
-@click.option(
+@world_option(
     "--eval-world",
     "eval_world_dir",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=None,
-    help="Write held-out descriptions for this world's products (a held-out world seed).",
+    help_suffix="Write held-out descriptions for its products (a held-out world seed).",
 )
 def pcpo(
     profile: Profile,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, world_option, writable_dir
 from caig.profile import Profile
 
 _DIR = click.Path(path_type=Path, exists=True, file_okay=False)
@@ -25,19 +25,12 @@ _DIR = click.Path(path_type=Path, exists=True, file_okay=False)
     required=True,
     help="Output directory: model/, checkpoints/, pretrain.json; a rerun resumes its last checkpoint.",
 )
-@click.option(
-    "--world",
-    "world_dir",
-    type=_DIR,
-    default=None,
-    help="Where the task images are, if the world moved since `caig mllm tasks`.",
-)
-@click.option(
+@world_option(help_suffix="Where the task images are, if the world moved since `caig mllm tasks`.")
+@world_option(
     "--eval-world",
     "eval_world_dir",
-    type=_DIR,
-    default=None,
-    help="Evaluate on this world's products (a held-out seed) instead of the held-out products.",
+    oracle=True,
+    help_suffix="Evaluate on its products (a held-out seed) instead of the held-out products.",
 )
 def pretrain(
     profile: Profile,

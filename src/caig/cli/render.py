@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, world_option, writable_dir
 from caig.profile import Profile
 
 _RENDER_OPTIONS = ("backend", "world_dir", "product", "description", "seed", "out")
@@ -21,12 +21,7 @@ _RENDER_OPTIONS = ("backend", "world_dir", "product", "description", "seed", "ou
     default=None,
     help="Renderer; overrides render.backend of the profile.",
 )
-@click.option(
-    "--world",
-    "world_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="World directory (`caig world build --out DIR`) holding the product.",
-)
+@world_option(oracle=True, help_suffix="It holds the product.")
 @click.option("--product", help="Product id, e.g. P00000.")
 @click.option("--description", help="Background description, e.g. 'on white marble, soft daylight'.")
 @click.option("--seed", type=int, default=None, help="Seed (default: render.seed); same seed, same image.")

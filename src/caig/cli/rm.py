@@ -7,14 +7,11 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, world_option, writable_dir
 from caig.profile import Profile
 
 _DIR = click.Path(path_type=Path, exists=True, file_okay=False)
 _PAIRS = click.Path(path_type=Path, exists=True)
-_WORLD_HELP = (
-    "Data directory with catalog.parquet, creatives.parquet and the images (a built world or imported data)."
-)
 
 
 @click.group()
@@ -34,7 +31,7 @@ def rm() -> None:
     required=True,
     help="Starting model: `caig pretrain` output (or `caig mllm build` for the bare base model).",
 )
-@click.option("--world", "data_dir", type=_DIR, required=True, help=_WORLD_HELP)
+@world_option(dest="data_dir", required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to save the RM to.")
 def train(profile: Profile, pairs: Path, model_dir: Path, data_dir: Path, out: Path) -> None:
     """Fine-tune the RM on PAIRS (CE + 0.5 MSE, Eq. 7) and save it to OUT."""
@@ -53,7 +50,7 @@ def train(profile: Profile, pairs: Path, model_dir: Path, data_dir: Path, out: P
 @click.option(
     "--pairs", type=_PAIRS, required=True, help="Test pairs parquet, or a pairs directory (test.parquet)."
 )
-@click.option("--world", "data_dir", type=_DIR, required=True, help=_WORLD_HELP)
+@world_option(dest="data_dir", required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for rm_eval.json.")
 def evaluate(profile: Profile, rm_dir: Path, pairs: Path, data_dir: Path, out: Path) -> None:
     """Pair accuracy in both orders, one order, swap disagreement, ceiling and skill -> OUT/rm_eval.json."""
@@ -71,13 +68,11 @@ def evaluate(profile: Profile, rm_dir: Path, pairs: Path, data_dir: Path, out: P
 @click.option("--test-pairs", type=_PAIRS, required=True, help="Test pairs (parquet or pairs directory).")
 @click.option("--base", "base_dir", type=_DIR, required=True, help="The bare base model (`caig mllm build`).")
 @click.option("--model", "model_dir", type=_DIR, required=True, help="The e-commerce pre-trained model.")
-@click.option("--world", "data_dir", type=_DIR, required=True, help=_WORLD_HELP + " Of the training pairs.")
-@click.option(
+@world_option(dest="data_dir", required=True, help_suffix="The training pairs' data.")
+@world_option(
     "--test-world",
     "test_dir",
-    type=_DIR,
-    default=None,
-    help="Data directory of the test pairs when they come from another world (a held-out seed).",
+    help_suffix="The test pairs' data when they come from another world (a held-out seed); default: --world.",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="Directory for ablation.json/.md."
