@@ -24,13 +24,13 @@ def _register() -> None:
     # Each command group lives in its own module; importing registers nothing globally.
     from caig.cli import (bandit, client, data, deploy, evaluate, features, mllm, pcpo, pipeline, render, run,
                           serve, world)
-    from caig.cli import rm
+    from caig.cli import review, rm
     from caig.cli import pretrain as pretrain_cli
 
     for command in (world.world, run.run, data.data, mllm.mllm, bandit.bandit, features.features,
                     render.render, pipeline.compile_command, pipeline.submit_command, serve.serve, client.client,
                     deploy.deploy, deploy.promote,
-                    pcpo.pcpo, evaluate.evaluate, rm.rm, pretrain_cli.pretrain):
+                    pcpo.pcpo, evaluate.evaluate, review.review, rm.rm, pretrain_cli.pretrain):
         cli.add_command(command)
 
 
