@@ -59,3 +59,24 @@ def test_generation_batch_is_left_padded_and_matches_one_by_one(tiny, images):
     assert together == alone
     with pytest.raises(ValueError, match="image for every prompt"):
         prompt_inputs(processor, [images[0], None], ["a", "b"])
+
+
+def test_collator_pads_tiles_of_a_joined_pair_and_a_single_ad(tiny, images):
+    """A pair joined side by side has one grid tile more than a single ad; the batch pads, the model reads
+    each row's own tiles, so the single ad's loss is the same alone and beside the pair."""
+    from caig.reward.inputs import join_side_by_side
+
+    model, processor = tiny
+    single = encode_example(processor, images[0], "Q one?", "red", 256)
+    joined = encode_example(
+        processor, join_side_by_side(images[1], images[2], 32), "Which side?", "left", 256
+    )
+    assert joined["pixel_values"].shape[0] == single["pixel_values"].shape[0] + 1
+    batch = Collator(processor)([single, joined])
+    assert batch["pixel_values"].shape[:2] == (2, joined["pixel_values"].shape[0])
+    assert (batch["pixel_values"][0, single["pixel_values"].shape[0] :] == 0).all()
+    with torch.no_grad():
+        out = model(**batch)
+        alone = model(**Collator(processor)([single]))
+    n = len(single["input_ids"])
+    assert torch.allclose(out.logits[0, :n], alone.logits[0, :n], atol=1e-5)

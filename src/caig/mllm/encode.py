@@ -83,11 +83,24 @@ class Collator:
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
         with_image = [e for e in examples if "pixel_values" in e]
         if with_image:
-            batch["pixel_values"] = torch.stack(
-                [e["pixel_values"] for e in with_image]
-            )  # (N, patches, C, H, W)
+            batch["pixel_values"] = stack_patches([e["pixel_values"] for e in with_image])
             batch["image_sizes"] = torch.stack([e["image_sizes"] for e in with_image])  # (N, 2)
         return batch
+
+
+def stack_patches(pixel_values: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(patches, C, H, W) tensors -> (N, max patches, C, H, W), zero-padded as the LLaVA-NeXT processor pads.
+
+    Images of different aspect ratios (a single ad and two ads joined side by side) have different numbers
+    of grid tiles; the model reads only as many as each row's ``image_sizes`` implies.
+    """
+    most = max(p.shape[0] for p in pixel_values)
+    if all(p.shape[0] == most for p in pixel_values):
+        return torch.stack(list(pixel_values))
+    out = pixel_values[0].new_zeros((len(pixel_values), most, *pixel_values[0].shape[1:]))
+    for i, p in enumerate(pixel_values):
+        out[i, : p.shape[0]] = p
+    return out
 
 
 def prompt_inputs(
