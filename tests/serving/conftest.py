@@ -42,6 +42,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.model = model
+        self.log_path = log_path
         cmd = [
             sys.executable,
             "-m",

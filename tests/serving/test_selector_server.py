@@ -220,3 +220,15 @@ def test_health_readiness_and_prometheus_metrics(sqlite_server):
     _post(sqlite_server.url, V1_SELECT, {"instances": [{"product_id": PRODUCT, "segment": SEGMENT}]})
     metrics = httpx.get(f"{sqlite_server.url}/metrics", timeout=10).text
     assert 'request_predict_seconds_count{model_name="creative-selector"}' in metrics
+
+
+def test_no_log_line_per_request_and_the_loop_is_uvloop(sqlite_server):
+    # per-request logging (uvicorn's access line, kserve's timing middleware) would cost more than a selection
+    for _ in range(3):
+        answer = _post(
+            sqlite_server.url, V1_SELECT, {"instances": [{"product_id": PRODUCT, "segment": SEGMENT}]}
+        )
+        assert answer.status_code == 200
+    log = sqlite_server.log_path.read_text()
+    assert "event loop uvloop" in log
+    assert "creative-selector%3Apredict" not in log and "kserve.trace" not in log and "time:wall" not in log
