@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import integrate, stats
 
-from caig.bandit.policy import PropensityCache, choice_probabilities, posterior, thompson_choice
+from caig.bandit.policy import BetaSampler, PropensityCache, choice_probabilities, posterior, thompson_choice
 
 
 def test_posterior_adds_clicks_and_non_clicks_to_the_prior():
@@ -46,13 +47,18 @@ def test_propensity_cache_reuses_a_state_and_recomputes_a_new_one():
     assert other[1] > other[0]
 
 
-def test_the_servers_plain_python_draw_follows_the_same_choice_probabilities():
-    import random
-
-    from caig.bandit.policy import thompson_choice_one
-
+def test_the_servers_per_request_draw_follows_the_same_choice_probabilities():
+    sampler = BetaSampler(np.random.default_rng(0), block=64)  # a small block: refilled many times
     alpha, beta = [12.0, 9.0, 10.0], [88.0, 91.0, 90.0]
-    rnd = random.Random(0)
-    picks = np.bincount([thompson_choice_one(alpha, beta, rnd) for _ in range(6000)], minlength=3) / 6000
+    picks = np.bincount([sampler.choice(alpha, beta) for _ in range(6000)], minlength=3) / 6000
     expected = choice_probabilities(np.array(alpha), np.array(beta), 50000, np.random.default_rng(2))
     assert np.abs(picks - expected).max() < 0.03
+
+
+@pytest.mark.parametrize("shape", [0.3, 1.0, 2.5, 47.0])
+def test_the_samplers_gamma_draws_have_the_gamma_mean_and_variance(shape):
+    sampler = BetaSampler(np.random.default_rng(1), block=1000)
+    draws = np.array([sampler.gamma(shape) for _ in range(40000)])
+    assert (draws > 0).all()
+    # Gamma(shape, 1): mean = variance = shape; 40k draws put both within a few percent
+    assert abs(draws.mean() / shape - 1) < 0.03 and abs(draws.var() / shape - 1) < 0.06

@@ -7,7 +7,6 @@ calls the world oracle: it only sees candidates, priors and the feedback the ad 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from caig.bandit.config import BanditConfig
-from caig.bandit.policy import PropensityCache, thompson_choice_one
+from caig.bandit.policy import BetaSampler, PropensityCache
 from caig.bandit.providers import CandidateProvider, parquet_provider
 from caig.bandit.state import RedisStore, SQLiteStore, StateStore
-from caig.bandit.types import Feedback, InvalidRequest, Selection
+from caig.bandit.types import Arm, Feedback, InvalidRequest, Selection
 from caig.errors import UserError
 
 POLICY_RM_PRIOR = "thompson-rm-prior"
@@ -34,26 +33,28 @@ class CreativeSelector:
         self.config = config
         self.segments = frozenset(config.segments)
         self.rng = np.random.default_rng(config.seed)
-        self.random = random.Random(config.seed)
+        self.sampler = BetaSampler(self.rng)
         self.propensities = PropensityCache(config.propensity_samples, config.propensity_cache, self.rng)
+        self._arms: dict[str, CandidateArms] = {}
 
     def select(self, product_id: Any, segment: Any) -> Selection:
         """Thompson-sample one creative; its propensity is P(TS picks it) under the current posterior."""
         _check_text("product_id", product_id)
         self._check_segment(segment)
-        arms = self.provider.candidates(product_id)
+        arms = self._candidates(product_id)
         counts = self.store.counts(product_id, segment)
-        alpha, beta = [], []
-        for arm in arms:
-            n, k = counts.get(arm.creative_id, (0, 0))
-            alpha.append(arm.prior_alpha + k)
-            beta.append(arm.prior_beta + (n - k))
-        index = thompson_choice_one(alpha, beta, self.random)
-        propensity = float(self.propensities.probabilities(alpha, beta)[index])
-        uniform = all(a.prior_alpha == 1.0 and a.prior_beta == 1.0 for a in arms)
-        return Selection(
-            arms[index].creative_id, propensity, POLICY_UNIFORM_PRIOR if uniform else POLICY_RM_PRIOR
-        )
+        alpha, beta = arms.posterior(counts) if counts else (arms.prior_alpha, arms.prior_beta)
+        index = self.sampler.choice(alpha, beta)
+        propensity = self.propensities.probabilities(alpha, beta)[index]
+        return Selection(arms.creative_ids[index], propensity, arms.policy)
+
+    def _candidates(self, product_id: str) -> CandidateArms:
+        """The provider's candidates as columns, rebuilt only when the provider answers a new list."""
+        arms = self.provider.candidates(product_id)
+        known = self._arms.get(product_id)
+        if known is None or known.arms is not arms:
+            known = self._arms[product_id] = CandidateArms(arms)
+        return known
 
     def feedback(self, events: Sequence[dict[str, Any]]) -> list[str]:
         """Validate every event first (a bad one rejects the batch), then record: ``recorded`` or ``duplicate``."""
@@ -106,6 +107,8 @@ class CreativeSelector:
         )
 
     def _check_segment(self, segment: Any) -> None:
+        if type(segment) is str and segment in self.segments:
+            return
         _check_text("segment", segment)
         if self.segments and segment not in self.segments:
             raise InvalidRequest(
@@ -117,6 +120,30 @@ class CreativeSelector:
 
 
 _MISSING = object()
+_NO_COUNTS = (0, 0)
+
+
+class CandidateArms:
+    """A product's candidates as the per-request work reads them: ids, prior columns, and the policy name."""
+
+    __slots__ = ("arms", "creative_ids", "policy", "prior_alpha", "prior_beta")
+
+    def __init__(self, arms: list[Arm]):
+        self.arms = arms
+        self.creative_ids = tuple(a.creative_id for a in arms)
+        self.prior_alpha = tuple(a.prior_alpha for a in arms)
+        self.prior_beta = tuple(a.prior_beta for a in arms)
+        uniform = all(a.prior_alpha == 1.0 and a.prior_beta == 1.0 for a in arms)
+        self.policy = POLICY_UNIFORM_PRIOR if uniform else POLICY_RM_PRIOR
+
+    def posterior(self, counts: dict[str, tuple[int, int]]) -> tuple[list[float], list[float]]:
+        """Beta posterior parameters per arm from its prior and ``{creative_id: (impressions, clicks)}``."""
+        alpha, beta = [], []
+        for creative_id, a, b in zip(self.creative_ids, self.prior_alpha, self.prior_beta, strict=True):
+            n, k = counts.get(creative_id, _NO_COUNTS)
+            alpha.append(a + k)
+            beta.append(b + (n - k))
+        return alpha, beta
 
 
 def _check_text(name: str, value: Any) -> None:

@@ -93,10 +93,14 @@ class CreativeSelectorModel(kserve.Model):
         if isinstance(payload, InferRequest):
             return self._predict_v2(payload)
         out = []
+        select = self.selector.select
         for i, instance in enumerate(v1_instances(payload)):
             if not isinstance(instance, dict):
                 raise InvalidInput(f"instances[{i}]: must be an object with product_id and segment")
-            sel = self._select(instance.get("product_id"), instance.get("segment"), f"instances[{i}].")
+            try:
+                sel = select(instance.get("product_id"), instance.get("segment"))
+            except InvalidRequest as err:
+                raise InvalidInput(f"instances[{i}].{err}") from None
             out.append({"creative_id": sel.creative_id, "propensity": sel.propensity, "policy": sel.policy})
         return {"predictions": out}
 
@@ -113,7 +117,7 @@ class CreativeSelectorModel(kserve.Model):
 
     def _select(self, product_id: Any, segment: Any, where: str):
         try:
-            return self.selector.select(_missing(product_id), _missing(segment))
+            return self.selector.select(_python(product_id), _python(segment))
         except InvalidRequest as err:
             raise InvalidInput(f"{where}{err}") from None
 
@@ -158,8 +162,8 @@ class CreativeFeedbackModel(kserve.Model):
             raise InvalidInput(str(err)) from None
 
 
-def _missing(value: Any) -> Any:
-    """JSON null and absent fields read the same; numpy scalars from V2 become Python values."""
+def _python(value: Any) -> Any:
+    """A V2 tensor element as a Python value (numpy scalars become str, float, ...)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
