@@ -91,6 +91,7 @@ def export(
 
 
 @review.command("import")
+@profile_options
 @click.option(
     "--batch", "batch_dir", type=_DIR, required=True, help="The `caig review export --out` directory."
 )
@@ -111,7 +112,7 @@ def export(
     "--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="JSON file for the result."
 )
 def import_command(
-    batch_dir: Path, answer_files: tuple[Path, ...], skip_rejected: bool, out: Path | None
+    profile: Profile, batch_dir: Path, answer_files: tuple[Path, ...], skip_rejected: bool, out: Path | None
 ) -> None:
     """Match rate with a 95% Wilson interval and the count of each mismatch kind, per method and round."""
     from caig.evaluate.annotation import import_batch, markdown
