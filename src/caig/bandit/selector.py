@@ -39,7 +39,8 @@ class CreativeSelector:
 
     def select(self, product_id: Any, segment: Any) -> Selection:
         """Thompson-sample one creative; its propensity is P(TS picks it) under the current posterior."""
-        _check_text("product_id", product_id)
+        if type(product_id) is not str or not 0 < len(product_id) <= 256:
+            _check_text("product_id", product_id)
         self._check_segment(segment)
         arms = self._candidates(product_id)
         counts = self.store.counts(product_id, segment)

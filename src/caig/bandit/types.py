@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from caig.errors import UserError
 
@@ -25,9 +26,10 @@ class Arm:
     prior_beta: float = 1.0
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What the selector answers: the creative to show, P(TS picks it), and which policy picked it."""
+class Selection(NamedTuple):
+    """What the selector answers: the creative to show, P(TS picks it), and which policy picked it.
+
+    A NamedTuple, not a frozen dataclass: one is built per request, at a third of the cost."""
 
     creative_id: str
     propensity: float
