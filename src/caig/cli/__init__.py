@@ -22,9 +22,23 @@ def cli(verbose: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; importing registers nothing globally.
-    from caig.cli import (bandit, client, data, deploy, evaluate, features, mllm, pcpo, pipeline, render, run,
-                          serve, world)
-    from caig.cli import review, rm
+    from caig.cli import (
+        bandit,
+        client,
+        data,
+        deploy,
+        evaluate,
+        features,
+        mllm,
+        pcpo,
+        pipeline,
+        render,
+        review,
+        rm,
+        run,
+        serve,
+        world,
+    )
     from caig.cli import pretrain as pretrain_cli
 
     for command in (world.world, run.run, data.data, mllm.mllm, bandit.bandit, features.features,

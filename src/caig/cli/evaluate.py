@@ -1,4 +1,4 @@
-"""``caig evaluate`` (offline evaluation of PCPO / DPO runs) and ``caig review`` (human match-rate review)."""
+"""``caig evaluate``: offline evaluation of PCPO / DPO runs (match rate, true-CTR uplift, plots, report)."""
 
 from __future__ import annotations
 
