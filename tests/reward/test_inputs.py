@@ -114,3 +114,34 @@ def test_joined_image_gives_each_ad_its_own_tile_and_square_images_keep_their_to
     assert tiles.shape[0] == 3
     red, blue = tiles[1].mean(dim=(1, 2)), tiles[2].mean(dim=(1, 2))
     assert red[0] > red[2] and blue[2] > blue[0]  # the first tile is the left ad, the second the right one
+
+
+def test_image_after_text_sits_at_a_fixed_distance_from_the_scored_token(tiny_model_dir) -> None:
+    """``image_position: after_text`` ends every prompt with the image and then the same few tokens, whatever
+    the caption's length, so a small model can tell which image tokens are the left ad's; the paper's
+    ``before_text`` puts a caption of varying length between them."""
+    from caig.mllm.build import load_model
+    from caig.reward.inputs import rm_prompt
+    from caig.reward.pairs_dataset import encode_one
+
+    _, processor = load_model(tiny_model_dir)
+    long_title = {**PRODUCT, "title": "classic red sneakers for long walks in the city and the park"}
+    image = join_side_by_side(Image.new("RGB", (32, 32)), Image.new("RGB", (32, 32), (9, 9, 9)), 32)
+    image_id = processor.tokenizer.image_token_id
+
+    def gap(product, position: str) -> int:
+        config = RewardConfig(image_position=position, template=0)
+        prompt = rm_prompt(processor, product, config, 0)
+        ids = encode_one(processor, prompt, image, 512)["input_ids"].tolist()
+        last_image = max(i for i, t in enumerate(ids) if t == image_id)
+        return len(ids) - 1 - last_image
+
+    assert (
+        rm_prompt(processor, PRODUCT, RewardConfig(image_position="after_text"), 0)
+        .rstrip()
+        .endswith("<image>\n ASSISTANT:")
+    )
+    assert gap(PRODUCT, "after_text") == gap(long_title, "after_text")
+    assert gap(PRODUCT, "before_text") < gap(long_title, "before_text")
+    with pytest.raises(ValueError, match="image_position"):
+        RewardConfig(image_position="middle")  # type: ignore[arg-type]

@@ -28,11 +28,21 @@ CHAT_TEMPLATE = (
 
 
 def messages(
-    question: str, answer: str | None = None, image: bool = True, system: str = ""
+    question: str,
+    answer: str | None = None,
+    image: bool = True,
+    system: str = "",
+    image_last: bool = False,
 ) -> list[dict[str, Any]]:
-    """The conversation of one example: optional system line, a user turn (image + question), the answer."""
-    content: list[dict[str, Any]] = [{"type": "image"}] if image else []
-    content.append({"type": "text", "text": question})
+    """The conversation of one example: optional system line, a user turn (image + question), the answer.
+
+    ``image_last`` puts the image after the question (``USER: {question}\n<image>\n ASSISTANT:``), so the
+    image sits at the same distance from the final token whatever the question's length.
+    """
+    content: list[dict[str, Any]] = [{"type": "image"}] if image and not image_last else []
+    content.append({"type": "text", "text": question + ("\n" if image and image_last else "")})
+    if image and image_last:
+        content.append({"type": "image"})
     conversation: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     conversation.append({"role": "user", "content": content})
     if answer is not None:
@@ -41,10 +51,15 @@ def messages(
 
 
 def render(
-    processor: Any, question: str, answer: str | None = None, image: bool = True, system: str = ""
+    processor: Any,
+    question: str,
+    answer: str | None = None,
+    image: bool = True,
+    system: str = "",
+    image_last: bool = False,
 ) -> str:
     """The prompt text (answer None: ends with ``ASSISTANT:``) or the full training text, via the template."""
-    conversation = messages(question, answer, image, system)
+    conversation = messages(question, answer, image, system, image_last)
     return processor.apply_chat_template(
         conversation, tokenize=False, add_generation_prompt=answer is None, chat_template=CHAT_TEMPLATE
     )

@@ -33,6 +33,9 @@ class RewardConfig:
     attributes: list[str] = field(default_factory=lambda: ["category", "tags", "colour", "price"])
     template: int = -1  # Table 4 RM template index; -1 draws one per pair (seeded), as the paper's pool
     max_length: int = 512  # longest input in tokens (image tokens included); longer is an error
+    image_position: Literal["before_text", "after_text"] = "before_text"  # where the joined image goes in the
+    #   user turn: before C_RM (paper Eq. 3) or after it, right before "ASSISTANT:", so the image is the same
+    #   distance from the scored last token whatever the caption's length (a tiny model needs it; README)
     train_both_orders: bool = False  # also train on each pair swapped (label and CTRs follow)
     swap_consistent_training: bool = (
         False  # each step scores every pair in both orders and trains the averaged
@@ -76,6 +79,8 @@ class RewardConfig:
             raise ValueError(f"attributes: unknown {unknown}; choose from {list(ATTRIBUTES)}")
         if not -1 <= self.template < 13:
             raise ValueError("template must be -1 (draw one per pair) or an RM template index 0..12")
+        if self.image_position not in ("before_text", "after_text"):
+            raise ValueError("image_position must be 'before_text' (paper) or 'after_text'")
         if self.max_length < 16:
             raise ValueError("max_length must be at least 16")
         if self.ce_weight < 0 or self.point_weight < 0 or self.ce_weight + self.point_weight == 0:
