@@ -102,3 +102,25 @@ def test_every_command_checks_its_world_as_one_line(tmp_path, capsys, command, o
     assert done.value.code == 2 and len(lines) == 1, lines
     assert lines[0].startswith(f"error: Invalid value for '{option}'") and fragment in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--run", "pcpo"], "write it as METHOD=DIR"),
+        (["--run", "pcpo=a", "--run", "pcpo=b"], "given twice"),
+    ],
+)
+def test_run_option_names_the_bad_value(args, message):
+    from caig.cli.options import runs_option
+    from caig.errors import UserError
+
+    @click.command()
+    @runs_option
+    def _runs(runs: dict[str, Path]) -> None:
+        click.echo(repr(runs))
+
+    ok = CliRunner().invoke(_runs, ["--run", "pcpo=a", "--run", "dpo=b"])
+    assert ok.exit_code == 0 and "'pcpo': PosixPath('a'), 'dpo': PosixPath('b')" in ok.output
+    bad = CliRunner().invoke(_runs, args)
+    assert isinstance(bad.exception, UserError) and message in str(bad.exception)

@@ -98,3 +98,29 @@ def writable_dir(path: Path, option: str = "--out") -> Path:
             f"{option} {path}: cannot write there ({reason}); choose a writable directory"
         ) from None
     return path
+
+
+def runs_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--run METHOD=DIR`` (repeatable): the `caig pcpo --out` directories to read, by method, passed to the
+    command as ``runs: dict[str, Path]`` in the order given."""
+
+    def parse(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Path]:
+        runs: dict[str, Path] = {}
+        for value in values:
+            method, sep, path = value.partition("=")
+            if not sep or not method or not path:
+                raise UserError(f"--run {value!r}: write it as METHOD=DIR, e.g. --run pcpo=runs/demo/pcpo")
+            if method in runs:
+                raise UserError(f"--run {value!r}: method {method!r} given twice; name each run differently")
+            runs[method] = Path(path)
+        return runs
+
+    return click.option(
+        "--run",
+        "runs",
+        multiple=True,
+        required=True,
+        metavar="METHOD=DIR",
+        callback=parse,
+        help="A `caig pcpo --out` directory, named by its method (repeatable).",
+    )(func)

@@ -8,23 +8,11 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, writable_dir
+from caig.cli.options import profile_options, runs_option, writable_dir
 from caig.errors import UserError
 from caig.profile import Profile
 
 _DIR = click.Path(path_type=Path, exists=True, file_okay=False)
-
-
-def _runs(values: tuple[str, ...]) -> dict[str, Path]:
-    runs = {}
-    for value in values:
-        method, sep, path = value.partition("=")
-        if not sep or not method or not path:
-            raise UserError(f"--run {value!r}: write it as METHOD=DIR, e.g. --run pcpo=runs/demo/pcpo")
-        if method in runs:
-            raise UserError(f"--run {value!r}: method {method!r} given twice; name each run differently")
-        runs[method] = Path(path)
-    return runs
 
 
 def _rounds(value: str | None) -> list[int] | None:
@@ -43,14 +31,7 @@ def review() -> None:
 
 @review.command("export")
 @profile_options
-@click.option(
-    "--run",
-    "run_values",
-    multiple=True,
-    required=True,
-    metavar="METHOD=DIR",
-    help="A `caig pcpo --out` directory, named by its method (repeatable).",
-)
+@runs_option
 @click.option(
     "--data",
     "data_dir",
@@ -65,7 +46,7 @@ def review() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the product draw and order.")
 def export(
     profile: Profile,
-    run_values: tuple[str, ...],
+    runs: dict[str, Path],
     data_dir: Path,
     out: Path,
     batch_id: str,
@@ -79,7 +60,7 @@ def export(
 
     summary = export_batch(
         make_renderer(profile.render),
-        _runs(run_values),
+        runs,
         data_dir,
         writable_dir(out),
         batch_id,
