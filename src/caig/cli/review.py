@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, runs_option, writable_dir
+from caig.cli.options import profile_options, runs_option, world_option, writable_dir
 from caig.errors import UserError
 from caig.profile import Profile
 
@@ -121,12 +121,9 @@ def import_command(
     required=True,
     help="The MLLM: a `caig pretrain` output (DIR/model) or a model directory.",
 )
-@click.option(
-    "--world",
-    "world_dir",
-    type=_DIR,
-    default=None,
-    help="Measure agreement with this world's oracle on its creatives (evaluation only; use a held-out seed).",
+@world_option(
+    oracle=True,
+    help_suffix="Measure agreement with its oracle on its creatives (evaluation only; use a held-out seed).",
 )
 @click.option(
     "--batch",

@@ -227,12 +227,9 @@ def load_judge_model(model_dir: str | Path, dtype: str = "float32") -> tuple[Any
     """The MLLM of a ``caig pretrain`` output (``DIR/model``) or a model directory, on GPU if there is one."""
     import torch
 
-    from caig.mllm.build import load_model
+    from caig.mllm.build import load_model, model_dir_of
 
-    model_dir = Path(model_dir)
-    if (model_dir / "model" / "config.json").is_file():
-        model_dir = model_dir / "model"
-    model, processor = load_model(model_dir, dtype=dtype)
+    model, processor = load_model(model_dir_of(model_dir), dtype=dtype)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     return model, processor
 

@@ -129,6 +129,12 @@ def build_tiny(config: MLLMConfig, world_dir: str | Path | None = None) -> tuple
     return model, processor
 
 
+def model_dir_of(path: str | Path) -> Path:
+    """The model directory of a `caig pretrain` output (``DIR/model``), or ``path`` itself when it is one."""
+    path = Path(path)
+    return path / "model" if (path / "model" / "config.json").is_file() else path
+
+
 def load_model(path: str | Path, dtype: str = "float32") -> tuple[Any, LlavaNextProcessor]:
     """Load a saved model and processor from a local directory (never from a hub); PEFT adapters merged."""
     path = Path(path)

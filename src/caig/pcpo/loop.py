@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from caig.errors import UserError
-from caig.mllm.build import load_model
+from caig.mllm.build import load_model, model_dir_of
 from caig.mllm.generate import generate
 from caig.mllm.templates import PM_TEMPLATES
 from caig.pcpo.config import PCPOConfig
@@ -71,10 +71,6 @@ def load_products(
     return train, inputs(catalog, eval_world_dir)
 
 
-def _model_dir(pm_dir: Path) -> Path:
-    return pm_dir / "model" if (pm_dir / "model" / "config.json").is_file() else pm_dir
-
-
 def heldout_descriptions(
     model: Any, processor: Any, products: list[ProductInput], config: PCPOConfig, attributes: list[str]
 ) -> pd.DataFrame:
@@ -119,7 +115,7 @@ def run_pcpo(
     heldout = heldout[: config.eval_products]
     attributes = list(profile.mllm.instruct_attributes)
     torch.manual_seed(config.seed)
-    model, processor = load_model(_model_dir(pm_dir), dtype=profile.mllm.dtype)
+    model, processor = load_model(model_dir_of(pm_dir), dtype=profile.mllm.dtype)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
