@@ -39,8 +39,7 @@ class CreativeSelector:
 
     def select(self, product_id: Any, segment: Any) -> Selection:
         """Thompson-sample one creative; its propensity is P(TS picks it) under the current posterior."""
-        if type(product_id) is not str or not 0 < len(product_id) <= 256:
-            _check_text("product_id", product_id)
+        _check_text("product_id", product_id)
         self._check_segment(segment)
         arms = self._candidates(product_id)
         counts = self.store.counts(product_id, segment)
@@ -148,6 +147,8 @@ class CandidateArms:
 
 
 def _check_text(name: str, value: Any) -> None:
+    if type(value) is str and 0 < len(value) <= 256:
+        return  # the common case, first: this runs on every request
     if value is _MISSING or value is None:
         raise InvalidRequest(name, "missing; it is a required string field")
     if not isinstance(value, str):

@@ -93,14 +93,10 @@ class CreativeSelectorModel(kserve.Model):
         if isinstance(payload, InferRequest):
             return self._predict_v2(payload)
         out = []
-        select = self.selector.select
         for i, instance in enumerate(v1_instances(payload)):
             if not isinstance(instance, dict):
                 raise InvalidInput(f"instances[{i}]: must be an object with product_id and segment")
-            try:
-                sel = select(instance.get("product_id"), instance.get("segment"))
-            except InvalidRequest as err:
-                raise InvalidInput(f"instances[{i}].{err}") from None
+            sel = self._select(instance.get("product_id"), instance.get("segment"), f"instances[{i}].")
             out.append({"creative_id": sel.creative_id, "propensity": sel.propensity, "policy": sel.policy})
         return {"predictions": out}
 
