@@ -39,10 +39,11 @@ def messages(
     ``image_last`` puts the image after the question (``USER: {question}\n<image>\n ASSISTANT:``), so the
     image sits at the same distance from the final token whatever the question's length.
     """
-    content: list[dict[str, Any]] = [{"type": "image"}] if image and not image_last else []
-    content.append({"type": "text", "text": question + ("\n" if image and image_last else "")})
+    content: list[dict[str, Any]] = [{"type": "text", "text": question}]
     if image and image_last:
-        content.append({"type": "image"})
+        content = [{"type": "text", "text": question + "\n"}, {"type": "image"}]
+    elif image:
+        content.insert(0, {"type": "image"})
     conversation: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     conversation.append({"role": "user", "content": content})
     if answer is not None:
