@@ -61,9 +61,10 @@ def main() -> None:
     summary = {m: _aggregate(r) for m, r in runs.items()}
     result = {
         "benchmark": "pcpo_methods",
-        "pm": str(args.pm),
-        "rm": str(args.rm),
-        "eval_world": str(args.eval_world),
+        # names only: a result file in the repository holds no path of the machine that made it
+        "pm": args.pm.name,
+        "rm": args.rm.name,
+        "eval_world": args.eval_world.name,
         "overrides": args.overrides,
         "rounds": profile.pcpo.rounds,
         "seconds": round(time.perf_counter() - started),
