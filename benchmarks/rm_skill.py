@@ -53,11 +53,19 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
-        summary = train_reward_model(args.model, train, config, rm_dir)
+        summary = train_reward_model(args.model, train, config, rm_dir, data_dir=args.train_world)
         metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
+        stages = [{k: v for k, v in s.items() if k != "loss_curve"} for s in summary["stages"]]
         runs.append(
-            {"seed": seed, "train_seconds": summary["seconds"], "final_ce": _final_ce(summary), **metrics}
+            {
+                "seed": seed,
+                "train_seconds": summary["seconds"],
+                "final_ce": _final_ce(summary),
+                **metrics,
+                "stages": stages,
+            }
         )
+        print(json.dumps(runs[-1]), flush=True)
     skills = np.array([r["skill"] for r in runs])
     accuracy = np.array([r["pair_accuracy"] for r in runs])
     result = {

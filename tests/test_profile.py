@@ -22,6 +22,13 @@ def test_override_sets_a_nested_value():
     assert profile.data.pairs.min_ratio_gap == pytest.approx(0.1)
 
 
+def test_float_in_scientific_notation_without_a_dot_is_a_float():
+    profile = load_profile("local", ["reward.learning_rate=1e-4", "reward.side_warmup.enabled=true"])
+    assert profile.reward.learning_rate == pytest.approx(1e-4) and profile.reward.side_warmup.enabled
+    with pytest.raises(UserError, match=r"reward\.learning_rate' must be float, got str 'fast'"):
+        load_profile("local", ["reward.learning_rate=fast"])
+
+
 def test_unknown_key_in_file_names_key_and_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("world:\n  n_productz: 5\n")

@@ -8,6 +8,7 @@ typo in a profile or an override fails loudly instead of being ignored.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Union
@@ -33,7 +34,9 @@ def build_config(cls: type, data: Any, where: str, source: str) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         known = ", ".join(sorted(fields))
-        raise UserError(f"{source}: unknown key '{_join(where, unknown[0])}'; known keys of '{where}': {known}")
+        raise UserError(
+            f"{source}: unknown key '{_join(where, unknown[0])}'; known keys of '{where}': {known}"
+        )
     values = {name: _coerce(hints[name], value, _join(where, name), source) for name, value in data.items()}
     try:
         return cls(**values)
@@ -78,6 +81,9 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
     return _coerce_scalar(tp, value, key, source)
 
 
+_FLOAT_LITERAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _coerce_scalar(tp: Any, value: Any, key: str, source: str) -> Any:
     if tp is Any:
         return value
@@ -92,6 +98,8 @@ def _coerce_scalar(tp: Any, value: Any, key: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _FLOAT_LITERAL.fullmatch(value.strip()):
+            return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
         raise _type_error(tp, value, key, source)
     if tp is str:
         if isinstance(value, str):

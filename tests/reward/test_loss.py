@@ -17,6 +17,21 @@ def test_classification_loss_is_mean_cross_entropy() -> None:
     assert classification_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_soft_labels_weight_both_sides_and_hard_ones_match_integer_labels() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    log_p_left = [math.log(math.exp(2) / (math.exp(2) + 1)), math.log(1 / (1 + math.e))]
+    log_p_right = [math.log(1 / (math.exp(2) + 1)), math.log(math.e / (1 + math.e))]
+    p_right = torch.tensor([0.25, 0.9])
+    expected = (
+        -((0.75 * log_p_left[0] + 0.25 * log_p_right[0]) + (0.1 * log_p_left[1] + 0.9 * log_p_right[1])) / 2
+    )
+    assert classification_loss(logits, p_right).item() == pytest.approx(expected, rel=1e-6)
+    hard = torch.tensor([0, 1])
+    assert classification_loss(logits, hard.float()).item() == pytest.approx(
+        classification_loss(logits, hard).item(), rel=1e-6
+    )
+
+
 def test_point_loss_sums_both_ctrs_and_averages_pairs() -> None:
     pred = torch.tensor([[0.1, 0.2], [0.0, 0.0]])
     true = torch.tensor([[0.0, 0.0], [0.3, 0.4]])
@@ -50,3 +65,16 @@ def test_answer_loss_targets_the_answer_token() -> None:
     right = answer_loss(lm_logits, torch.tensor([0, 1]), answer_ids)
     wrong = answer_loss(lm_logits, torch.tensor([1, 0]), answer_ids)
     assert right.item() < 0.1 < wrong.item()
+
+
+def test_soft_answer_loss_weights_the_two_answer_tokens() -> None:
+    lm_logits = torch.randn(3, 10)
+    answer_ids = torch.tensor([3, 7])
+    log_p = torch.log_softmax(lm_logits, dim=-1)
+    p_right = torch.tensor([0.0, 0.5, 0.8])
+    expected = -((1 - p_right) * log_p[:, 3] + p_right * log_p[:, 7]).mean()
+    assert answer_loss(lm_logits, p_right, answer_ids).item() == pytest.approx(expected.item(), rel=1e-5)
+    hard = answer_loss(lm_logits, torch.tensor([0, 1, 1]), answer_ids)
+    assert answer_loss(lm_logits, torch.tensor([0.0, 1.0, 1.0]), answer_ids).item() == pytest.approx(
+        hard.item()
+    )

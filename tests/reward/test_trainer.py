@@ -6,9 +6,13 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
+import pytest
 import torch
 
+from caig.errors import UserError
 from caig.reward.ablation import TABLE1_ROWS, run_ablation
+from caig.reward.config import SideWarmupConfig, TeacherConfig
 from caig.reward.pairs_dataset import Collator, encode_pairs
 from caig.reward.scoring import RewardScorer
 from caig.reward.trainer import load_reward_model, train_reward_model
@@ -155,3 +159,24 @@ def test_swap_consistent_training_batches_both_orders_and_trains(
     assert torch.equal(batch["ctr"][3:], batch["ctr"][:3].flip(-1))
     with pytest.raises(ValueError, match="swap_consistent_training"):
         RewardConfig(swap_consistent_training=True, train_both_orders=True)
+
+
+def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
+    tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
+) -> None:
+    config = dataclasses.replace(
+        rm_config,
+        side_warmup=SideWarmupConfig(enabled=True, max_pairs=24, epochs=1.0),
+        teacher=TeacherConfig(enabled=True, epochs=0.2, min_df=1),
+    )
+    source = _subset(train_pairs, 16)
+    summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm", data_dir=small_world_dir)
+    stages = {s["stage"]: s for s in summary["stages"]}
+    assert list(stages) == ["side-warmup", "teacher", "pairs"]
+    assert stages["side-warmup"]["pairs"] <= 24 and stages["side-warmup"]["learning_rate"] == 1e-3
+    creatives = pd.read_parquet(small_world_dir / "creatives.parquet")
+    n_pairs = sum(n * (n - 1) // 2 for n in creatives.groupby("product_id").size())
+    assert stages["teacher"]["pairs"] == n_pairs  # every pair of every product, one order
+    assert summary["pairs"] == 16 and summary["steps"] == stages["pairs"]["steps"]
+    with pytest.raises(UserError, match="--world"):
+        train_reward_model(tiny_model_dir, source, config, tmp_path / "rm2")

@@ -38,10 +38,11 @@ def train(profile: Profile, pairs: Path, model_dir: Path, data_dir: Path, out: P
     from caig.reward.pairs_dataset import load_pair_source
     from caig.reward.trainer import train_reward_model
 
-    summary = train_reward_model(
-        model_dir, load_pair_source(pairs, data_dir, "train"), profile.reward, writable_dir(out)
-    )
-    click.echo(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}, indent=2))
+    source = load_pair_source(pairs, data_dir, "train")
+    summary = train_reward_model(model_dir, source, profile.reward, writable_dir(out), data_dir=data_dir)
+    stages = [{k: v for k, v in stage.items() if k != "loss_curve"} for stage in summary["stages"]]
+    shown = {k: v for k, v in summary.items() if k != "loss_curve"}
+    click.echo(json.dumps({**shown, "stages": stages}, indent=2))
 
 
 @rm.command("eval")
@@ -96,7 +97,14 @@ def ablation(
     test_source = load_pair_source(test_pairs, test_dir or data_dir, "test")
     ceiling = world_ceiling(test_dir or data_dir, test_source.pairs)
     table = run_ablation(
-        profile.reward, base_dir, model_dir, train_source, test_source, writable_dir(out), ceiling
+        profile.reward,
+        base_dir,
+        model_dir,
+        train_source,
+        test_source,
+        writable_dir(out),
+        ceiling,
+        data_dir=data_dir,
     )
     click.echo((out / "ablation.md").read_text())
     click.echo(json.dumps({k: table[k] for k in ("full_minus_base", "max_seed_spread", "ceiling")}, indent=2))

@@ -69,9 +69,12 @@ def run_ablation(
     out: str | Path,
     ceiling: float | None = None,
     rows: tuple[AblationRow, ...] = TABLE1_ROWS,
+    data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate every row for every seed of ``config.ablation_seeds``; write the table.
 
+    Every row keeps the profile's curriculum (``reward.side_warmup``, ``reward.teacher``; the teacher needs
+    ``data_dir``, the training pairs' data), so a row differs from the one above by its Table 1 switch only.
     Writes ``ablation.json`` (per row: per-seed metrics, mean, spread) and ``ablation.md`` (the table).
     """
     if config.point_weight <= 0:
@@ -84,7 +87,7 @@ def run_ablation(
         for seed in config.ablation_seeds:
             rm_dir = out / f"row{i}" / f"seed{seed}"
             model = pretrained_model if row.pretrained else base_model
-            summary = train_reward_model(model, train, row.reward_config(config, seed), rm_dir)
+            summary = train_reward_model(model, train, row.reward_config(config, seed), rm_dir, data_dir)
             metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
             runs.append({"seed": seed, "train_seconds": summary["seconds"], **metrics})
             log.info("ablation %s seed %d: pair accuracy %.3f", row.name, seed, metrics["pair_accuracy"])

@@ -22,6 +22,37 @@ def _train_pair_rule() -> PairRuleConfig:
 
 
 @dataclass
+class SideWarmupConfig:
+    """The pixel-only side warm-up (``caig.reward.side_warmup``): which ad is brighter, before the click pairs."""
+
+    enabled: bool = False  # paper: off (a 7B RM compares the two sides without it)
+    max_pairs: int = 10000  # training pairs relabelled by brightness (a random subset beyond this)
+    epochs: float = 1.0  # passes over them
+    learning_rate: float = 1e-3  # the warm-up's peak rate (the backbone is untrained or pre-trained only)
+
+    def __post_init__(self) -> None:
+        if self.max_pairs < 1 or self.epochs <= 0 or self.learning_rate <= 0:
+            raise ValueError("side_warmup.max_pairs, .epochs and .learning_rate must be positive")
+
+
+@dataclass
+class TeacherConfig:
+    """The description teacher (``caig.reward.teacher``): soft labels on every creative pair, for distillation."""
+
+    enabled: bool = False  # paper: off (the RM learns from the logged pairs only)
+    max_ngram: int = 1  # word n-grams of the descriptions (1: single words generalise best, README)
+    min_df: int = 2  # n-grams in fewer creatives are dropped
+    regularization_c: float = 1.0  # inverse L2 strength of the logistic regression
+    epochs: float = 1.0  # passes of the RM over the teacher's pairs (before the logged pairs)
+
+    def __post_init__(self) -> None:
+        if self.max_ngram < 1 or self.min_df < 1:
+            raise ValueError("teacher.max_ngram and teacher.min_df must be >= 1")
+        if self.regularization_c <= 0 or self.epochs <= 0:
+            raise ValueError("teacher.regularization_c and teacher.epochs must be positive")
+
+
+@dataclass
 class RewardConfig:
     """The pairwise RM: input, heads and loss (Eq. 4-7), the fine-tuning method and its schedule."""
 
@@ -67,6 +98,9 @@ class RewardConfig:
     seed: int = 0  # training seed (template draws, shuffling, head initialisation)
     eval_batch_size: int = 32  # pairs per forward pass when scoring
     cpu_threads: int = 1  # torch threads on CPU (tiny ops: 1 is fastest on shared cores); 0: default
+    # Curriculum before the logged pairs (off in the paper; README "Reward model" says when they help).
+    side_warmup: SideWarmupConfig = field(default_factory=SideWarmupConfig)  # stage 1: which ad is brighter
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)  # stage 2: the description teacher's pairs
     # Pairs.
     train_pairs: PairRuleConfig = field(default_factory=_train_pair_rule)  # looser rule for TRAINING pairs
     ablation_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds per Table 1 row

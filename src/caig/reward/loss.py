@@ -14,7 +14,15 @@ import torch.nn.functional as F
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Eq. 5: mean cross-entropy of (B, 2) left/right logits against labels in {0 = left, 1 = right}."""
+    """Eq. 5: mean cross-entropy of (B, 2) left/right logits against labels in {0 = left, 1 = right}.
+
+    Integer labels are the logged winners; float labels are soft targets ``t = (1 - p, p)`` with ``p`` the
+    probability that the right ad is better (a teacher's, ``caig.reward.teacher``): Eq. 5 with soft ``t_i``.
+    """
+    if labels.is_floating_point():
+        p_right = labels.float().clamp(0.0, 1.0)
+        log_p = F.log_softmax(logits.float(), dim=-1)
+        return -((1.0 - p_right) * log_p[:, 0] + p_right * log_p[:, 1]).mean()
     return F.cross_entropy(logits.float(), labels.long())
 
 
@@ -39,5 +47,12 @@ def reward_loss(
 
 
 def answer_loss(lm_logits: torch.Tensor, labels: torch.Tensor, answer_ids: torch.Tensor) -> torch.Tensor:
-    """LM loss of the answer's first token ("left" or "right") over the whole vocabulary: (B, V) logits."""
+    """LM loss of the answer's first token ("left" or "right") over the whole vocabulary: (B, V) logits.
+
+    Float labels (soft, P(right is better)) weight the two answers' log-probabilities as in Eq. 5.
+    """
+    if labels.is_floating_point():
+        p_right = labels.float().clamp(0.0, 1.0)
+        log_p = F.log_softmax(lm_logits.float(), dim=-1)[:, answer_ids]
+        return -((1.0 - p_right) * log_p[:, 0] + p_right * log_p[:, 1]).mean()
     return F.cross_entropy(lm_logits.float(), answer_ids[labels.long()])

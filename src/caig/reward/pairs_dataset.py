@@ -2,7 +2,8 @@
 
 A pairs table has the columns of ``caig.data.pairs.PAIR_COLUMNS`` (``product_id``, ``left_creative_id``,
 ``right_creative_id``, ``left_ctr``, ``right_ctr``, ``label``) and optionally ``left_image_path`` /
-``right_image_path``; image paths are resolved against the data directory (a built world or imported logs,
+``right_image_path`` and ``p_right`` (a soft label: the probability that the right ad is better, written by
+a teacher or a warm-up task; ``label`` must agree with it); image paths are resolved against the data directory (a built world or imported logs,
 holding ``catalog.parquet`` and ``creatives.parquet``). Every example is encoded once, up front: the tiny
 model trains for many epochs and re-running the image processor every step would cost more than the model.
 """
@@ -101,19 +102,21 @@ def encode_pairs(
 ) -> list[dict[str, torch.Tensor]]:
     """Encode every pair as model inputs with its targets; ``swap`` puts the right image on the left.
 
-    Targets: ``labels`` (0 = left is better, 1 = right) and ``ctr`` (``[ctr_left, ctr_right] * ctr_scale``),
+    Targets: ``labels`` (0 = left is better, 1 = right; the float ``p_right`` where the table has that column)
+    and ``ctr`` (``[ctr_left, ctr_right] * ctr_scale``),
     both following the swap. ``seed`` draws a template per pair when ``config.template`` is -1 (None: template 0).
     The processor runs on chunks of pairs (several times faster than one call per pair).
     """
     rng = random.Random(seed) if seed is not None else None
     examples: list[dict[str, torch.Tensor]] = []
     rows = list(source.pairs.itertuples())
+    soft = "p_right" in source.pairs.columns
     for start in tqdm(range(0, len(rows), chunk), desc="encode pairs", leave=False, disable=len(rows) < 1000):
         texts, images = [], []
         for row in rows[start : start + chunk]:
             left, right = _open(row.left_image_path), _open(row.right_image_path)
             ctr = [float(row.left_ctr), float(row.right_ctr)]
-            label = 0 if row.label == "left" else 1
+            label: float = float(row.p_right) if soft else (0 if row.label == "left" else 1)
             if swap:
                 left, right, ctr, label = right, left, ctr[::-1], 1 - label
             texts.append(

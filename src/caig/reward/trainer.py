@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ from caig.reward.config import RewardConfig
 from caig.reward.inputs import answer_token_ids
 from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
+from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, attach_sources, encode_pairs
+from caig.reward.side_warmup import brightness_pairs
+from caig.reward.teacher import creatives_with_products, fit_teacher, teacher_pairs
+from caig.reward.world_pairs import creative_totals_from_events
 from caig.reward.wrap import build_reward_model, use_cpu_threads
 from caig.typed_config import as_dict, build_config
 
@@ -69,9 +73,10 @@ class RewardTrainer(Trainer):
 
 
 def training_arguments(config: RewardConfig, out: Path, n_examples: int) -> TrainingArguments:
-    """TrainingArguments from the RM config (no checkpoints: the tiny run is minutes; the RM is saved at the end)."""
+    """TrainingArguments from the RM config (no checkpoints: the tiny run is minutes; the RM is saved at the end);
+    ``out`` is the stage's trainer directory."""
     return TrainingArguments(
-        output_dir=str(out / "trainer"),
+        output_dir=str(out),
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.learning_rate,
@@ -118,12 +123,56 @@ def head_scaled_optimizer(model: RewardModel, config: RewardConfig) -> torch.opt
     )
 
 
+@dataclass
+class Stage:
+    """One pass of RM training: its name, its pairs and the config it trains with."""
+
+    name: str  # side-warmup, teacher or pairs
+    source: PairSource
+    config: RewardConfig
+
+
+def training_stages(source: PairSource, config: RewardConfig, data_dir: str | Path | None) -> list[Stage]:
+    """The curriculum: the optional side warm-up and description-teacher stages, then the logged pairs."""
+    stages = []
+    warm = config.side_warmup
+    if warm.enabled:
+        warm_config = replace(
+            config, learning_rate=warm.learning_rate, epochs=warm.epochs, point_weight=0.0, head_lr_scale=1.0
+        )
+        stages.append(
+            Stage(
+                "side-warmup",
+                brightness_pairs(source, config.image_side, warm.max_pairs, config.seed),
+                warm_config,
+            )
+        )
+    if config.teacher.enabled:
+        if data_dir is None:
+            raise UserError("reward.teacher needs the data directory of the training pairs (--world DIR)")
+        creatives = creatives_with_products(data_dir)
+        teacher = fit_teacher(source.pairs, creatives, config.teacher)
+        totals = creative_totals_from_events(data_dir) if config.point_weight else None
+        pairs = teacher_pairs(teacher, creatives, totals, seed=config.seed)
+        stages.append(
+            Stage("teacher", attach_sources(pairs, data_dir), replace(config, epochs=config.teacher.epochs))
+        )
+    stages.append(Stage("pairs", source, config))
+    return stages
+
+
 def train_reward_model(
-    model_dir: str | Path, source: PairSource, config: RewardConfig, out: str | Path
+    model_dir: str | Path,
+    source: PairSource,
+    config: RewardConfig,
+    out: str | Path,
+    data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune an RM from the model in ``model_dir`` on ``source``'s pairs; save it to ``out``.
 
-    Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve.
+    With ``reward.side_warmup`` / ``reward.teacher`` enabled, their stages train the same model first
+    (``data_dir``, where the pairs' creatives live, is needed for the teacher). Returns the training summary
+    (also written to ``out/train.json``): pairs, steps, seconds, loss curve of the last stage, and every stage's.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,6 +180,25 @@ def train_reward_model(
     use_cpu_threads(config)
     llava, processor = load_model(model_dir)
     model = build_reward_model(llava, processor, config)
+    stages = [fit_stage(model, processor, stage, out) for stage in training_stages(source, config, data_dir)]
+    save_reward_model(model, processor, config, out)
+    summary = {
+        **{k: stages[-1][k] for k in ("pairs", "steps", "train_loss", "loss_curve")},
+        "seconds": round(time.perf_counter() - started, 1),
+        "model": str(model_dir),
+        "method": config.method,
+        "head": config.head,
+        "seed": config.seed,
+        "stages": stages,
+    }
+    (out / "train.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> dict[str, Any]:
+    """Train ``model`` in place on one stage's pairs; its summary (pairs, steps, seconds, loss curve)."""
+    started = time.perf_counter()
+    config, source = stage.config, stage.source
     examples = encode_pairs(source, processor, config, seed=config.seed)
     collator: Any = Collator(processor.tokenizer.pad_token_id)
     if config.swap_consistent_training:
@@ -139,34 +207,29 @@ def train_reward_model(
         collator = SwapPairCollator(processor.tokenizer.pad_token_id)
     elif config.train_both_orders:
         examples += encode_pairs(source, processor, config, swap=True, seed=config.seed + 1)
-    log.info("RM training: %d pairs, %s, head %s", len(examples), config.method, config.head)
+    log.info("RM stage %s: %d examples, %s, head %s", stage.name, len(examples), config.method, config.head)
     trainer = RewardTrainer(
         model=model,
-        args=training_arguments(config, out, len(examples)),
+        args=training_arguments(config, out / "trainer" / stage.name, len(examples)),
         train_dataset=examples,
         data_collator=collator,
         reward_config=config,
         optimizers=(head_scaled_optimizer(model, config), None),
     )
     result = trainer.train()
-    save_reward_model(model, processor, config, out)
-    summary = {
+    return {
+        "stage": stage.name,
         "pairs": len(examples),
         "steps": int(result.global_step),
         "seconds": round(time.perf_counter() - started, 1),
         "train_loss": float(result.training_loss),
-        "model": str(model_dir),
-        "method": config.method,
-        "head": config.head,
-        "seed": config.seed,
+        "learning_rate": config.learning_rate,
         "loss_curve": [
             {k: v for k, v in e.items() if k in ("step", "loss", "ce", "point")}
             for e in trainer.state.log_history
             if "loss" in e
         ],
     }
-    (out / "train.json").write_text(json.dumps(summary, indent=2))
-    return summary
 
 
 def save_reward_model(model: RewardModel, processor: Any, config: RewardConfig, out: str | Path) -> Path:

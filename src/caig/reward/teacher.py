@@ -1,0 +1,124 @@
+"""A description teacher: what the click logs say about background WORDS, handed to the image RM as soft labels.
+
+Generated ads come with the background description they were painted from (``creatives.parquet``'s
+``description``). A logistic regression on those words, with product-category x word and product-colour x
+word interactions, learns from the logged pairs which backgrounds win for which product; it never sees the
+world's oracle. Its probabilities on EVERY pair of a product's creatives (not just the pairs with enough
+impressions to pass the pair rule) are clean, dense targets for the image RM, which learns to read the same
+preferences from pixels (distillation). The RM still scores images only: the teacher is a training aid,
+switched by ``reward.teacher.enabled`` and useless on creatives without descriptions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from caig.errors import UserError
+from caig.reward.config import TeacherConfig
+
+log = logging.getLogger("caig.reward")
+
+
+@dataclass
+class DescriptionTeacher:
+    """Fitted words -> pairwise preference model (see the module docstring)."""
+
+    vectorizer: CountVectorizer
+    categories: list[str]
+    colours: list[str]
+    model: LogisticRegression
+
+    def features(self, descriptions: pd.Series, catalog_rows: pd.DataFrame) -> sp.csr_matrix:
+        """Per creative: its words, and its words within its product's category and colour."""
+        return _features(self.vectorizer.transform(descriptions), catalog_rows, self.categories, self.colours)
+
+    def prob_left(self, left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
+        """P(left ad gets more clicks) for aligned rows of left and right creative features."""
+        return self.model.predict_proba(left - right)[:, 1]
+
+
+def _features(words: sp.csr_matrix, catalog_rows: pd.DataFrame, categories: list[str], colours: list[str]):
+    blocks = [words]
+    for column, values in (("category", categories), ("colour", colours)):
+        codes = pd.Categorical(catalog_rows[column], categories=values).codes
+        for i in range(len(values)):
+            blocks.append(words.multiply((codes == i)[:, None]).tocsr())
+    return sp.hstack(blocks, format="csr")
+
+
+def creatives_with_products(data_dir: str | Path) -> pd.DataFrame:
+    """Creatives joined with their product's catalog row; an error names what is missing."""
+    data_dir = Path(data_dir)
+    creatives = pd.read_parquet(data_dir / "creatives.parquet")
+    if "description" not in creatives.columns or creatives["description"].isna().any():
+        raise UserError(
+            f"{data_dir}/creatives.parquet needs a 'description' for every creative to fit the description "
+            "teacher; set reward.teacher.enabled=false for creatives without descriptions"
+        )
+    catalog = pd.read_parquet(data_dir / "catalog.parquet", columns=["product_id", "category", "colour"])
+    return creatives.merge(catalog, on="product_id", how="left", validate="many_to_one").set_index(
+        "creative_id"
+    )
+
+
+def fit_teacher(pairs: pd.DataFrame, creatives: pd.DataFrame, config: TeacherConfig) -> DescriptionTeacher:
+    """Fit the teacher on logged pairs (``label`` left/right) of creatives with descriptions and products."""
+    vectorizer = CountVectorizer(ngram_range=(1, config.max_ngram), binary=True, min_df=config.min_df)
+    vectorizer.fit(creatives["description"])
+    teacher = DescriptionTeacher(
+        vectorizer,
+        sorted(creatives["category"].unique()),
+        sorted(creatives["colour"].unique()),
+        LogisticRegression(C=config.regularization_c, fit_intercept=False, max_iter=2000),
+    )
+    x = teacher.features(creatives["description"], creatives)
+    index = pd.Index(creatives.index)
+    left, right = (
+        x[index.get_indexer(pairs["left_creative_id"])],
+        x[index.get_indexer(pairs["right_creative_id"])],
+    )
+    y = (pairs["label"] == "left").to_numpy()
+    # Both orders: the fitted preference is antisymmetric and the classes are balanced.
+    teacher.model.fit(sp.vstack([left - right, right - left]), np.concatenate([y, ~y]).astype(int))
+    log.info("description teacher: %d pairs, %d features", len(pairs), x.shape[1])
+    return teacher
+
+
+def teacher_pairs(
+    teacher: DescriptionTeacher, creatives: pd.DataFrame, totals: pd.DataFrame | None = None, seed: int = 0
+) -> pd.DataFrame:
+    """Every pair of each product's creatives with the teacher's ``p_right``, sides in random order.
+
+    ``left_ctr`` / ``right_ctr`` are the logged CTRs from ``totals`` (creative_id, impressions, clicks) where
+    given, else 0 (then train with ``point_weight`` 0); ``label`` is the teacher's more likely side.
+    """
+    rng = np.random.default_rng(seed)
+    x = teacher.features(creatives["description"], creatives)
+    position = {cid: i for i, cid in enumerate(creatives.index)}
+    rows = []
+    for product_id, group in creatives.groupby("product_id", sort=True):
+        for a, b in itertools.combinations(group.index, 2):
+            rows.append((product_id, *((b, a) if rng.random() < 0.5 else (a, b))))
+    pairs = pd.DataFrame(rows, columns=["product_id", "left_creative_id", "right_creative_id"])
+    if pairs.empty:
+        raise UserError("no product has two creatives: the teacher has no pairs to label")
+    left = x[[position[c] for c in pairs["left_creative_id"]]]
+    right = x[[position[c] for c in pairs["right_creative_id"]]]
+    pairs["p_right"] = 1.0 - teacher.prob_left(left, right)
+    pairs["label"] = np.where(pairs["p_right"] > 0.5, "right", "left")
+    ctr = pd.Series(0.0, index=creatives.index)
+    if totals is not None:
+        logged = totals.set_index("creative_id")
+        ctr.update(logged["clicks"] / logged["impressions"].clip(lower=1))
+    pairs["left_ctr"] = ctr.loc[pairs["left_creative_id"]].to_numpy()
+    pairs["right_ctr"] = ctr.loc[pairs["right_creative_id"]].to_numpy()
+    return pairs
