@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import empirical_priors, read_logged_events, simulate
+from caig.bandit.simulate import empirical_priors, product_level_priors, read_logged_events, simulate
 from caig.cli import main
 
 
@@ -88,3 +88,14 @@ def test_priors_table_without_prior_columns_is_refused(tmp_path: Path):
         TableProvider(
             pd.DataFrame({"creative_id": ["A"], "product_id": ["P"]}), pd.DataFrame({"creative_id": ["A"]})
         )
+
+
+def test_product_level_priors_keep_strength_and_mean_but_not_the_ranking() -> None:
+    alpha = np.array([[2.0, 6.0, 1.0], [3.0, 3.0, 9.0]])
+    beta = np.array([[8.0, 4.0, 1.0], [7.0, 7.0, 1.0]])
+    valid = np.array([[True, True, False], [True, True, True]])
+    flat_alpha, flat_beta = product_level_priors(alpha, beta, valid)
+    np.testing.assert_allclose(flat_alpha + flat_beta, alpha + beta)
+    np.testing.assert_allclose(flat_alpha[0, :2] / 10.0, [0.4, 0.4])  # mean of 0.2 and 0.6
+    np.testing.assert_allclose(flat_alpha[1] / 10.0, [(0.3 + 0.3 + 0.9) / 3] * 3)
+    assert flat_alpha[0, 2] == 1.0 and flat_beta[0, 2] == 1.0  # padding untouched

@@ -1,5 +1,8 @@
 """``caig bandit simulate``: cumulative regret of TS with RM-like priors, TS without priors, and MABWiser's TS.
 
+A fourth policy, ``ts_product_prior``, gets the same priors flattened within each product (every creative at
+the product's mean): the priors' knowledge of the product CTR without the RM's ranking of its creatives.
+
 The world plays the users: its true CTR (the oracle) draws the clicks, which is allowed in a simulation and
 nowhere in serving. Every policy faces the same traffic (products drawn like the logs' impressions, segments
 by the world's mix) and the same click randomness (a click is ``u < true_ctr`` with one shared ``u`` per
@@ -103,6 +106,20 @@ def prior_arrays(arena: Arena, priors: pd.DataFrame | None) -> tuple[np.ndarray,
                 alpha[p, j], beta[p, j] = latest.at[cid, "prior_alpha"], latest.at[cid, "prior_beta"]
     alpha[~arena.valid], beta[~arena.valid] = 1e-9, 1e9
     return alpha, beta
+
+
+def product_level_priors(
+    alpha: np.ndarray, beta: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same priors with every creative of a product at the product's mean prior CTR (same strength):
+    what is left of the priors without the RM's ranking, to show what that ranking adds."""
+    strength = alpha + beta
+    mean = np.where(valid, alpha / strength, 0.0).sum(axis=1, keepdims=True) / valid.sum(
+        axis=1, keepdims=True
+    )
+    flat_alpha, flat_beta = strength * mean, strength * (1.0 - mean)
+    flat_alpha[~valid], flat_beta[~valid] = alpha[~valid], beta[~valid]
+    return flat_alpha, flat_beta
 
 
 class BetaTS:
@@ -259,6 +276,9 @@ def simulate(world_dir: Path, config: SimulateConfig, priors: pd.DataFrame | Non
     n_seg = len(arena.segments)
     policies = {
         "ts_rm_prior": BetaTS(prior_alpha, prior_beta, n_seg, config.seed),
+        "ts_product_prior": BetaTS(
+            *product_level_priors(prior_alpha, prior_beta, arena.valid), n_seg, config.seed
+        ),
         "ts_no_prior": BetaTS(np.ones_like(prior_alpha), np.ones_like(prior_beta), n_seg, config.seed),
         "mabwiser_ts": MabwiserTS(arena, config.seed),
     }
@@ -282,6 +302,7 @@ def simulate(world_dir: Path, config: SimulateConfig, priors: pd.DataFrame | Non
         "oracle_best_clicks_expected": float(arena_best(arena, ctx).sum()),
         "regret_ratio_rm_prior_vs_no_prior": final["ts_rm_prior"] / final["ts_no_prior"],
         "regret_ratio_mabwiser_vs_no_prior": final["mabwiser_ts"] / final["ts_no_prior"],
+        "regret_ratio_product_prior_vs_no_prior": final["ts_product_prior"] / final["ts_no_prior"],
         "goal_regret_ratio": 0.7,
         "off_policy_evaluation_from_ts_no_prior_logs": off_policy_check(
             arena, ctx, runs["ts_no_prior"], prior_mean

@@ -108,3 +108,36 @@ def ablation(
     )
     click.echo((out / "ablation.md").read_text())
     click.echo(json.dumps({k: table[k] for k in ("full_minus_base", "max_seed_spread", "ceiling")}, indent=2))
+
+
+@rm.command("priors")
+@profile_options
+@click.option("--rm", "rm_dir", type=_DIR, required=True, help="RM directory written by `caig rm train`.")
+@world_option(
+    dest="data_dir", required=True, help_suffix="Its creatives are ranked; its events give product CTRs."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Directory for rm_priors.parquet."
+)
+def priors(profile: Profile, rm_dir: Path, data_dir: Path, out: Path) -> None:
+    """Rank every product's creatives with the RM: OUT/rm_priors.parquet (the selector's Beta priors, and
+    `caig bandit simulate --priors`) and OUT/ranking.parquet; strength from orchestration.refresh."""
+    from datetime import UTC, datetime
+
+    from caig.orchestration.rm_priors import score_creatives, write_priors
+    from caig.reward.scoring import RewardScorer
+    from caig.reward.world_pairs import creative_totals_from_events
+
+    config = profile.orchestration.refresh
+    stats = creative_totals_from_events(data_dir).groupby("product_id", as_index=False)[
+        ["impressions", "clicks"]
+    ]
+    result = score_creatives(
+        RewardScorer.from_dir(rm_dir),
+        data_dir,
+        stats.sum(),
+        config.prior_strength,
+        datetime.now(UTC),
+        config.max_products,
+    )
+    click.echo(json.dumps(write_priors(result, writable_dir(out)), indent=2))
