@@ -7,6 +7,7 @@ import json
 import pytest
 
 from caig.cli import main
+from caig.features.priors import read_rm_priors
 from caig.reward.world_pairs import pairs_from_events
 from caig.world.build import bayes_pair_accuracy
 from caig.world.loaded import load_world
@@ -76,6 +77,16 @@ def test_train_then_eval(tmp_path, capsys, tiny_model_dir, small_world_dir, smal
     for key in ("pair_accuracy", "pair_accuracy_one_order", "swap_disagreement"):
         assert 0.0 <= report[key] <= 1.0
     assert (tmp_path / "eval" / "rm_scores.parquet").is_file()
+    capsys.readouterr()
+    rm_priors_argv = ["rm", "priors", "--rm", str(tmp_path / "rm"), "--world", str(small_world_dir)]
+    main(
+        [*rm_priors_argv, "--out", str(tmp_path / "priors"), "--set", "orchestration.refresh.max_products=4"]
+    )
+    counts = json.loads(capsys.readouterr().out)
+    priors = read_rm_priors(tmp_path / "priors" / "rm_priors.parquet")
+    assert counts["products_scored"] == 4 and counts["products_not_scored"] == 44 and len(priors) == 20
+    assert (priors["prior_alpha"] + priors["prior_beta"]).round(6).eq(50.0).all()
+    assert priors.groupby("product_id")["rm_score"].mean().round(6).eq(0.5).all()  # mean win share of K
 
 
 def test_eval_of_a_directory_without_an_rm_is_a_user_error(tmp_path, capsys, small_world_dir) -> None:
