@@ -19,7 +19,9 @@ def train_rm(profile: str, world: Input[Dataset], pairs: Input[Dataset], pm: Inp
     setup_logging()
     config = profile_from_parameter(profile).reward
     source = load_pair_source(Path(pairs.path), Path(world.path), split="train")
-    result = train_reward_model(Path(pm.path) / "model", source, config, Path(rm.path))
+    result = train_reward_model(
+        Path(pm.path) / "model", source, config, Path(rm.path), data_dir=Path(world.path)
+    )
     rm.metadata.update({k: result[k] for k in ("pairs", "steps", "train_loss", "method", "head")})
 
 
@@ -76,6 +78,7 @@ def rm_ablation(
         test,
         Path(table.path),
         ceiling=world_ceiling(Path(world.path), test.pairs),
+        data_dir=Path(world.path),
     )
     rows = {f"row{i}": r["pair_accuracy_mean"] for i, r in enumerate(result["rows"])}
     record_metrics(
