@@ -167,7 +167,9 @@ def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
     config = dataclasses.replace(
         rm_config,
         side_warmup=SideWarmupConfig(enabled=True, max_pairs=24, epochs=1.0),
-        teacher=TeacherConfig(enabled=True, epochs=0.2, min_df=1),
+        teacher=TeacherConfig(
+            enabled=True, epochs=0.2, min_df=1, borrowed_per_product=2, pairs_per_product=6
+        ),
     )
     source = _subset(train_pairs, 16)
     summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm", data_dir=small_world_dir)
@@ -175,8 +177,9 @@ def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
     assert list(stages) == ["side-warmup", "teacher", "pairs"]
     assert stages["side-warmup"]["pairs"] <= 24 and stages["side-warmup"]["learning_rate"] == 1e-3
     creatives = pd.read_parquet(small_world_dir / "creatives.parquet")
-    n_pairs = sum(n * (n - 1) // 2 for n in creatives.groupby("product_id").size())
-    assert stages["teacher"]["pairs"] == n_pairs  # every pair of every product, one order
+    assert stages["teacher"]["pairs"] == 6 * creatives["product_id"].nunique()  # pairs_per_product, one order
+    borrowed = sorted((tmp_path / "rm" / "borrowed").glob("B*.png"))
+    assert len(borrowed) == 2 * creatives["product_id"].nunique()  # rendered around every product
     assert summary["pairs"] == 16 and summary["steps"] == stages["pairs"]["steps"]
     with pytest.raises(UserError, match="--world"):
         train_reward_model(tiny_model_dir, source, config, tmp_path / "rm2")

@@ -44,8 +44,12 @@ class TeacherConfig:
     min_df: int = 2  # n-grams in fewer creatives are dropped
     regularization_c: float = 1.0  # inverse L2 strength of the logistic regression
     epochs: float = 1.0  # passes of the RM over the teacher's pairs (before the logged pairs)
+    borrowed_per_product: int = 0  # other products' backgrounds rendered around each product (0: none)
+    pairs_per_product: int = 0  # teacher pairs drawn per product (0: every pair of its creatives)
 
     def __post_init__(self) -> None:
+        if self.borrowed_per_product < 0 or self.pairs_per_product < 0:
+            raise ValueError("teacher.borrowed_per_product and teacher.pairs_per_product must be >= 0")
         if self.max_ngram < 1 or self.min_df < 1:
             raise ValueError("teacher.max_ngram and teacher.min_df must be >= 1")
         if self.regularization_c <= 0 or self.epochs <= 0:

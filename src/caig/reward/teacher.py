@@ -7,6 +7,10 @@ world's oracle. Its probabilities on EVERY pair of a product's creatives (not ju
 impressions to pass the pair rule) are clean, dense targets for the image RM, which learns to read the same
 preferences from pixels (distillation). The RM still scores images only: the teacher is a training aid,
 switched by ``reward.teacher.enabled`` and useless on creatives without descriptions.
+
+With ``teacher.borrowed_per_product`` > 0, each product also gets backgrounds borrowed from other products'
+creatives, rendered around it by the configured renderer and labelled by the teacher: more distinct images
+per product, so the RM learns what a background does for a product instead of memorising a few ads.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from PIL import Image
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
+from tqdm import tqdm
 
 from caig.errors import UserError
 from caig.reward.config import TeacherConfig
@@ -93,10 +100,45 @@ def fit_teacher(pairs: pd.DataFrame, creatives: pd.DataFrame, config: TeacherCon
     return teacher
 
 
-def teacher_pairs(
-    teacher: DescriptionTeacher, creatives: pd.DataFrame, totals: pd.DataFrame | None = None, seed: int = 0
+def borrowed_creatives(
+    creatives: pd.DataFrame, data_dir: str | Path, per_product: int, renderer: Any, out: Path, seed: int
 ) -> pd.DataFrame:
-    """Every pair of each product's creatives with the teacher's ``p_right``, sides in random order.
+    """``per_product`` new creatives per product: other products' background descriptions rendered around
+    this product's image; same columns as ``creatives`` (ids ``B<n>``, absolute ``image_path``)."""
+    rng = np.random.default_rng(seed)
+    data_dir = Path(data_dir)
+    catalog = pd.read_parquet(data_dir / "catalog.parquet").set_index("product_id")
+    out.mkdir(parents=True, exist_ok=True)
+    descriptions = creatives["description"].to_numpy()
+    owners = creatives["product_id"].to_numpy()
+    rows = []
+    for product_id, group in tqdm(creatives.groupby("product_id", sort=True), desc="borrowed backgrounds"):
+        others = np.flatnonzero(owners != product_id)
+        chosen = descriptions[rng.choice(others, size=per_product, replace=False)].tolist()
+        with Image.open(data_dir / catalog.at[product_id, "image_path"]) as product:
+            images = renderer.render_batch(
+                product.copy(), chosen, rng.integers(2**31, size=per_product).tolist()
+            )
+        first = group.iloc[0]
+        for description, image in zip(chosen, images, strict=True):
+            cid = f"B{len(rows):07d}"
+            image.convert("RGB").save(out / f"{cid}.png")
+            rows.append(
+                (cid, product_id, description, first["category"], first["colour"], str(out / f"{cid}.png"))
+            )
+    columns = ["creative_id", "product_id", "description", "category", "colour", "image_path"]
+    return pd.DataFrame(rows, columns=columns).set_index("creative_id")
+
+
+def teacher_pairs(
+    teacher: DescriptionTeacher,
+    creatives: pd.DataFrame,
+    totals: pd.DataFrame | None = None,
+    seed: int = 0,
+    pairs_per_product: int = 0,
+) -> pd.DataFrame:
+    """Pairs of each product's creatives with the teacher's ``p_right``, sides in random order: every pair,
+    or ``pairs_per_product`` drawn at random (0: all).
 
     ``left_ctr`` / ``right_ctr`` are the logged CTRs from ``totals`` (creative_id, impressions, clicks) where
     given, else 0 (then train with ``point_weight`` 0); ``label`` is the teacher's more likely side.
@@ -106,7 +148,10 @@ def teacher_pairs(
     position = {cid: i for i, cid in enumerate(creatives.index)}
     rows = []
     for product_id, group in creatives.groupby("product_id", sort=True):
-        for a, b in itertools.combinations(group.index, 2):
+        combos = list(itertools.combinations(group.index, 2))
+        if 0 < pairs_per_product < len(combos):
+            combos = [combos[i] for i in rng.choice(len(combos), size=pairs_per_product, replace=False)]
+        for a, b in combos:
             rows.append((product_id, *((b, a) if rng.random() < 0.5 else (a, b))))
     pairs = pd.DataFrame(rows, columns=["product_id", "left_creative_id", "right_creative_id"])
     if pairs.empty:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainingArguments
 
@@ -27,8 +29,7 @@ from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
 from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, attach_sources, encode_pairs
 from caig.reward.side_warmup import brightness_pairs
-from caig.reward.teacher import creatives_with_products, fit_teacher, teacher_pairs
-from caig.reward.world_pairs import creative_totals_from_events
+from caig.reward.teacher import borrowed_creatives, creatives_with_products, fit_teacher, teacher_pairs
 from caig.reward.wrap import build_reward_model, use_cpu_threads
 from caig.typed_config import as_dict, build_config
 
@@ -132,7 +133,33 @@ class Stage:
     config: RewardConfig
 
 
-def training_stages(source: PairSource, config: RewardConfig, data_dir: str | Path | None) -> list[Stage]:
+def teacher_source(source: PairSource, config: RewardConfig, data_dir: Path, out: Path) -> PairSource:
+    """The teacher's pairs: fitted on the logged pairs, labelling every pair of each product's creatives
+    (and of its borrowed backgrounds, rendered to ``out/borrowed``)."""
+    creatives = creatives_with_products(data_dir)
+    teacher = fit_teacher(source.pairs, creatives, config.teacher)
+    if config.teacher.borrowed_per_product:
+        from caig.render.config import RenderConfig
+        from caig.render.factory import make_renderer
+
+        with Image.open(data_dir / creatives["image_path"].iloc[0]) as first:
+            renderer = make_renderer(RenderConfig(image_size=first.size[0]))
+        borrowed = borrowed_creatives(
+            creatives, data_dir, config.teacher.borrowed_per_product, renderer, out / "borrowed", config.seed
+        )
+        creatives = pd.concat([creatives, borrowed])
+    pairs = teacher_pairs(
+        teacher, creatives, seed=config.seed, pairs_per_product=config.teacher.pairs_per_product
+    )
+    paths = creatives["image_path"].map(lambda p: str(p if Path(p).is_absolute() else data_dir / p))
+    for side in ("left", "right"):
+        pairs[f"{side}_image_path"] = paths.loc[pairs[f"{side}_creative_id"]].to_numpy()
+    return attach_sources(pairs, data_dir)
+
+
+def training_stages(
+    source: PairSource, config: RewardConfig, data_dir: str | Path | None, out: Path
+) -> list[Stage]:
     """The curriculum: the optional side warm-up and description-teacher stages, then the logged pairs."""
     stages = []
     warm = config.side_warmup
@@ -150,12 +177,12 @@ def training_stages(source: PairSource, config: RewardConfig, data_dir: str | Pa
     if config.teacher.enabled:
         if data_dir is None:
             raise UserError("reward.teacher needs the data directory of the training pairs (--world DIR)")
-        creatives = creatives_with_products(data_dir)
-        teacher = fit_teacher(source.pairs, creatives, config.teacher)
-        totals = creative_totals_from_events(data_dir) if config.point_weight else None
-        pairs = teacher_pairs(teacher, creatives, totals, seed=config.seed)
         stages.append(
-            Stage("teacher", attach_sources(pairs, data_dir), replace(config, epochs=config.teacher.epochs))
+            Stage(
+                "teacher",
+                teacher_source(source, config, Path(data_dir), out),
+                replace(config, epochs=config.teacher.epochs, point_weight=0.0),
+            )
         )
     stages.append(Stage("pairs", source, config))
     return stages
@@ -180,7 +207,8 @@ def train_reward_model(
     use_cpu_threads(config)
     llava, processor = load_model(model_dir)
     model = build_reward_model(llava, processor, config)
-    stages = [fit_stage(model, processor, stage, out) for stage in training_stages(source, config, data_dir)]
+    curriculum = training_stages(source, config, data_dir, out)
+    stages = [fit_stage(model, processor, stage, out) for stage in curriculum]
     save_reward_model(model, processor, config, out)
     summary = {
         **{k: stages[-1][k] for k in ("pairs", "steps", "train_loss", "loss_curve")},
