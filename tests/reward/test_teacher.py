@@ -80,3 +80,29 @@ def test_creatives_without_descriptions_are_refused_with_the_switch_named(tmp_pa
     )
     with pytest.raises(UserError, match="reward.teacher.enabled=false"):
         creatives_with_products(tmp_path)
+
+
+def test_borrowed_backgrounds_come_from_other_products_and_never_empty(tmp_path) -> None:
+    from PIL import Image
+
+    from caig.render.config import RenderConfig
+    from caig.render.factory import make_renderer
+    from caig.reward.teacher import borrowed_creatives
+
+    creatives, _ = _market(4)
+    creatives.loc[creatives.index[::2], "description"] = " "  # half have nothing to paint
+    (tmp_path / "p").mkdir()
+    catalog = pd.DataFrame({"product_id": sorted(creatives["product_id"].unique())})
+    catalog["image_path"] = [f"p/{p}.png" for p in catalog["product_id"]]
+    for path in catalog["image_path"]:
+        product = Image.new("RGBA", (48, 48), (0, 0, 0, 0))
+        product.paste((200, 30, 30, 255), (12, 12, 36, 36))  # a cut-out: opaque square, transparent around
+        product.save(tmp_path / path)
+    catalog.to_parquet(tmp_path / "catalog.parquet")
+    renderer = make_renderer(RenderConfig(image_size=64))
+    borrowed = borrowed_creatives(creatives, tmp_path, 2, renderer, tmp_path / "b", seed=0)
+    assert len(borrowed) == 8 and borrowed["description"].str.strip().str.len().gt(0).all()
+    for row in borrowed.itertuples():
+        owners = creatives.loc[creatives["description"] == row.description, "product_id"]
+        assert row.product_id not in set(owners)  # borrowed from another product
+        assert Image.open(row.image_path).size == (64, 64)

@@ -111,9 +111,10 @@ def borrowed_creatives(
     out.mkdir(parents=True, exist_ok=True)
     descriptions = creatives["description"].to_numpy()
     owners = creatives["product_id"].to_numpy()
+    paintable = creatives["description"].str.strip().str.len().to_numpy() > 0  # an empty one paints nothing
     rows = []
     for product_id, group in tqdm(creatives.groupby("product_id", sort=True), desc="borrowed backgrounds"):
-        others = np.flatnonzero(owners != product_id)
+        others = np.flatnonzero((owners != product_id) & paintable)
         chosen = descriptions[rng.choice(others, size=per_product, replace=False)].tolist()
         with Image.open(data_dir / catalog.at[product_id, "image_path"]) as product:
             images = renderer.render_batch(
