@@ -8,6 +8,9 @@ scoring of the test pairs. The ceiling is the test world's Bayes pair accuracy (
 
     .venv/bin/python benchmarks/rm_skill.py --model PM_DIR/model --train-world TRAIN_WORLD \
         --test-world WORLD_SEED1 --work /tmp/rm-skill --out benchmarks/results [--set reward.epochs=2]
+
+Seeds side by side on several cores: one process per ``--seeds N --name rm_skill_sN``, then the same command
+with ``--runs-from rm_skill_s0.json rm_skill_s1.json rm_skill_s2.json`` writes the aggregate.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--name", default="rm_skill", help="result file name (without .json)")
+    parser.add_argument(
+        "--runs-from",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="aggregate the runs of these result files (one seed each, run side by side) instead of training",
+    )
     args = parser.parse_args()
     setup_logging()
     profile = load_profile(args.profile, args.overrides)
@@ -49,8 +59,8 @@ def main() -> None:
     test_pairs, _ = pairs_from_events(args.test_world, profile.data.pairs)
     train, test = attach_sources(train_pairs, args.train_world), attach_sources(test_pairs, args.test_world)
     ceiling = world_ceiling(args.test_world, test.pairs)
-    runs = []
-    for seed in (int(s) for s in args.seeds.split(",")):
+    runs = [run for path in args.runs_from for run in json.loads(path.read_text())["runs"]]
+    for seed in [] if runs else (int(s) for s in args.seeds.split(",")):
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
         summary = train_reward_model(args.model, train, config, rm_dir, data_dir=args.train_world)
