@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -162,7 +163,7 @@ def test_swap_consistent_training_batches_both_orders_and_trains(
 
 
 def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
-    tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
+    tmp_path, monkeypatch, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ) -> None:
     config = dataclasses.replace(
         rm_config,
@@ -172,7 +173,9 @@ def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
         ),
     )
     source = _subset(train_pairs, 16)
-    summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm", data_dir=small_world_dir)
+    monkeypatch.chdir(small_world_dir.parent)  # a relative --world, as users type it
+    relative = Path(small_world_dir.name)
+    summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm", data_dir=relative)
     stages = {s["stage"]: s for s in summary["stages"]}
     assert list(stages) == ["side-warmup", "teacher", "pairs"]
     assert stages["side-warmup"]["pairs"] <= 24 and stages["side-warmup"]["learning_rate"] == 1e-3

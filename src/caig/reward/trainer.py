@@ -151,9 +151,8 @@ def teacher_source(source: PairSource, config: RewardConfig, data_dir: Path, out
     pairs = teacher_pairs(
         teacher, creatives, seed=config.seed, pairs_per_product=config.teacher.pairs_per_product
     )
-    paths = creatives["image_path"].map(lambda p: str(p if Path(p).is_absolute() else data_dir / p))
-    for side in ("left", "right"):
-        pairs[f"{side}_image_path"] = paths.loc[pairs[f"{side}_creative_id"]].to_numpy()
+    for side in ("left", "right"):  # relative paths are resolved against data_dir by attach_sources
+        pairs[f"{side}_image_path"] = creatives["image_path"].loc[pairs[f"{side}_creative_id"]].to_numpy()
     return attach_sources(pairs, data_dir)
 
 
