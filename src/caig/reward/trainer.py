@@ -11,25 +11,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
-from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainingArguments
 
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
 from caig.reward.config import RewardConfig
+from caig.reward.curriculum import Stage, training_stages
 from caig.reward.inputs import answer_token_ids
 from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, attach_sources, encode_pairs
-from caig.reward.side_warmup import brightness_pairs
-from caig.reward.teacher import borrowed_creatives, creatives_with_products, fit_teacher, teacher_pairs
+from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
 from caig.reward.wrap import build_reward_model, use_cpu_threads
 from caig.typed_config import as_dict, build_config
 
@@ -122,69 +118,6 @@ def head_scaled_optimizer(model: RewardModel, config: RewardConfig) -> torch.opt
         ],
         lr=config.learning_rate,
     )
-
-
-@dataclass
-class Stage:
-    """One pass of RM training: its name, its pairs and the config it trains with."""
-
-    name: str  # side-warmup, teacher or pairs
-    source: PairSource
-    config: RewardConfig
-
-
-def teacher_source(source: PairSource, config: RewardConfig, data_dir: Path, out: Path) -> PairSource:
-    """The teacher's pairs: fitted on the logged pairs, labelling every pair of each product's creatives
-    (and of its borrowed backgrounds, rendered to ``out/borrowed``)."""
-    creatives = creatives_with_products(data_dir)
-    teacher = fit_teacher(source.pairs, creatives, config.teacher)
-    if config.teacher.borrowed_per_product:
-        from caig.render.config import RenderConfig
-        from caig.render.factory import make_renderer
-
-        with Image.open(data_dir / creatives["image_path"].iloc[0]) as first:
-            renderer = make_renderer(RenderConfig(image_size=first.size[0]))
-        borrowed = borrowed_creatives(
-            creatives, data_dir, config.teacher.borrowed_per_product, renderer, out / "borrowed", config.seed
-        )
-        creatives = pd.concat([creatives, borrowed])
-    pairs = teacher_pairs(
-        teacher, creatives, seed=config.seed, pairs_per_product=config.teacher.pairs_per_product
-    )
-    for side in ("left", "right"):  # relative paths are resolved against data_dir by attach_sources
-        pairs[f"{side}_image_path"] = creatives["image_path"].loc[pairs[f"{side}_creative_id"]].to_numpy()
-    return attach_sources(pairs, data_dir)
-
-
-def training_stages(
-    source: PairSource, config: RewardConfig, data_dir: str | Path | None, out: Path
-) -> list[Stage]:
-    """The curriculum: the optional side warm-up and description-teacher stages, then the logged pairs."""
-    stages = []
-    warm = config.side_warmup
-    if warm.enabled:
-        warm_config = replace(
-            config, learning_rate=warm.learning_rate, epochs=warm.epochs, point_weight=0.0, head_lr_scale=1.0
-        )
-        stages.append(
-            Stage(
-                "side-warmup",
-                brightness_pairs(source, config.image_side, warm.max_pairs, config.seed),
-                warm_config,
-            )
-        )
-    if config.teacher.enabled:
-        if data_dir is None:
-            raise UserError("reward.teacher needs the data directory of the training pairs (--world DIR)")
-        stages.append(
-            Stage(
-                "teacher",
-                teacher_source(source, config, Path(data_dir), out),
-                replace(config, epochs=config.teacher.epochs, point_weight=0.0),
-            )
-        )
-    stages.append(Stage("pairs", source, config))
-    return stages
 
 
 def train_reward_model(

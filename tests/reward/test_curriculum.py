@@ -1,0 +1,45 @@
+"""The RM curriculum's stages: order, the config each trains with, and what each needs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from caig.errors import UserError
+from caig.reward.config import SideWarmupConfig, TeacherConfig
+from caig.reward.curriculum import training_stages
+
+
+def test_stages_in_order_with_their_own_rates_and_losses(
+    tmp_path, rm_config, train_pairs, small_world_dir
+) -> None:
+    config = dataclasses.replace(
+        rm_config,
+        learning_rate=3e-4,
+        point_weight=0.5,
+        side_warmup=SideWarmupConfig(enabled=True, max_pairs=10, learning_rate=1e-3),
+        teacher=TeacherConfig(enabled=True, min_df=1, epochs=2.0),
+    )
+    stages = training_stages(train_pairs, config, small_world_dir, tmp_path)
+    assert [s.name for s in stages] == ["side-warmup", "teacher", "pairs"]
+    warm, teacher, pairs = stages
+    assert (
+        len(warm.source.pairs) <= 10 and warm.config.learning_rate == 1e-3 and warm.config.point_weight == 0
+    )
+    assert (
+        teacher.config.epochs == 2.0
+        and teacher.config.point_weight == 0
+        and teacher.config.learning_rate == 3e-4
+    )
+    assert teacher.source.pairs["p_right"].between(0, 1).all()
+    assert all(Path(p).is_file() for p in teacher.source.pairs["left_image_path"].head())
+    assert pairs.source is train_pairs and pairs.config is config  # the logged pairs, as configured
+
+
+def test_no_curriculum_is_the_paper_and_the_teacher_needs_the_data(tmp_path, rm_config, train_pairs) -> None:
+    assert [s.name for s in training_stages(train_pairs, rm_config, None, tmp_path)] == ["pairs"]
+    config = dataclasses.replace(rm_config, teacher=TeacherConfig(enabled=True))
+    with pytest.raises(UserError, match="--world"):
+        training_stages(train_pairs, config, None, tmp_path)
