@@ -129,13 +129,10 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, out: Path) -> None:
     from caig.reward.world_pairs import creative_totals_from_events
 
     config = profile.orchestration.refresh
-    stats = creative_totals_from_events(data_dir).groupby("product_id", as_index=False)[
-        ["impressions", "clicks"]
-    ]
-    result = score_creatives(
+    result = score_creatives(  # product CTRs from the per-creative totals (score_creatives sums by product)
         RewardScorer.from_dir(rm_dir),
         data_dir,
-        stats.sum(),
+        creative_totals_from_events(data_dir),
         config.prior_strength,
         datetime.now(UTC),
         config.max_products,
