@@ -9,8 +9,9 @@ preferences from pixels (distillation). The RM still scores images only: the tea
 switched by ``reward.teacher.enabled`` and useless on creatives without descriptions.
 
 With ``teacher.borrowed_per_product`` > 0, each product also gets backgrounds borrowed from other products'
-creatives, rendered around it by the configured renderer and labelled by the teacher: more distinct images
-per product, so the RM learns what a background does for a product instead of memorising a few ads.
+creatives, rendered around it (the procedural renderer, at the ads' size) and labelled by the teacher: more
+distinct images per product, so the RM learns what a background does for a product instead of memorising a few
+ads.
 """
 
 from __future__ import annotations
