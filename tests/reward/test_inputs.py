@@ -85,6 +85,25 @@ def test_read_pairs_errors(tmp_path) -> None:
         read_pairs(tmp_path / "label.parquet")
 
 
+def test_read_pairs_checks_soft_labels(tmp_path) -> None:
+    base = {
+        "product_id": ["P0", "P0", "P0"],
+        "left_creative_id": ["a", "a", "b"],
+        "right_creative_id": ["b", "c", "c"],
+        "left_ctr": [0.1] * 3,
+        "right_ctr": [0.2] * 3,
+        "label": ["right", "left", "left"],
+    }
+    pd.DataFrame({**base, "p_right": [0.9, 0.2, 0.5]}).to_parquet(tmp_path / "ok.parquet")
+    assert read_pairs(tmp_path / "ok.parquet")["p_right"].tolist() == [0.9, 0.2, 0.5]
+    pd.DataFrame({**base, "p_right": [1.5, 0.2, None]}).to_parquet(tmp_path / "range.parquet")
+    with pytest.raises(UserError, match=r"2 pair\(s\) have p_right outside \[0, 1\] or missing"):
+        read_pairs(tmp_path / "range.parquet")
+    pd.DataFrame({**base, "p_right": [0.2, 0.2, 0.5]}).to_parquet(tmp_path / "contra.parquet")
+    with pytest.raises(UserError, match=r"1 pair\(s\) have a label that contradicts p_right"):
+        read_pairs(tmp_path / "contra.parquet")
+
+
 def test_joined_image_gives_each_ad_its_own_tile_and_square_images_keep_their_tokens(tiny_model_dir) -> None:
     """The tiny preset's 1x2 grid pinpoint: the RM's 2:1 image is base + two tiles, one ad per tile, while a
     square image (the PM's input) costs exactly what it cost with the single square tile."""

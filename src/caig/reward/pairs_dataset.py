@@ -55,7 +55,28 @@ def read_pairs(path: str | Path, split: str = "train") -> pd.DataFrame:
         )
     if pairs.empty:
         raise UserError(f"{path}: no pairs; loosen the pair rule (data.pairs or reward.train_pairs)")
+    if "p_right" in pairs.columns:
+        check_soft_labels(pairs, str(path))
     return pairs.reset_index(drop=True)
+
+
+def check_soft_labels(pairs: pd.DataFrame, source: str) -> None:
+    """``p_right`` must be a probability and name the same side as ``label`` (0.5 agrees with either)."""
+    p_right = pd.to_numeric(pairs["p_right"], errors="coerce")
+    outside = ~p_right.between(0.0, 1.0)  # NaN counts as outside
+    if outside.any():
+        raise UserError(
+            f"{source}: {int(outside.sum())} pair(s) have p_right outside [0, 1] or missing; "
+            "p_right is the probability that the right ad is better"
+        )
+    disagree = ((p_right > 0.5) & (pairs["label"] == "left")) | (
+        (p_right < 0.5) & (pairs["label"] == "right")
+    )
+    if disagree.any():
+        raise UserError(
+            f"{source}: {int(disagree.sum())} pair(s) have a label that contradicts p_right; "
+            "label must be 'right' where p_right > 0.5 and 'left' where it is < 0.5"
+        )
 
 
 def attach_sources(pairs: pd.DataFrame, data_dir: str | Path) -> PairSource:
