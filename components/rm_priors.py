@@ -32,9 +32,8 @@ def rank_creatives(
         RewardScorer.from_dir(Path(rm.path)),
         Path(world.path),
         read_stats(Path(stats.path)),
-        config.prior_strength,
+        config,
         parse_as_of(as_of),
-        config.max_products,
     )
     counts = write_priors(result, Path(priors.path))
     priors.metadata.update({"creatives": counts["creatives_scored"]})

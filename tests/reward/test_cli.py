@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from caig.cli import main
@@ -87,6 +88,32 @@ def test_train_then_eval(tmp_path, capsys, tiny_model_dir, small_world_dir, smal
     assert counts["products_scored"] == 4 and counts["products_not_scored"] == 44 and len(priors) == 20
     assert (priors["prior_alpha"] + priors["prior_beta"]).round(6).eq(50.0).all()
     assert priors.groupby("product_id")["rm_score"].mean().round(6).eq(0.5).all()  # mean win share of K
+    calibrate_argv = ["rm", "calibrate-priors", "--rm", str(tmp_path / "rm"), "--world", str(small_world_dir)]
+    main([*calibrate_argv, "--out", str(tmp_path / "cal"), "--set", "orchestration.refresh.max_products=4"])
+    fitted = json.loads((tmp_path / "cal" / "prior_calibration.json").read_text())
+    assert fitted["products"] == 4 and fitted["creatives"] == 20 and fitted["prior_temperature"] >= 0
+    capsys.readouterr()
+    calibrated = ["--calibration", str(tmp_path / "cal" / "prior_calibration.json")]
+    main(
+        [
+            *rm_priors_argv,
+            *calibrated,
+            "--out",
+            str(tmp_path / "p2"),
+            "--set",
+            "orchestration.refresh.max_products=4",
+        ]
+    )
+    assert json.loads(capsys.readouterr().out)["prior_temperature"] == pytest.approx(
+        fitted["prior_temperature"]
+    )
+    strengths = read_rm_priors(tmp_path / "p2" / "rm_priors.parquet").eval("prior_alpha + prior_beta")
+    np.testing.assert_allclose(strengths, fitted["prior_strength"])
+    (tmp_path / "bad.json").write_text("{}")
+    code, _, err = _run(
+        [*rm_priors_argv, "--calibration", str(tmp_path / "bad.json"), "--out", str(tmp_path / "p3")], capsys
+    )
+    assert code == 2 and "prior_strength" in err and "calibrate-priors" in err
 
 
 def test_eval_of_a_directory_without_an_rm_is_a_user_error(tmp_path, capsys, small_world_dir) -> None:

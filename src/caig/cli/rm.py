@@ -117,11 +117,20 @@ def ablation(
     dest="data_dir", required=True, help_suffix="Its creatives are ranked; its events give product CTRs."
 )
 @click.option(
+    "--calibration",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="prior_calibration.json from `caig rm calibrate-priors`: its temperature and strength replace "
+    "orchestration.refresh's.",
+)
+@click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="Directory for rm_priors.parquet."
 )
-def priors(profile: Profile, rm_dir: Path, data_dir: Path, out: Path) -> None:
+def priors(profile: Profile, rm_dir: Path, data_dir: Path, calibration: Path | None, out: Path) -> None:
     """Rank every product's creatives with the RM: OUT/rm_priors.parquet (the selector's Beta priors, and
-    `caig bandit simulate --priors`) and OUT/ranking.parquet; strength from orchestration.refresh."""
+    `caig bandit simulate --priors`) and OUT/ranking.parquet; temperature and strength from
+    orchestration.refresh or --calibration."""
+    from dataclasses import replace
     from datetime import UTC, datetime
 
     from caig.orchestration.rm_priors import score_creatives, write_priors
@@ -129,12 +138,56 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, out: Path) -> None:
     from caig.reward.world_pairs import creative_totals_from_events
 
     config = profile.orchestration.refresh
+    if calibration is not None:
+        fitted = json.loads(calibration.read_text())
+        missing = {"prior_temperature", "prior_strength"} - set(fitted)
+        if missing:
+            raise click.BadParameter(
+                f"{calibration} lacks {sorted(missing)}; write it with `caig rm calibrate-priors`",
+                param_hint="--calibration",
+            )
+        config = replace(
+            config,
+            prior_temperature=float(fitted["prior_temperature"]),
+            prior_strength=float(fitted["prior_strength"]),
+        )
     result = score_creatives(  # product CTRs from the per-creative totals (score_creatives sums by product)
         RewardScorer.from_dir(rm_dir),
         data_dir,
         creative_totals_from_events(data_dir),
-        config.prior_strength,
+        config,
         datetime.now(UTC),
-        config.max_products,
     )
     click.echo(json.dumps(write_priors(result, writable_dir(out)), indent=2))
+
+
+@rm.command("calibrate-priors")
+@profile_options
+@click.option("--rm", "rm_dir", type=_DIR, required=True, help="RM directory written by `caig rm train`.")
+@world_option(
+    dest="data_dir",
+    required=True,
+    help_suffix="Logs the RM did not train on: its creatives are ranked and their clicks fit the priors.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Directory for prior_calibration.json."
+)
+def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, out: Path) -> None:
+    """Fit the RM priors' temperature and strength to held-out logs (empirical Bayes):
+    OUT/prior_calibration.json (pass it to `caig rm priors --calibration`) and OUT/ranking.parquet."""
+    from datetime import UTC, datetime
+
+    from caig.orchestration.prior_calibration import calibration_frame, fit_prior_calibration
+    from caig.orchestration.rm_priors import score_creatives
+    from caig.reward.scoring import RewardScorer
+    from caig.reward.world_pairs import creative_totals_from_events
+
+    totals = creative_totals_from_events(data_dir)
+    result = score_creatives(
+        RewardScorer.from_dir(rm_dir), data_dir, totals, profile.orchestration.refresh, datetime.now(UTC)
+    )
+    fitted = fit_prior_calibration(calibration_frame(result.ranking, totals)).to_dict()
+    out = writable_dir(out)
+    result.ranking.to_parquet(out / "ranking.parquet", index=False)
+    (out / "prior_calibration.json").write_text(json.dumps(fitted, indent=2) + "\n")
+    click.echo(json.dumps(fitted, indent=2))

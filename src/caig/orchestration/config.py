@@ -66,11 +66,14 @@ class RefreshConfig:
     """The ``caig-refresh`` pipeline's re-ranking: how RM scores become the selector's Beta priors."""
 
     prior_strength: float = 50.0  # pseudo-impressions behind each creative's RM prior
+    prior_temperature: float = 1.0  # scales the RM's log-strengths; `caig rm calibrate-priors` fits both
     max_products: int = 0  # re-rank only the first N catalog products (0: all); the rest are counted
 
     def __post_init__(self) -> None:
         if self.prior_strength <= 0:
             raise ValueError("prior_strength must be > 0 (pseudo-impressions)")
+        if self.prior_temperature < 0:
+            raise ValueError("prior_temperature must be >= 0 (0: every creative at its product's CTR)")
         if self.max_products < 0:
             raise ValueError("max_products must be >= 0 (0: every product)")
 

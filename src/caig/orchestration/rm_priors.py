@@ -4,7 +4,8 @@ The refresh pipeline's re-ranking step (and the training pipeline after the RM):
 scores every ordered pair of its creatives in both orders (``caig.reward.scoring.RewardScorer``), and a
 Bradley-Terry fit (``caig.reward.rank.rank``) turns the pair matrix into one log-strength per creative.
 A creative's Beta prior on its CTR then centres on the product's logged CTR scaled by its relative
-strength, ``m_c = ctr_p * exp(s_c) / mean_j exp(s_j)``, worth ``prior_strength`` pseudo-impressions:
+strength, ``m_c = ctr_p * exp(T s_c) / mean_j exp(T s_j)`` (``T``: ``prior_temperature``, 1 unless
+calibrated by ``caig.orchestration.prior_calibration``), worth ``prior_strength`` pseudo-impressions:
 ``alpha = n * m_c``, ``beta = n * (1 - m_c)``. ``rm_score`` is the creative's mean swap-consistent win
 probability against the product's other creatives (0.5: average). The table follows
 ``caig.features.priors.RM_PRIOR_SCHEMA``; ``ranking.parquet`` lists each product's creatives best first.
@@ -24,6 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from caig.features.priors import write_rm_priors
+from caig.orchestration.config import RefreshConfig
 
 log = logging.getLogger("caig.orchestration")
 
@@ -43,9 +45,11 @@ def product_ctr(stats: pd.DataFrame) -> pd.Series:
     return (totals["clicks"] + 1.0) / (totals["impressions"] + 2.0)
 
 
-def prior_means(scores: np.ndarray, ctr: float) -> np.ndarray:
-    """Prior CTR means of one product's creatives from their BT log-strengths, kept inside (0, 1)."""
-    weights = np.exp(scores - scores.max())
+def prior_means(scores: np.ndarray, ctr: float, temperature: float = 1.0) -> np.ndarray:
+    """Prior CTR means of one product's creatives from their BT log-strengths scaled by ``temperature``
+    (``caig.orchestration.prior_calibration`` fits it), kept inside (0, 1)."""
+    scaled = temperature * np.asarray(scores, dtype=float)
+    weights = np.exp(scaled - scaled.max())
     return np.clip(ctr * weights / weights.mean(), 1e-4, 1 - 1e-4)
 
 
@@ -53,9 +57,8 @@ def score_creatives(
     scorer: Any,
     world_dir: Path,
     stats: pd.DataFrame,
-    prior_strength: float,
+    config: RefreshConfig,
     scored_at: datetime,
-    max_products: int = 0,
 ) -> PriorsResult:
     """Rank every product's creatives with the RM ``scorer``; products in catalog order.
 
@@ -63,9 +66,10 @@ def score_creatives(
         scorer: a ``RewardScorer`` (``pair_matrix(product, images)``).
         world_dir: data directory with ``catalog.parquet``, ``creatives.parquet`` and their images.
         stats: ingested daily stats (``product_id, impressions, clicks``) for the products' logged CTRs.
-        prior_strength: pseudo-impressions behind each prior.
+        config: ``prior_strength`` (pseudo-impressions behind each prior), ``prior_temperature`` (scales the
+            log-strengths) and ``max_products`` (score only the first N products, 0: all; the rest are
+            counted as not scored).
         scored_at: the priors' ``event_timestamp`` (timezone-aware).
-        max_products: score only the first N products (0: all); the rest are counted as not scored.
     """
     from caig.reward.rank import rank
 
@@ -75,7 +79,8 @@ def score_creatives(
     ctr = product_ctr(stats)
     fallback = float(stats["clicks"].sum() + 1.0) / float(stats["impressions"].sum() + 2.0)
     products = catalog.to_dict("records")
-    chosen = products[:max_products] if max_products else products
+    chosen = products[: config.max_products] if config.max_products else products
+    prior_strength = config.prior_strength
     priors, ranking = [], []
     for product in tqdm(chosen, desc="rm priors", unit="product", leave=False):
         mine = by_product.get(product["product_id"])
@@ -86,7 +91,9 @@ def score_creatives(
         ranked = rank(scorer, product, images)
         k = len(images)
         wins = (ranked.win_prob.sum(axis=1) - 0.5) / max(k - 1, 1) if k > 1 else np.full(1, 0.5)
-        means = prior_means(ranked.scores, float(ctr.get(product["product_id"], fallback)))
+        means = prior_means(
+            ranked.scores, float(ctr.get(product["product_id"], fallback)), config.prior_temperature
+        )
         ids = mine["creative_id"].tolist()
         for i, cid in enumerate(ids):
             priors.append(
@@ -114,6 +121,7 @@ def score_creatives(
         "products_not_scored": len(products) - len({p["product_id"] for p in priors}),
         "creatives_scored": len(frame),
         "prior_strength": prior_strength,
+        "prior_temperature": config.prior_temperature,
     }
     return PriorsResult(frame, pd.DataFrame(ranking), summary)
 

@@ -1,0 +1,89 @@
+"""Prior calibration: empirical Bayes recovers the temperature and strength that generated the logged clicks,
+finds no temperature where the RM's ranking says nothing, and names a missing column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from caig.errors import UserError
+from caig.orchestration.prior_calibration import (
+    beta_binomial_loglik,
+    calibrated_means,
+    calibration_frame,
+    fit_prior_calibration,
+)
+from caig.orchestration.rm_priors import prior_means
+
+
+def _logs(temperature: float, strength: float, informative: bool, seed: int = 0) -> tuple:
+    """RM log-strengths and logged clicks drawn from Beta(n m, n (1 - m)) priors around them."""
+    rng = np.random.default_rng(seed)
+    n_products, k = 400, 8
+    rows, totals = [], []
+    for p in range(n_products):
+        scores = rng.normal(0, 0.4, k)
+        ctr = rng.uniform(0.02, 0.08)
+        driver = scores if informative else rng.normal(0, 0.4, k)
+        means = prior_means(driver, ctr, temperature)
+        true_ctr = rng.beta(strength * means, strength * (1 - means))
+        impressions = rng.integers(2_000, 6_000, k)
+        clicks = rng.binomial(impressions, true_ctr)
+        for j in range(k):
+            cid = f"C{p}_{j}"
+            rows.append({"product_id": f"P{p}", "creative_id": cid, "log_strength": scores[j]})
+            totals.append({"creative_id": cid, "impressions": impressions[j], "clicks": clicks[j]})
+    return pd.DataFrame(rows), pd.DataFrame(totals)
+
+
+def test_the_fit_recovers_the_temperature_and_strength_behind_the_clicks():
+    frame = calibration_frame(*_logs(temperature=3.0, strength=400.0, informative=True))
+    fit = fit_prior_calibration(frame)
+    assert fit.prior_temperature == pytest.approx(3.0, rel=0.15)
+    assert fit.prior_strength == pytest.approx(400.0, rel=0.3)
+    assert fit.loglik_gain_per_creative > 0.05
+    assert fit.strength_product_only < fit.prior_strength  # without the ranking the CTRs look more spread
+    assert fit.as_overrides()[0].startswith("orchestration.refresh.prior_temperature=")
+
+
+def test_a_ranking_unrelated_to_the_clicks_gets_no_temperature():
+    frame = calibration_frame(*_logs(temperature=3.0, strength=400.0, informative=False))
+    fit = fit_prior_calibration(frame)
+    assert fit.prior_temperature < 0.5
+    assert fit.loglik_gain_per_creative < 0.01
+
+
+def test_calibrated_means_keep_each_products_ctr_and_match_the_priors_formula():
+    ranking = pd.DataFrame(
+        {
+            "product_id": ["A", "A", "A", "B"],
+            "creative_id": list("wxyz"),
+            "log_strength": [0.5, 0.0, -0.5, 2.0],
+        }
+    )
+    totals = pd.DataFrame(
+        {"creative_id": list("wxyz"), "impressions": [100, 100, 100, 50], "clicks": [9, 4, 2, 3]}
+    )
+    frame = calibration_frame(ranking, totals)
+    means = calibrated_means(frame, 2.0)
+    np.testing.assert_allclose(means[:3], prior_means(np.array([0.5, 0.0, -0.5]), 16 / 302, 2.0))
+    assert means[3] == pytest.approx(4 / 52)  # a lone creative keeps its product's CTR
+
+
+def test_the_likelihood_is_scipys_beta_binomial():
+    ranking = pd.DataFrame({"product_id": ["A", "A"], "creative_id": ["x", "y"], "log_strength": [0.0, 0.0]})
+    totals = pd.DataFrame({"creative_id": ["x", "y"], "impressions": [10, 20], "clicks": [1, 3]})
+    frame = calibration_frame(ranking, totals)
+    m = 5 / 32
+    expected = stats.betabinom.logpmf([1, 3], [10, 20], 30 * m, 30 * (1 - m)).sum()
+    assert beta_binomial_loglik(frame, 1.0, 30.0) == pytest.approx(expected)
+
+
+def test_creatives_without_impressions_are_left_out_and_a_missing_column_is_named():
+    ranking = pd.DataFrame({"product_id": ["A"], "creative_id": ["x"], "log_strength": [0.0]})
+    with pytest.raises(UserError, match="no ranked creative has logged impressions"):
+        calibration_frame(ranking, pd.DataFrame({"creative_id": ["x"], "impressions": [0], "clicks": [0]}))
+    with pytest.raises(UserError, match=r"lacks column\(s\) \['clicks'\]"):
+        calibration_frame(ranking, pd.DataFrame({"creative_id": ["x"], "impressions": [5]}))
