@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,7 +83,7 @@ def test_creatives_without_descriptions_are_refused_with_the_switch_named(tmp_pa
         creatives_with_products(tmp_path)
 
 
-def test_borrowed_backgrounds_come_from_other_products_and_never_empty(tmp_path) -> None:
+def test_borrowed_backgrounds_come_from_other_products_and_never_empty(tmp_path, monkeypatch) -> None:
     from PIL import Image
 
     from caig.render.config import RenderConfig
@@ -100,7 +101,9 @@ def test_borrowed_backgrounds_come_from_other_products_and_never_empty(tmp_path)
         product.save(tmp_path / path)
     catalog.to_parquet(tmp_path / "catalog.parquet")
     renderer = make_renderer(RenderConfig(image_size=64))
-    borrowed = borrowed_creatives(creatives, tmp_path, 2, renderer, tmp_path / "b", seed=0)
+    monkeypatch.chdir(tmp_path)  # a relative output folder (as `--work rm` gives) still yields absolute paths
+    borrowed = borrowed_creatives(creatives, tmp_path, 2, renderer, Path("b"), seed=0)
+    assert borrowed["image_path"].map(lambda p: Path(p).is_absolute()).all()
     assert len(borrowed) == 8 and borrowed["description"].str.strip().str.len().gt(0).all()
     for row in borrowed.itertuples():
         owners = creatives.loc[creatives["description"] == row.description, "product_id"]

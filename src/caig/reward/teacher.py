@@ -109,6 +109,7 @@ def borrowed_creatives(
     rng = np.random.default_rng(seed)
     data_dir = Path(data_dir)
     catalog = pd.read_parquet(data_dir / "catalog.parquet").set_index("product_id")
+    out = Path(out).resolve()  # absolute: pair sources join relative paths to the world's directory
     out.mkdir(parents=True, exist_ok=True)
     descriptions = creatives["description"].to_numpy()
     owners = creatives["product_id"].to_numpy()
