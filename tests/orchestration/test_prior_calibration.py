@@ -45,7 +45,6 @@ def test_the_fit_recovers_the_temperature_and_strength_behind_the_clicks():
     assert fit.prior_strength == pytest.approx(400.0, rel=0.3)
     assert fit.loglik_gain_per_creative > 0.05
     assert fit.strength_product_only < fit.prior_strength  # without the ranking the CTRs look more spread
-    assert fit.as_overrides()[0].startswith("orchestration.refresh.prior_temperature=")
 
 
 def test_a_ranking_unrelated_to_the_clicks_gets_no_temperature():

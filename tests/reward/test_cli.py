@@ -89,9 +89,20 @@ def test_train_then_eval(tmp_path, capsys, tiny_model_dir, small_world_dir, smal
     assert (priors["prior_alpha"] + priors["prior_beta"]).round(6).eq(50.0).all()
     assert priors.groupby("product_id")["rm_score"].mean().round(6).eq(0.5).all()  # mean win share of K
     calibrate_argv = ["rm", "calibrate-priors", "--rm", str(tmp_path / "rm"), "--world", str(small_world_dir)]
-    main([*calibrate_argv, "--out", str(tmp_path / "cal"), "--set", "orchestration.refresh.max_products=4"])
+    small_replay = [
+        "--set",
+        "orchestration.refresh.max_products=4",
+        "--set",
+        "bandit.simulate.n_impressions=2000",
+    ]
+    main([*calibrate_argv, "--out", str(tmp_path / "cal"), *small_replay])
     fitted = json.loads((tmp_path / "cal" / "prior_calibration.json").read_text())
-    assert fitted["products"] == 4 and fitted["creatives"] == 20 and fitted["prior_temperature"] >= 0
+    assert fitted["likelihood"]["products"] == 4 and fitted["likelihood"]["creatives"] == 20
+    assert fitted["objective"] == "regret" and len(fitted["regret"]["grid"]) == 42
+    assert (fitted["prior_temperature"], fitted["prior_strength"]) == (
+        fitted["regret"]["prior_temperature"],
+        fitted["regret"]["prior_strength"],
+    )
     capsys.readouterr()
     calibrated = ["--calibration", str(tmp_path / "cal" / "prior_calibration.json")]
     main(

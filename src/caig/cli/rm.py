@@ -170,14 +170,24 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, calibration: Path | N
     help_suffix="Logs the RM did not train on: its creatives are ranked and their clicks fit the priors.",
 )
 @click.option(
+    "--objective",
+    type=click.Choice(["regret", "likelihood"]),
+    default="regret",
+    show_default=True,
+    help="regret: the grid point losing the fewest clicks on a replay of the logs; likelihood: the "
+    "Beta-binomial fit of the logged CTRs. Both are written.",
+)
+@click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="Directory for prior_calibration.json."
 )
-def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, out: Path) -> None:
-    """Fit the RM priors' temperature and strength to held-out logs (empirical Bayes):
+def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, objective: str, out: Path) -> None:
+    """Fit the RM priors' temperature and strength on held-out logs, without the oracle:
     OUT/prior_calibration.json (pass it to `caig rm priors --calibration`) and OUT/ranking.parquet."""
     from datetime import UTC, datetime
 
-    from caig.orchestration.prior_calibration import calibration_frame, fit_prior_calibration
+    from caig.bandit.log_replay import logged_arena
+    from caig.orchestration.prior_calibration import calibrate_priors as calibrate
+    from caig.orchestration.prior_calibration import calibration_frame
     from caig.orchestration.rm_priors import score_creatives
     from caig.reward.scoring import RewardScorer
     from caig.reward.world_pairs import creative_totals_from_events
@@ -186,8 +196,14 @@ def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, out: Path) 
     result = score_creatives(
         RewardScorer.from_dir(rm_dir), data_dir, totals, profile.orchestration.refresh, datetime.now(UTC)
     )
-    fitted = fit_prior_calibration(calibration_frame(result.ranking, totals)).to_dict()
+    fitted = calibrate(
+        calibration_frame(result.ranking, totals),
+        logged_arena(data_dir),
+        profile.bandit.simulate,
+        objective,
+    )
     out = writable_dir(out)
     result.ranking.to_parquet(out / "ranking.parquet", index=False)
     (out / "prior_calibration.json").write_text(json.dumps(fitted, indent=2) + "\n")
-    click.echo(json.dumps(fitted, indent=2))
+    grid = fitted.pop("regret")["grid"]
+    click.echo(json.dumps({**fitted, "regret_grid_points": len(grid)}, indent=2))
