@@ -36,6 +36,9 @@ def test_stages_in_order_with_their_own_rates_and_losses(
     assert teacher.source.pairs["p_right"].between(0, 1).all()
     assert all(Path(p).is_file() for p in teacher.source.pairs["left_image_path"].head())
     assert pairs.source is train_pairs and pairs.config is config  # the logged pairs, as configured
+    own_rate = dataclasses.replace(config, teacher=dataclasses.replace(config.teacher, learning_rate=1e-3))
+    _, teacher, pairs = training_stages(train_pairs, own_rate, small_world_dir, tmp_path / "own")
+    assert teacher.config.learning_rate == 1e-3 and pairs.config.learning_rate == 3e-4
 
 
 def test_no_curriculum_is_the_paper_and_the_teacher_needs_the_data(tmp_path, rm_config, train_pairs) -> None:

@@ -44,6 +44,7 @@ class TeacherConfig:
     min_df: int = 2  # n-grams in fewer creatives are dropped
     regularization_c: float = 1.0  # inverse L2 strength of the logistic regression
     epochs: float = 1.0  # passes of the RM over the teacher's pairs (before the logged pairs)
+    learning_rate: float = 0.0  # of the teacher stage (0: the RM's learning_rate)
     borrowed_per_product: int = 0  # other products' backgrounds rendered around each product (0: none)
     pairs_per_product: int = 0  # teacher pairs drawn per product (0: every pair of its creatives)
 
@@ -54,6 +55,8 @@ class TeacherConfig:
             raise ValueError("teacher.max_ngram and teacher.min_df must be >= 1")
         if self.regularization_c <= 0 or self.epochs <= 0:
             raise ValueError("teacher.regularization_c and teacher.epochs must be positive")
+        if self.learning_rate < 0:
+            raise ValueError("teacher.learning_rate must be >= 0 (0: the RM's learning_rate)")
 
 
 @dataclass

@@ -76,7 +76,12 @@ def training_stages(
             Stage(
                 "teacher",
                 teacher_source(source, config, Path(data_dir), out),
-                replace(config, epochs=config.teacher.epochs, point_weight=0.0),
+                replace(
+                    config,
+                    epochs=config.teacher.epochs,
+                    point_weight=0.0,
+                    learning_rate=config.teacher.learning_rate or config.learning_rate,
+                ),
             )
         )
     stages.append(Stage("pairs", source, config))
