@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--name", default="pcpo_methods", help="result file names (without .json / .png)")
     args = parser.parse_args()
     setup_logging()
     profile = load_profile(args.profile, args.overrides)
@@ -72,12 +73,12 @@ def main() -> None:
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pcpo_methods.json").write_text(json.dumps(result, indent=2))
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     plot_by_round(
         {m: s["match_rate_by_round_mean"] for m, s in summary.items()},
         "match rate (mean of seeds)",
         "Match rate by round, held-out world",
-        args.out / "pcpo_methods.png",
+        args.out / f"{args.name}.png",
     )
     print(
         json.dumps(
