@@ -34,7 +34,14 @@ def _logs(temperature: float, strength: float, informative: bool, seed: int = 0)
         for j in range(k):
             cid = f"C{p}_{j}"
             rows.append({"product_id": f"P{p}", "creative_id": cid, "log_strength": scores[j]})
-            totals.append({"creative_id": cid, "impressions": impressions[j], "clicks": clicks[j]})
+            totals.append(
+                {
+                    "creative_id": cid,
+                    "product_id": f"P{p}",
+                    "impressions": impressions[j],
+                    "clicks": clicks[j],
+                }
+            )
     return pd.DataFrame(rows), pd.DataFrame(totals)
 
 
@@ -54,35 +61,45 @@ def test_a_ranking_unrelated_to_the_clicks_gets_no_temperature():
     assert fit.loglik_gain_per_creative < 0.01
 
 
-def test_calibrated_means_keep_each_products_ctr_and_match_the_priors_formula():
+def test_calibrated_means_are_the_serving_formula_over_every_ranked_creative():
     ranking = pd.DataFrame(
         {
-            "product_id": ["A", "A", "A", "B"],
-            "creative_id": list("wxyz"),
-            "log_strength": [0.5, 0.0, -0.5, 2.0],
+            "product_id": list("AAAAB"),
+            "creative_id": list("vwxyz"),
+            "log_strength": [0.5, 0.0, -0.5, 0.3, 2.0],
         }
     )
-    totals = pd.DataFrame(
-        {"creative_id": list("wxyz"), "impressions": [100, 100, 100, 50], "clicks": [9, 4, 2, 3]}
+    totals = pd.DataFrame(  # v has never been shown: it still counts in its product's normalisation
+        {
+            "creative_id": list("wxyz"),
+            "product_id": list("AAAB"),
+            "impressions": [100, 100, 100, 50],
+            "clicks": [9, 4, 2, 3],
+        }
     )
     frame = calibration_frame(ranking, totals)
+    assert frame["impressions"].tolist() == [0, 100, 100, 100, 50]
     means = calibrated_means(frame, 2.0)
-    np.testing.assert_allclose(means[:3], prior_means(np.array([0.5, 0.0, -0.5]), 16 / 302, 2.0))
-    assert means[3] == pytest.approx(4 / 52)  # a lone creative keeps its product's CTR
+    np.testing.assert_allclose(means[:4], prior_means(np.array([0.5, 0.0, -0.5, 0.3]), 16 / 302, 2.0))
+    assert means[4] == pytest.approx(4 / 52)  # a lone creative keeps its product's CTR
 
 
-def test_the_likelihood_is_scipys_beta_binomial():
-    ranking = pd.DataFrame({"product_id": ["A", "A"], "creative_id": ["x", "y"], "log_strength": [0.0, 0.0]})
-    totals = pd.DataFrame({"creative_id": ["x", "y"], "impressions": [10, 20], "clicks": [1, 3]})
+def test_the_likelihood_is_scipys_beta_binomial_at_the_temperatures_means():
+    ranking = pd.DataFrame({"product_id": ["A", "A"], "creative_id": ["x", "y"], "log_strength": [0.4, -0.4]})
+    totals = pd.DataFrame(
+        {"creative_id": ["x", "y"], "product_id": ["A", "A"], "impressions": [10, 20], "clicks": [1, 3]}
+    )
     frame = calibration_frame(ranking, totals)
-    m = 5 / 32
+    m = prior_means(np.array([0.4, -0.4]), 5 / 32, 3.0)
     expected = stats.betabinom.logpmf([1, 3], [10, 20], 30 * m, 30 * (1 - m)).sum()
-    assert beta_binomial_loglik(frame, 1.0, 30.0) == pytest.approx(expected)
+    assert beta_binomial_loglik(frame, 3.0, 30.0) == pytest.approx(expected)
+    assert beta_binomial_loglik(frame, 1.0, 30.0) != pytest.approx(expected)
 
 
-def test_creatives_without_impressions_are_left_out_and_a_missing_column_is_named():
+def test_no_logged_impression_and_a_missing_column_are_named():
     ranking = pd.DataFrame({"product_id": ["A"], "creative_id": ["x"], "log_strength": [0.0]})
+    none = pd.DataFrame({"creative_id": ["x"], "product_id": ["A"], "impressions": [0], "clicks": [0]})
     with pytest.raises(UserError, match="no ranked creative has logged impressions"):
-        calibration_frame(ranking, pd.DataFrame({"creative_id": ["x"], "impressions": [0], "clicks": [0]}))
+        calibration_frame(ranking, none)
     with pytest.raises(UserError, match=r"lacks column\(s\) \['clicks'\]"):
-        calibration_frame(ranking, pd.DataFrame({"creative_id": ["x"], "impressions": [5]}))
+        calibration_frame(ranking, none.drop(columns="clicks"))

@@ -120,11 +120,18 @@ def test_train_then_eval(tmp_path, capsys, tiny_model_dir, small_world_dir, smal
     )
     strengths = read_rm_priors(tmp_path / "p2" / "rm_priors.parquet").eval("prior_alpha + prior_beta")
     np.testing.assert_allclose(strengths, fitted["prior_strength"])
-    (tmp_path / "bad.json").write_text("{}")
-    code, _, err = _run(
-        [*rm_priors_argv, "--calibration", str(tmp_path / "bad.json"), "--out", str(tmp_path / "p3")], capsys
-    )
-    assert code == 2 and "prior_strength" in err and "calibrate-priors" in err
+    for text, named in (
+        ("{}", "prior_temperature"),
+        ("not json", "is not JSON"),
+        ('{"prior_temperature": 1, "prior_strength": -5}', "prior_strength must be > 0"),
+        ('{"prior_temperature": "hot", "prior_strength": 5}', "hot"),
+    ):
+        (tmp_path / "bad.json").write_text(text)
+        code, _, err = _run(
+            [*rm_priors_argv, "--calibration", str(tmp_path / "bad.json"), "--out", str(tmp_path / "p3")],
+            capsys,
+        )
+        assert code == 2 and named in err and "calibrate-priors" in err and "Traceback" not in err
 
 
 def test_eval_of_a_directory_without_an_rm_is_a_user_error(tmp_path, capsys, small_world_dir) -> None:

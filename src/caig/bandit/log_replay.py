@@ -2,64 +2,80 @@
 
 ``caig.bandit.simulate`` lets the world's oracle play the users, which is for evaluation only. Choosing how
 far the selector should trust the RM's priors must not read it, so this arena replays the logs instead: each
-(product, creative, segment) clicks at its logged CTR (``clicks + 1`` over ``impressions + 2``), products
+(product, creative, segment) clicks at its logged CTR shrunk towards its product x segment CTR by
+``shrinkage`` pseudo-impressions (a creative never shown in a segment gets the product's CTR there), products
 come as often as in the logs and segments by their logged mix. The logging policy of the world (and of a
-platform that rotates creatives) spreads impressions independently of the outcome, so every arm's logged
-CTR is an unbiased estimate of its CTR; an arm with few impressions is noisier, never biased.
+platform that rotates creatives) spreads impressions independently of the outcome, so the raw logged CTRs
+are unbiased but noisy where impressions are few; the shrinkage keeps a thinly logged creative from passing
+for the best one by luck (it pulls every creative towards its product's mean, more so the fewer its
+impressions).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import Arena, BetaTS, draw_traffic, prior_arrays, run_policy
+from caig.bandit.simulate import Arena, BetaTS, draw_traffic, layout_arena, prior_arrays, run_policy
 from caig.errors import UserError
+
+REPLAY_SHRINKAGE = 20.0  # pseudo-impressions of the product x segment CTR in each creative's replayed CTR
 
 
 @dataclass
 class LoggedArena:
-    """The arena (``true_ctr`` = logged CTR) and the logged segment mix its traffic is drawn with."""
+    """The arena (``true_ctr`` = shrunk logged CTR) and the logged segment mix its traffic is drawn with."""
 
     arena: Arena
     segment_mix: list[float]
 
 
-def logged_arena(data_dir: str | Path) -> LoggedArena:
-    """Lay out ``data_dir``'s creatives with their logged CTR per segment (its ``events/``)."""
+def logged_arena(
+    data_dir: str | Path, products: Collection[str] | None = None, shrinkage: float = REPLAY_SHRINKAGE
+) -> LoggedArena:
+    """Lay out ``data_dir``'s creatives (of ``products`` only, if given) with their replayed CTR per segment."""
     data_dir = Path(data_dir)
     if not (data_dir / "events").is_dir():
         raise UserError(f"{data_dir} holds no events/ directory; build a world or import logs first")
     columns = ["product_id", "creative_id", "segment", "clicked"]
     events = ds.dataset(data_dir / "events", format="parquet").to_table(columns=columns).to_pandas()
-    grouped = events.groupby(["product_id", "creative_id", "segment"]).clicked.agg(["size", "sum"])
-    counts = dict(zip(grouped.index, zip(grouped["size"], grouped["sum"], strict=True), strict=True))
     segments = sorted(events["segment"].unique())
-    creatives = pd.read_parquet(data_dir / "creatives.parquet").sort_values(["product_id", "creative_id"])
-    products = sorted(creatives["product_id"].unique())
-    groups = dict(list(creatives.groupby("product_id")))
-    k = max(len(g) for g in groups.values())
-    ids = np.full((len(products), k), "", dtype=object)
-    ctr = np.zeros((len(products), k, len(segments)))
-    for p, pid in enumerate(products):
-        for j, cid in enumerate(groups[pid]["creative_id"]):
-            ids[p, j] = cid
-            for s, segment in enumerate(segments):
-                n, c = counts.get((pid, cid, segment), (0, 0))
-                ctr[p, j, s] = (c + 1.0) / (n + 2.0)
-    per_product = events.groupby("product_id").size().reindex(products, fill_value=0).to_numpy(float) + 1.0
     mix = events["segment"].value_counts(normalize=True).reindex(segments).to_numpy(float)
-    arena = Arena(products, segments, ids, ids != "", ctr, per_product / per_product.sum())
+    creatives = pd.read_parquet(data_dir / "creatives.parquet")
+    if products is not None:
+        creatives = creatives[creatives["product_id"].isin(set(products))]
+        events = events[events["product_id"].isin(set(products))]
+    if creatives.empty:
+        raise UserError(f"none of the requested products has creatives in {data_dir}/creatives.parquet")
+    arm = events.groupby(["product_id", "creative_id", "segment"]).clicked.agg(["size", "sum"])
+    by_arm = dict(zip(arm.index, zip(arm["size"], arm["sum"], strict=True), strict=True))
+    ps = events.groupby(["product_id", "segment"]).clicked.agg(["size", "sum"])
+    product_ctr = {
+        key: (c + 1.0) / (n + 2.0) for key, n, c in zip(ps.index, ps["size"], ps["sum"], strict=True)
+    }
+    overall = (events["clicked"].sum() + 1.0) / (len(events) + 2.0)
+
+    def replayed_ctr(pid: str, row) -> list[float]:
+        out = []
+        for segment in segments:
+            n, c = by_arm.get((pid, row.creative_id, segment), (0, 0))
+            base = product_ctr.get((pid, segment), overall)
+            out.append((c + shrinkage * base) / (n + shrinkage))
+        return out
+
+    names = sorted(creatives["product_id"].unique())
+    per_product = events.groupby("product_id").size().reindex(names, fill_value=0).to_numpy(float)
+    arena = layout_arena(creatives, names, segments, replayed_ctr, per_product, "logged CTR")
     return LoggedArena(arena, mix.tolist())
 
 
 def replay_regret(logged: LoggedArena, priors: pd.DataFrame | None, config: SimulateConfig) -> float:
-    """Cumulative regret (against each context's best logged CTR) of our TS with ``priors`` (None: Beta(1, 1))."""
+    """Cumulative regret (against each context's best replayed CTR) of our TS with ``priors`` (None: Beta(1, 1))."""
     arena = logged.arena
     alpha, beta = prior_arrays(arena, priors)
     ctx, u = draw_traffic(arena, logged.segment_mix, config)

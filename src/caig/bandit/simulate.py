@@ -16,8 +16,10 @@ priors table (``rm_priors.parquet``) can be passed instead.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,24 +47,44 @@ class Arena:
     traffic_weight: np.ndarray  # (P,) share of impressions per product, from the logs
 
 
-def build_arena(world, events: pd.DataFrame) -> Arena:
-    """Lay the world's creatives out as arrays and ask the oracle for their true CTR per segment."""
-    creatives = world.creatives.sort_values(["product_id", "creative_id"])
-    products = world.catalog.product_id.tolist()
-    segments = world.segments
+def layout_arena(
+    creatives: pd.DataFrame,
+    products: list[str],
+    segments: list[str],
+    ctr_of: Callable[[str, Any], list[float]],
+    impressions_per_product: np.ndarray,
+    desc: str,
+) -> Arena:
+    """Products x creatives as arrays; ``ctr_of(product_id, creative_row)`` gives a creative's CTR per
+    segment; products are drawn like ``impressions_per_product`` (+1 each, so none is never drawn)."""
+    creatives = creatives.sort_values(["product_id", "creative_id"])
     groups = dict(list(creatives.groupby("product_id")))
     k = max(len(g) for g in groups.values())
     ids = np.full((len(products), k), "", dtype=object)
     ctr = np.zeros((len(products), k, len(segments)))
-    for p, pid in enumerate(tqdm(products, desc="oracle CTR", leave=False)):
+    for p, pid in enumerate(tqdm(products, desc=desc, leave=False)):
         g = groups.get(pid)
         if g is None:
             continue
         for j, row in enumerate(g.itertuples(index=False)):
             ids[p, j] = row.creative_id
-            ctr[p, j] = [world.true_ctr(pid, row.description, s) for s in segments]
-    counts = events.groupby("product_id").size().reindex(products, fill_value=0).to_numpy(float) + 1.0
+            ctr[p, j] = ctr_of(pid, row)
+    counts = np.asarray(impressions_per_product, dtype=float) + 1.0
     return Arena(products, segments, ids, ids != "", ctr, counts / counts.sum())
+
+
+def build_arena(world, events: pd.DataFrame) -> Arena:
+    """Lay the world's creatives out as arrays and ask the oracle for their true CTR per segment."""
+    products = world.catalog.product_id.tolist()
+    segments = world.segments
+    return layout_arena(
+        world.creatives,
+        products,
+        segments,
+        lambda pid, row: [world.true_ctr(pid, row.description, s) for s in segments],
+        events.groupby("product_id").size().reindex(products, fill_value=0).to_numpy(float),
+        "oracle CTR",
+    )
 
 
 def read_logged_events(world_dir: Path) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from caig.cli.options import profile_options, world_option, writable_dir
+from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES, RefreshConfig
 from caig.profile import Profile
 
 _DIR = click.Path(path_type=Path, exists=True, file_okay=False)
@@ -130,7 +131,6 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, calibration: Path | N
     """Rank every product's creatives with the RM: OUT/rm_priors.parquet (the selector's Beta priors, and
     `caig bandit simulate --priors`) and OUT/ranking.parquet; temperature and strength from
     orchestration.refresh or --calibration."""
-    from dataclasses import replace
     from datetime import UTC, datetime
 
     from caig.orchestration.rm_priors import score_creatives, write_priors
@@ -139,18 +139,7 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, calibration: Path | N
 
     config = profile.orchestration.refresh
     if calibration is not None:
-        fitted = json.loads(calibration.read_text())
-        missing = {"prior_temperature", "prior_strength"} - set(fitted)
-        if missing:
-            raise click.BadParameter(
-                f"{calibration} lacks {sorted(missing)}; write it with `caig rm calibrate-priors`",
-                param_hint="--calibration",
-            )
-        config = replace(
-            config,
-            prior_temperature=float(fitted["prior_temperature"]),
-            prior_strength=float(fitted["prior_strength"]),
-        )
+        config = _calibrated(config, calibration)
     result = score_creatives(  # product CTRs from the per-creative totals (score_creatives sums by product)
         RewardScorer.from_dir(rm_dir),
         data_dir,
@@ -171,7 +160,7 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, calibration: Path | N
 )
 @click.option(
     "--objective",
-    type=click.Choice(["regret", "likelihood"]),
+    type=click.Choice(PRIOR_CALIBRATION_OBJECTIVES),
     default="regret",
     show_default=True,
     help="regret: the grid point losing the fewest clicks on a replay of the logs; likelihood: the "
@@ -198,7 +187,7 @@ def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, objective: 
     )
     fitted = calibrate(
         calibration_frame(result.ranking, totals),
-        logged_arena(data_dir),
+        logged_arena(data_dir, products=set(result.ranking["product_id"])),
         profile.bandit.simulate,
         objective,
     )
@@ -207,3 +196,25 @@ def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, objective: 
     (out / "prior_calibration.json").write_text(json.dumps(fitted, indent=2) + "\n")
     grid = fitted.pop("regret")["grid"]
     click.echo(json.dumps({**fitted, "regret_grid_points": len(grid)}, indent=2))
+
+
+def _calibrated(config: RefreshConfig, calibration: Path) -> RefreshConfig:
+    """``config`` with the temperature and strength of a ``prior_calibration.json``, checked."""
+    from dataclasses import replace
+
+    hint = "write it with `caig rm calibrate-priors`"
+    try:
+        fitted = json.loads(calibration.read_text())
+        return replace(
+            config,
+            prior_temperature=float(fitted["prior_temperature"]),
+            prior_strength=float(fitted["prior_strength"]),
+        )
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(
+            f"{calibration} is not JSON ({err}); {hint}", param_hint="--calibration"
+        ) from None
+    except KeyError as err:
+        raise click.BadParameter(f"{calibration} lacks {err}; {hint}", param_hint="--calibration") from None
+    except (TypeError, ValueError) as err:  # a non-number, or a value RefreshConfig refuses
+        raise click.BadParameter(f"{calibration}: {err}; {hint}", param_hint="--calibration") from None

@@ -61,6 +61,9 @@ class RetryConfig:
             raise ValueError("backoff_factor must be >= 1")
 
 
+PRIOR_CALIBRATION_OBJECTIVES = ("regret", "likelihood")  # `caig rm calibrate-priors --objective`
+
+
 @dataclass
 class RefreshConfig:
     """The ``caig-refresh`` pipeline's re-ranking: how RM scores become the selector's Beta priors."""

@@ -31,6 +31,8 @@ from tqdm import tqdm
 from caig.bandit.config import SimulateConfig
 from caig.bandit.log_replay import LoggedArena, replay_regret
 from caig.errors import UserError
+from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES
+from caig.orchestration.rm_priors import grouped_prior_means, product_ctr
 
 log = logging.getLogger("caig.orchestration")
 
@@ -60,7 +62,7 @@ class PriorCalibration:
         return asdict(self)
 
 
-OBJECTIVES = ("regret", "likelihood")
+OBJECTIVES = PRIOR_CALIBRATION_OBJECTIVES
 
 
 def profile_overrides(temperature: float, strength: float) -> list[str]:
@@ -72,37 +74,39 @@ def profile_overrides(temperature: float, strength: float) -> list[str]:
 
 
 def calibration_frame(ranking: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
-    """One row per ranked creative with logged impressions: product, log-strength, impressions, clicks and
-    the product's logged CTR (Laplace-smoothed, as ``rm_priors.product_ctr``)."""
+    """One row per ranked creative: product, log-strength, logged impressions and clicks (0 where it has
+    none) and the product's logged CTR, exactly as ``rm_priors.score_creatives`` centres the priors."""
     for name, frame, columns in (
         ("ranking", ranking, ("product_id", "creative_id", "log_strength")),
-        ("totals", totals, ("creative_id", "impressions", "clicks")),
+        ("totals", totals, ("creative_id", "product_id", "impressions", "clicks")),
     ):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise UserError(f"the {name} table lacks column(s) {missing}; expected {list(columns)}")
     frame = ranking[["product_id", "creative_id", "log_strength"]].merge(
-        totals[["creative_id", "impressions", "clicks"]], on="creative_id", how="inner"
+        totals[["creative_id", "impressions", "clicks"]], on="creative_id", how="left"
     )
-    frame = frame[frame.impressions > 0].copy()
-    if frame.empty:
+    frame[["impressions", "clicks"]] = frame[["impressions", "clicks"]].fillna(0).astype(int)
+    if frame["impressions"].sum() == 0:
         raise UserError("no ranked creative has logged impressions: calibrate on a world with events")
-    per_product = frame.groupby("product_id")[["impressions", "clicks"]].transform("sum")
-    frame["product_ctr"] = (per_product["clicks"] + 1.0) / (per_product["impressions"] + 2.0)
+    fallback = float(totals["clicks"].sum() + 1.0) / float(totals["impressions"].sum() + 2.0)
+    frame["product_ctr"] = frame["product_id"].map(product_ctr(totals)).fillna(fallback)
     return frame.reset_index(drop=True)
 
 
 def calibrated_means(frame: pd.DataFrame, temperature: float) -> np.ndarray:
-    """Prior means ``ctr_p * exp(T s_c) / mean_j exp(T s_j)`` per product, kept inside (0, 1)."""
-    scaled = temperature * frame["log_strength"].to_numpy(float)
-    shifted = scaled - frame.assign(x=scaled).groupby("product_id")["x"].transform("max").to_numpy()
-    weights = np.exp(shifted)
-    mean_weight = frame.assign(w=weights).groupby("product_id")["w"].transform("mean").to_numpy()
-    return np.clip(frame["product_ctr"].to_numpy() * weights / mean_weight, 1e-4, 1 - 1e-4)
+    """Prior means at temperature ``T`` (``rm_priors.grouped_prior_means``: the serving formula)."""
+    return grouped_prior_means(
+        frame["log_strength"].to_numpy(float),
+        frame["product_ctr"].to_numpy(),
+        frame["product_id"],
+        temperature,
+    )
 
 
 def beta_binomial_loglik(frame: pd.DataFrame, temperature: float, strength: float) -> float:
-    """Log-likelihood of every creative's logged clicks under its Beta(n m, n (1 - m)) prior."""
+    """Log-likelihood of every creative's logged clicks under its Beta(n m, n (1 - m)) prior (a creative
+    without impressions adds 0)."""
     means = calibrated_means(frame, temperature)
     return float(
         stats.betabinom.logpmf(

@@ -48,9 +48,19 @@ def product_ctr(stats: pd.DataFrame) -> pd.Series:
 def prior_means(scores: np.ndarray, ctr: float, temperature: float = 1.0) -> np.ndarray:
     """Prior CTR means of one product's creatives from their BT log-strengths scaled by ``temperature``
     (``caig.orchestration.prior_calibration`` fits it), kept inside (0, 1)."""
-    scaled = temperature * np.asarray(scores, dtype=float)
-    weights = np.exp(scaled - scaled.max())
-    return np.clip(ctr * weights / weights.mean(), 1e-4, 1 - 1e-4)
+    scores = np.asarray(scores, dtype=float)
+    return grouped_prior_means(scores, np.full(len(scores), ctr), np.zeros(len(scores), int), temperature)
+
+
+def grouped_prior_means(
+    scores: np.ndarray, ctr: np.ndarray, product: np.ndarray, temperature: float = 1.0
+) -> np.ndarray:
+    """``ctr_p * exp(T s_c) / mean_j exp(T s_j)`` over each product's creatives at once (``product``: one
+    label per creative; ``ctr``: its product's CTR), kept inside (0, 1)."""
+    frame = pd.DataFrame({"p": product, "x": temperature * np.asarray(scores, dtype=float)})
+    weights = np.exp(frame["x"] - frame.groupby("p")["x"].transform("max"))
+    mean_weight = weights.groupby(frame["p"]).transform("mean")
+    return np.clip(np.asarray(ctr, dtype=float) * (weights / mean_weight).to_numpy(), 1e-4, 1 - 1e-4)
 
 
 def score_creatives(
