@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as ds
 
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import Arena, BetaTS, draw_traffic, layout_arena, prior_arrays, run_policy
+from caig.bandit.simulate import (
+    Arena,
+    BetaTS,
+    draw_traffic,
+    layout_arena,
+    prior_arrays,
+    read_logged_events,
+    run_policy,
+)
 from caig.errors import UserError
 
 REPLAY_SHRINKAGE = 20.0  # pseudo-impressions of the product x segment CTR in each creative's replayed CTR
@@ -35,23 +42,33 @@ class LoggedArena:
     segment_mix: list[float]
 
 
+REPLAY_EVENT_COLUMNS = ("product_id", "creative_id", "segment", "clicked")
+
+
 def logged_arena(
     data_dir: str | Path, products: Collection[str] | None = None, shrinkage: float = REPLAY_SHRINKAGE
 ) -> LoggedArena:
     """Lay out ``data_dir``'s creatives (of ``products`` only, if given) with their replayed CTR per segment."""
     data_dir = Path(data_dir)
-    if not (data_dir / "events").is_dir():
-        raise UserError(f"{data_dir} holds no events/ directory; build a world or import logs first")
-    columns = ["product_id", "creative_id", "segment", "clicked"]
-    events = ds.dataset(data_dir / "events", format="parquet").to_table(columns=columns).to_pandas()
+    events = read_logged_events(data_dir, REPLAY_EVENT_COLUMNS)
+    creatives = pd.read_parquet(data_dir / "creatives.parquet")
+    return arena_from_logs(creatives, events, products, shrinkage)
+
+
+def arena_from_logs(
+    creatives: pd.DataFrame,
+    events: pd.DataFrame,
+    products: Collection[str] | None = None,
+    shrinkage: float = REPLAY_SHRINKAGE,
+) -> LoggedArena:
+    """The replay arena from a creatives table and logged events (``REPLAY_EVENT_COLUMNS``)."""
     segments = sorted(events["segment"].unique())
     mix = events["segment"].value_counts(normalize=True).reindex(segments).to_numpy(float)
-    creatives = pd.read_parquet(data_dir / "creatives.parquet")
     if products is not None:
         creatives = creatives[creatives["product_id"].isin(set(products))]
         events = events[events["product_id"].isin(set(products))]
     if creatives.empty:
-        raise UserError(f"none of the requested products has creatives in {data_dir}/creatives.parquet")
+        raise UserError("none of the requested products has creatives in the creatives table")
     arm = events.groupby(["product_id", "creative_id", "segment"]).clicked.agg(["size", "sum"])
     by_arm = dict(zip(arm.index, zip(arm["size"], arm["sum"], strict=True), strict=True))
     ps = events.groupby(["product_id", "segment"]).clicked.agg(["size", "sum"])

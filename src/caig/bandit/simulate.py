@@ -29,6 +29,7 @@ from tqdm import tqdm
 from caig.bandit import ope
 from caig.bandit.config import SimulateConfig
 from caig.bandit.policy import choice_probabilities, posterior, thompson_choice
+from caig.errors import UserError
 
 log = logging.getLogger("caig.bandit")
 
@@ -87,11 +88,15 @@ def build_arena(world, events: pd.DataFrame) -> Arena:
     )
 
 
-def read_logged_events(world_dir: Path) -> pd.DataFrame:
-    """The world's logged impressions (product_id, creative_id, clicked), read column-wise."""
+LOGGED_EVENT_COLUMNS = ("product_id", "creative_id", "clicked", "ts")
+
+
+def read_logged_events(world_dir: Path, columns: tuple[str, ...] = LOGGED_EVENT_COLUMNS) -> pd.DataFrame:
+    """The world's logged impressions (``columns`` of ``events/``), read column-wise."""
     files = sorted((Path(world_dir) / "events").rglob("*.parquet"))
-    cols = ["product_id", "creative_id", "clicked", "ts"]
-    return pd.concat([pq.read_table(f, columns=cols).to_pandas() for f in files], ignore_index=True)
+    if not files:
+        raise UserError(f"{world_dir} holds no events/*.parquet; build a world or import logs first")
+    return pd.concat([pq.read_table(f, columns=list(columns)).to_pandas() for f in files], ignore_index=True)
 
 
 def empirical_priors(events: pd.DataFrame, config: SimulateConfig, rng: np.random.Generator) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from caig.cli.options import profile_options, world_option, writable_dir
-from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES, RefreshConfig
+from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES
 from caig.profile import Profile
 
 _DIR = click.Path(path_type=Path, exists=True, file_okay=False)
@@ -139,7 +139,9 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, calibration: Path | N
 
     config = profile.orchestration.refresh
     if calibration is not None:
-        config = _calibrated(config, calibration)
+        from caig.orchestration.prior_calibration import apply_calibration
+
+        config = apply_calibration(config, calibration)
     result = score_creatives(  # product CTRs from the per-creative totals (score_creatives sums by product)
         RewardScorer.from_dir(rm_dir),
         data_dir,
@@ -174,47 +176,19 @@ def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, objective: 
     OUT/prior_calibration.json (pass it to `caig rm priors --calibration`) and OUT/ranking.parquet."""
     from datetime import UTC, datetime
 
-    from caig.bandit.log_replay import logged_arena
-    from caig.orchestration.prior_calibration import calibrate_priors as calibrate
-    from caig.orchestration.prior_calibration import calibration_frame
-    from caig.orchestration.rm_priors import score_creatives
+    from caig.orchestration.prior_calibration import calibrate_rm_priors
     from caig.reward.scoring import RewardScorer
-    from caig.reward.world_pairs import creative_totals_from_events
 
-    totals = creative_totals_from_events(data_dir)
-    result = score_creatives(
-        RewardScorer.from_dir(rm_dir), data_dir, totals, profile.orchestration.refresh, datetime.now(UTC)
-    )
-    fitted = calibrate(
-        calibration_frame(result.ranking, totals),
-        logged_arena(data_dir, products=set(result.ranking["product_id"])),
+    ranking, fitted = calibrate_rm_priors(
+        RewardScorer.from_dir(rm_dir),
+        data_dir,
+        profile.orchestration.refresh,
         profile.bandit.simulate,
         objective,
+        datetime.now(UTC),
     )
     out = writable_dir(out)
-    result.ranking.to_parquet(out / "ranking.parquet", index=False)
+    ranking.to_parquet(out / "ranking.parquet", index=False)
     (out / "prior_calibration.json").write_text(json.dumps(fitted, indent=2) + "\n")
     grid = fitted.pop("regret")["grid"]
     click.echo(json.dumps({**fitted, "regret_grid_points": len(grid)}, indent=2))
-
-
-def _calibrated(config: RefreshConfig, calibration: Path) -> RefreshConfig:
-    """``config`` with the temperature and strength of a ``prior_calibration.json``, checked."""
-    from dataclasses import replace
-
-    hint = "write it with `caig rm calibrate-priors`"
-    try:
-        fitted = json.loads(calibration.read_text())
-        return replace(
-            config,
-            prior_temperature=float(fitted["prior_temperature"]),
-            prior_strength=float(fitted["prior_strength"]),
-        )
-    except json.JSONDecodeError as err:
-        raise click.BadParameter(
-            f"{calibration} is not JSON ({err}); {hint}", param_hint="--calibration"
-        ) from None
-    except KeyError as err:
-        raise click.BadParameter(f"{calibration} lacks {err}; {hint}", param_hint="--calibration") from None
-    except (TypeError, ValueError) as err:  # a non-number, or a value RefreshConfig refuses
-        raise click.BadParameter(f"{calibration}: {err}; {hint}", param_hint="--calibration") from None

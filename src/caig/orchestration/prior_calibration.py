@@ -1,10 +1,10 @@
 """Calibrate the RM priors on held-out logs: how far to trust the RM's ranking, and how much.
 
 ``caig.orchestration.rm_priors`` turns a creative's Bradley-Terry log-strength ``s_c`` into a Beta prior
-centred on ``m_c = ctr_p * exp(T s_c) / mean_j exp(T s_j)`` worth ``n`` pseudo-impressions. A small RM's
-strengths are compressed (its win probabilities sit near 0.5), so ``T = 1`` under-uses a ranking that is
-right; and ``n`` says how much the prior is worth against real clicks. Both are fitted here by empirical
-Bayes: the creatives of a calibration world that the RM did not train on, with their logged impressions and
+centred on ``m_c = ctr_p * exp(T s_c) / mean_j exp(T s_j)`` worth ``n`` pseudo-impressions. ``T = 1`` takes
+the RM's strengths as they are: compressed ones (win probabilities near 0.5) under-use a ranking that is
+right, and over-dispersed ones over-state it; ``n`` says how much the prior is worth against real clicks.
+Both are fitted here by empirical Bayes: the creatives of a calibration world that the RM did not train on, with their logged impressions and
 clicks, and the ``(T, n)`` that maximise the Beta-binomial marginal likelihood of those clicks. Nothing here
 reads the oracle: the logs are what a platform has for its past creatives.
 
@@ -20,8 +20,12 @@ for the least regret of our Thompson sampling on a replay of the calibration wor
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,10 +33,12 @@ from scipy import optimize, stats
 from tqdm import tqdm
 
 from caig.bandit.config import SimulateConfig
-from caig.bandit.log_replay import LoggedArena, replay_regret
+from caig.bandit.log_replay import REPLAY_EVENT_COLUMNS, LoggedArena, arena_from_logs, replay_regret
+from caig.bandit.simulate import read_logged_events
 from caig.errors import UserError
-from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES
-from caig.orchestration.rm_priors import grouped_prior_means, product_ctr
+from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES, RefreshConfig
+from caig.orchestration.rm_priors import grouped_prior_means, product_ctr, score_creatives
+from caig.reward.world_pairs import creative_totals
 
 log = logging.getLogger("caig.orchestration")
 
@@ -57,12 +63,6 @@ class PriorCalibration:
     products: int
     impressions: int
     clicks: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-OBJECTIVES = PRIOR_CALIBRATION_OBJECTIVES
 
 
 def profile_overrides(temperature: float, strength: float) -> list[str]:
@@ -224,9 +224,11 @@ def calibrate_priors(
 ) -> dict:
     """Both fits, and the ``prior_temperature`` / ``prior_strength`` of the chosen ``objective`` at the top
     (what ``caig rm priors --calibration`` applies)."""
-    if objective not in OBJECTIVES:
-        raise UserError(f"unknown calibration objective '{objective}'; use one of {list(OBJECTIVES)}")
-    likelihood = fit_prior_calibration(frame).to_dict()
+    if objective not in PRIOR_CALIBRATION_OBJECTIVES:
+        raise UserError(
+            f"unknown calibration objective '{objective}'; use one of {list(PRIOR_CALIBRATION_OBJECTIVES)}"
+        )
+    likelihood = asdict(fit_prior_calibration(frame))
     regret = tune_for_regret(frame, logged, config)
     chosen = regret if objective == "regret" else likelihood
     temperature, strength = chosen["prior_temperature"], chosen["prior_strength"]
@@ -238,3 +240,40 @@ def calibrate_priors(
         "likelihood": likelihood,
         "regret": regret,
     }
+
+
+def calibrate_rm_priors(
+    scorer: Any,
+    data_dir: Path,
+    refresh: RefreshConfig,
+    replay: SimulateConfig,
+    objective: str,
+    scored_at: datetime,
+) -> tuple[pd.DataFrame, dict]:
+    """``caig rm calibrate-priors``: rank ``data_dir``'s creatives with the RM ``scorer`` (``refresh``:
+    which products), then both fits on its logs (read once). Returns the ranking and ``calibrate_priors``'s
+    result."""
+    events = read_logged_events(data_dir, REPLAY_EVENT_COLUMNS)
+    totals = creative_totals(events)
+    ranked = score_creatives(scorer, data_dir, totals, refresh, scored_at).ranking
+    creatives = pd.read_parquet(Path(data_dir) / "creatives.parquet")
+    logged = arena_from_logs(creatives, events, products=set(ranked["product_id"]))
+    return ranked, calibrate_priors(calibration_frame(ranked, totals), logged, replay, objective)
+
+
+def apply_calibration(config: RefreshConfig, path: Path) -> RefreshConfig:
+    """``config`` with the ``prior_temperature`` and ``prior_strength`` of a ``prior_calibration.json``."""
+    hint = "write it with `caig rm calibrate-priors`"
+    try:
+        fitted = json.loads(Path(path).read_text())
+        return replace(
+            config,
+            prior_temperature=float(fitted["prior_temperature"]),
+            prior_strength=float(fitted["prior_strength"]),
+        )
+    except json.JSONDecodeError as err:
+        raise UserError(f"--calibration {path} is not JSON ({err}); {hint}") from None
+    except KeyError as err:
+        raise UserError(f"--calibration {path} lacks {err}; {hint}") from None
+    except (TypeError, ValueError) as err:  # a non-number, or a value RefreshConfig refuses
+        raise UserError(f"--calibration {path}: {err}; {hint}") from None

@@ -26,7 +26,11 @@ def creative_totals_from_events(data_dir: str | Path) -> pd.DataFrame:
     table = ds.dataset(events_dir, format="parquet").to_table(
         columns=["creative_id", "product_id", "clicked"]
     )
-    events = table.to_pandas()
+    return creative_totals(table.to_pandas())
+
+
+def creative_totals(events: pd.DataFrame) -> pd.DataFrame:
+    """Impressions and clicks per creative (``creative_id, product_id, impressions, clicks``) of logged events."""
     return events.groupby(["creative_id", "product_id"], as_index=False, sort=True).agg(
         impressions=("clicked", "size"), clicks=("clicked", "sum")
     )
