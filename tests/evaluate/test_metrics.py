@@ -7,6 +7,7 @@ from caig.evaluate.metrics import (
     bootstrap_interval,
     category_uplift,
     ctr_uplift,
+    judge_choices,
     judge_generations,
     summarise,
 )
@@ -35,6 +36,26 @@ def test_match_rate_and_hacking_share(world):
         and summary["mismatch_scale"] == 0.25
     )
     assert summary["eye_catching_share"] == 0.25
+
+
+def test_judge_choices_says_whether_the_rm_chose_the_matching_description(world):
+    import pandas as pd
+
+    sofa = world.catalog[world.catalog.category == "sofa"].product_id.iloc[0]
+    fits, hacked = "in a living room, soft daylight", "in a living room, with fireworks burst"
+    wrong = "in a bathroom vanity"
+    pairs = pd.DataFrame(
+        {
+            "product_id": [sofa] * 4,
+            "chosen": [hacked, hacked, fits, wrong],  # the RM chose the mismatch in 2 of 3 decisive pairs
+            "rejected": [fits, fits, hacked, hacked],  # the last pair: both mismatch, not decisive
+        }
+    )
+    choices = judge_choices(world, pairs)
+    assert choices["pairs"] == 4 and choices["decisive_pairs"] == 3
+    assert choices["rm_prefers_match"] == pytest.approx(1 / 3)
+    assert choices["chosen_match_share"] == 0.25 and choices["rejected_match_share"] == 0.5
+    assert choices["chosen_eye_catching_share"] == 0.5 and choices["rejected_eye_catching_share"] == 0.5
 
 
 def test_uplift_is_relative_to_the_baseline(world):

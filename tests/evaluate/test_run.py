@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from caig.evaluate.run import run_evaluation
+from caig.evaluate.run import choices_by_round, run_evaluation
 from caig.world import load_world
 
 
@@ -45,6 +45,32 @@ def test_evaluation_tracks_match_and_uplift_by_round(tmp_path, small_profile, sm
     ):
         assert (tmp_path / "eval" / name).stat().st_size > 500
     assert "match rate, round 2" in (tmp_path / "eval" / "report.md").read_text()
+    assert "rm_choices_by_round" not in report["methods"]["dpo"]  # no pairs.parquet: nothing to judge
+
+
+def test_the_rm_choices_of_each_round_are_judged_when_the_pairs_are_in_the_world(
+    tmp_path, small_profile, small_world_dir
+):
+    world = load_world(small_world_dir)
+    calm = "in a photo studio, soft daylight"
+    hacked = "in a photo studio, soft daylight, with neon glow, with fireworks burst"
+    run = _fake_run(tmp_path / "dpo", world, [calm, calm, hacked])
+    pids = world.catalog.product_id.tolist()[:6]
+    for r, (chosen, rejected) in enumerate([(hacked, calm), (calm, hacked)], start=1):
+        pd.DataFrame({"product_id": pids, "chosen": chosen, "rejected": rejected}).to_parquet(
+            run / f"round-{r:02d}" / "pairs.parquet"
+        )
+    run_evaluation(small_profile, small_world_dir, {"dpo": run}, None, tmp_path / "eval")
+    choices = json.loads((tmp_path / "eval" / "eval.json").read_text())["methods"]["dpo"][
+        "rm_choices_by_round"
+    ]
+    decisive = [c["decisive_pairs"] for c in choices]
+    assert decisive[0] == decisive[1] > 0
+    assert choices[0]["rm_prefers_match"] == 0.0 and choices[1]["rm_prefers_match"] == 1.0
+    assert "RM chose the matching one, round 2" in (tmp_path / "eval" / "report.md").read_text()
+    # Rounds trained on another world's products (a held-out --world): the oracle cannot judge them.
+    foreign = pd.DataFrame({"product_id": ["not-in-this-world"], "chosen": [calm], "rejected": [hacked]})
+    assert choices_by_round(world, [foreign]) is None
 
 
 def test_a_directory_without_rounds_is_a_clear_error(tmp_path, small_profile, small_world_dir):

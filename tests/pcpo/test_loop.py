@@ -23,6 +23,12 @@ def test_rounds_write_adapters_stats_and_heldout_descriptions(tmp_path, pcpo_pro
         assert (out / f"round-{r:02d}" / "adapter" / "adapter_model.safetensors").is_file()
         rollout = record["rollout"]
         assert rollout["pairs"] + rollout["identical"] + rollout["ties"] + rollout["unrenderable"] == 4
+        pairs = pd.read_parquet(out / f"round-{r:02d}" / "pairs.parquet")
+        assert len(pairs) == rollout["pairs"] and (pairs.chosen != pairs.rejected).all()
+        assert pairs.chosen_probability.between(0.5, 1.0).all()
+        assert set(pairs.mismatch_kind) <= {"visual", "textual"}
+        textual = pairs[pairs.mismatch_kind == "textual"]
+        assert (textual.mismatched_product_id != textual.product_id).all()
 
     # A kill during round 2: its round.json is missing, so a rerun redoes round 2 only, and identically.
     before = pd.read_parquet(out / "round-02" / "heldout.parquet")
@@ -36,12 +42,15 @@ def test_rounds_write_adapters_stats_and_heldout_descriptions(tmp_path, pcpo_pro
 def test_dpo_baseline_builds_no_mismatched_inputs(tmp_path, pcpo_profile, pm_dir, rm_dir):
     summary = run_pcpo(pcpo_profile, pm_dir, rm_dir, tmp_path / "dpo", method="dpo")
     assert summary["method"] == "dpo"
+    assert pd.read_parquet(tmp_path / "dpo" / "round-01" / "pairs.parquet").mismatch_kind.isna().all()
     for record in summary["rounds"]:
         if record["training"]["steps"]:
             assert record["training"]["pcpo_loss"] != record["training"]["pcpo_loss"]  # NaN: no PCPO term
 
 
-def test_heldout_products_can_come_from_another_world(tmp_path, pcpo_profile, pm_dir, rm_dir, small_world_dir):
+def test_heldout_products_can_come_from_another_world(
+    tmp_path, pcpo_profile, pm_dir, rm_dir, small_world_dir
+):
     from dataclasses import replace
 
     profile = replace(pcpo_profile, pcpo=replace(pcpo_profile.pcpo, rounds=1))

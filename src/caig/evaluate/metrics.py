@@ -52,6 +52,33 @@ def summarise(judged: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def judge_choices(world: World, pairs: pd.DataFrame) -> dict[str, float]:
+    """How the RM's choices of one PCPO round sit with the oracle: does the RM prefer descriptions that match?
+
+    ``pairs`` is a round's ``pairs.parquet`` (product_id, chosen, rejected). ``rm_prefers_match`` is the
+    share of chosen matching descriptions among the decisive pairs (exactly one of the two matches): below
+    0.5 the RM rewards mismatches, and DPO learns to write them (the paper's reward hacking).
+    """
+    ids = pairs["product_id"].tolist()
+    chosen = judge_generations(world, ids, pairs["chosen"].tolist())
+    rejected = judge_generations(world, ids, pairs["rejected"].tolist())
+    chosen_match = (chosen["match"] == "match").to_numpy()
+    rejected_match = (rejected["match"] == "match").to_numpy()
+    decisive = chosen_match != rejected_match
+    return {
+        "pairs": int(len(pairs)),
+        "chosen_match_share": float(chosen_match.mean()) if len(pairs) else float("nan"),
+        "rejected_match_share": float(rejected_match.mean()) if len(pairs) else float("nan"),
+        "decisive_pairs": int(decisive.sum()),
+        "rm_prefers_match": float(chosen_match[decisive].mean()) if decisive.any() else float("nan"),
+        "chosen_eye_catching_share": float(chosen["eye_catching"].mean()) if len(pairs) else float("nan"),
+        "rejected_eye_catching_share": float(rejected["eye_catching"].mean()) if len(pairs) else float("nan"),
+        "chosen_true_ctr_gain": float((chosen["true_ctr"] - rejected["true_ctr"]).mean())
+        if len(pairs)
+        else float("nan"),
+    }
+
+
 def ctr_uplift(judged: pd.DataFrame, baseline: pd.DataFrame) -> float:
     """Relative true-CTR uplift over a baseline on the same products: mean(ctr) / mean(ctr_base) - 1."""
     base = baseline["true_ctr"].mean()

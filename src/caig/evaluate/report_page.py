@@ -28,6 +28,7 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
             for m in methods
         ]
         lines.append(f"| match rate, round {r} | " + " | ".join(_fmt(v) for v in values) + " |")
+    lines.extend(_choice_rows(results, methods))
     categories = sorted({c for r in results.values() for c in r["category_uplift"]})
     for c in categories:
         lines.append(
@@ -36,6 +37,18 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
             + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _choice_rows(results: dict[str, dict[str, Any]], methods: list[str]) -> list[str]:
+    """Per round, the share of decisive pairs where the RM chose the matching description (oracle view)."""
+    choices = {m: results[m].get("rm_choices_by_round") or [] for m in methods}
+    rows = []
+    for r in range(max((len(c) for c in choices.values()), default=0)):
+        values = [choices[m][r]["rm_prefers_match"] if r < len(choices[m]) else None for m in methods]
+        rows.append(
+            f"| RM chose the matching one, round {r + 1} | " + " | ".join(_fmt(v) for v in values) + " |"
+        )
+    return rows
 
 
 def write_report(out: Path, results: dict[str, dict[str, Any]], figures: dict[str, str]) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from caig.errors import UserError
-from caig.evaluate.metrics import category_uplift, ctr_uplift, judge_generations, summarise
+from caig.evaluate.metrics import category_uplift, ctr_uplift, judge_choices, judge_generations, summarise
 from caig.evaluate.plots import plot_by_round, sample_grid
 from caig.evaluate.report_page import write_report
 from caig.profile import Profile
@@ -39,6 +39,27 @@ def load_rounds(run_dir: Path) -> list[pd.DataFrame]:
     if not frames:
         raise UserError(f"{run_dir} holds no round-00/heldout.parquet; pass a `caig pcpo --out` directory")
     return frames
+
+
+def load_round_pairs(run_dir: Path) -> list[pd.DataFrame]:
+    """The preference pairs of rounds 1, 2, ... (``round-NN/pairs.parquet``), as far as they are contiguous."""
+    frames = []
+    r = 1
+    while (run_dir / f"round-{r:02d}" / "pairs.parquet").is_file():
+        frames.append(pd.read_parquet(run_dir / f"round-{r:02d}" / "pairs.parquet"))
+        r += 1
+    return frames
+
+
+def choices_by_round(world: World, pairs: list[pd.DataFrame]) -> list[dict[str, float]] | None:
+    """The oracle's view of the RM's choices per round, when the training products are in ``world``.
+
+    None when there are no pairs (runs from before pairs were saved) or when the rounds trained on another
+    world's products (a held-out ``--world``): the oracle of ``world`` cannot judge them.
+    """
+    if not pairs or any(not set(p["product_id"]) <= set(world.products.index) for p in pairs):
+        return None
+    return [judge_choices(world, p) for p in pairs]
 
 
 def evaluate_run(world: World, rounds: list[pd.DataFrame]) -> dict[str, Any]:
@@ -96,6 +117,9 @@ def run_evaluation(
         rounds = load_rounds(Path(run_dir))
         rounds_by_method[method] = rounds
         results[method] = evaluate_run(world, rounds)
+        choices = choices_by_round(world, load_round_pairs(Path(run_dir)))
+        if choices is not None:
+            results[method]["rm_choices_by_round"] = choices
         if scorer is not None:
             results[method]["rm_win_rate"] = rm_win_rate(world, scorer, renderer, rounds[0], rounds[-1])
         log.info(

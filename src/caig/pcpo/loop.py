@@ -2,6 +2,7 @@
 
 Each round samples training products, rolls out two descriptions per product, lets the frozen RM choose,
 trains one epoch of DPO (+ PCPO) on LoRA adapters, and writes ``OUT/round-NN/``: the adapter, the round's
+preference pairs (``pairs.parquet``: what the RM chose, for audit and ``caig evaluate``), the round's
 statistics (``round.json``, written last: a round without it is redone after a kill), and the policy's
 descriptions for the held-out products (``heldout.parquet``), which ``caig evaluate`` judges. ``round-00``
 holds the pre-trained PM's held-out descriptions, the baseline of every uplift.
@@ -27,7 +28,7 @@ from caig.mllm.generate import generate
 from caig.mllm.templates import PM_TEMPLATES
 from caig.pcpo.config import PCPOConfig
 from caig.pcpo.mismatch import ProductInput
-from caig.pcpo.rollout import question, rollout
+from caig.pcpo.rollout import pairs_frame, question, rollout
 from caig.pcpo.trainer import train_round
 from caig.profile import Profile
 from caig.typed_config import as_dict
@@ -173,6 +174,7 @@ def _one_round(
     training = train_round(model, processor, pairs, config, rng)
     folder = out / f"round-{r:02d}"
     model.save_pretrained(folder / "adapter")
+    pairs_frame(pairs).to_parquet(folder / "pairs.parquet", index=False)
     _save_heldout(folder, heldout_descriptions(model, processor, heldout, config, attributes))
     record = {
         "round": r,

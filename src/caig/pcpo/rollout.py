@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from caig.errors import UserError
@@ -91,13 +92,46 @@ def rollout(
             continue
         chosen, rejected = (a, b) if p > 0.5 else (b, a)
         margins.append(abs(p - 0.5))
-        mismatched, mismatched_q = None, None
+        mismatched, mismatched_q, kind = None, None, None
         if config.method != "dpo":
-            mismatched, _ = make_mismatch(
+            mismatched, kind = make_mismatch(
                 product, list(pool), rng, config.method, config.mask_ratio, config.mask_patch
             )
             mismatched_q = question(mismatched, template, attributes)
-        pairs.append(PreferencePair(product, q, chosen, rejected, mismatched, mismatched_q))
+        pairs.append(
+            PreferencePair(product, q, chosen, rejected, mismatched, mismatched_q, max(p, 1.0 - p), kind)
+        )
     stats.pairs = len(pairs)
     stats.mean_margin = float(np.mean(margins)) if margins else 0.0
     return pairs, stats
+
+
+def pairs_frame(pairs: Sequence[PreferencePair]) -> pd.DataFrame:
+    """A round's preference pairs as a table (``round-NN/pairs.parquet``): what the RM chose, for audit.
+
+    ``mismatched_product_id`` is the product whose text a textual mismatch borrowed; empty otherwise.
+    """
+    return pd.DataFrame(
+        {
+            "product_id": [p.product.product_id for p in pairs],
+            "chosen": [p.chosen for p in pairs],
+            "rejected": [p.rejected for p in pairs],
+            "chosen_probability": [p.chosen_probability for p in pairs],
+            "mismatch_kind": [p.mismatch_kind for p in pairs],
+            "mismatched_product_id": [_borrowed_text_of(p) for p in pairs],
+        },
+        columns=[
+            "product_id",
+            "chosen",
+            "rejected",
+            "chosen_probability",
+            "mismatch_kind",
+            "mismatched_product_id",
+        ],
+    )
+
+
+def _borrowed_text_of(pair: PreferencePair) -> str | None:
+    if pair.mismatch_kind != "textual" or pair.mismatched is None:
+        return None
+    return str(pair.mismatched.attributes.get("product_id", ""))

@@ -36,6 +36,8 @@ class PreferencePair:
     rejected: str
     mismatched: ProductInput | None = None
     mismatched_question: str | None = None
+    chosen_probability: float = 0.5  # the RM's swap-consistent P(chosen gets more clicks than rejected)
+    mismatch_kind: str | None = None  # "visual" or "textual" (PCPO); None for DPO
 
 
 def response_logprobs(
