@@ -59,7 +59,12 @@ def tasks_dir(small_world_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def pretrained(small_profile, tiny_model_dir, tasks_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain")
-    return run_pretrain(fast_profile(small_profile), tiny_model_dir, tasks_dir, out), out
+    here = os.getcwd()
+    os.chdir(tasks_dir.parent)  # a relative --tasks, as users type it
+    try:
+        return run_pretrain(fast_profile(small_profile), tiny_model_dir, Path(tasks_dir.name), out), out
+    finally:
+        os.chdir(here)
 
 
 def test_pretrain_writes_loss_curve_and_before_after_metrics(pretrained):
@@ -74,6 +79,7 @@ def test_pretrain_writes_loss_curve_and_before_after_metrics(pretrained):
         report["after"]["match_rate"] - report["before"]["match_rate"]
     )
     assert report["resumed_from"] is None and report["global_step"] > 0
+    assert Path(report["tasks"]).is_absolute()  # read later (PCPO) from any working directory
 
 
 def test_pretrained_model_loads_and_changed(pretrained, tiny_model_dir):

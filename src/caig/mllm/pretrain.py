@@ -202,8 +202,8 @@ def _run(
     save_model(model, processor, out / "model")
     after = run_evaluation(model, processor, eval_world, eval_ids, profile)
     report = {
-        "model_in": str(model_dir),
-        "tasks": str(tasks_dir),
+        "model_in": str(model_dir.resolve()),
+        "tasks": str(tasks_dir.resolve()),  # absolute: PCPO reads it from another working directory
         "method": config.method,
         "n_train_examples": len(dataset),
         "tasks_per_kind": summary["tasks"],
