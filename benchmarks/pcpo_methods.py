@@ -7,7 +7,11 @@ spread over seeds of the final match rate, the true-CTR uplift over the pre-trai
 round, plus every run's figures; and ``pcpo_methods.png`` (match rate by round, mean over seeds).
 
     PYTHONPATH=src .venv/bin/python benchmarks/pcpo_methods.py --pm PRETRAIN_DIR --rm RM_DIR \
-        --eval-world WORLD_SEED1 --work /tmp/pcpo-methods --out benchmarks/results [--set pcpo.rounds=5]
+        --eval-world WORLD_SEED1 --work /tmp/pcpo-methods --out benchmarks/results [--set pcpo.rounds=5] \
+        [--jobs 2]
+
+Each run also records, per round, how the RM's choices sit with the training world's oracle: the share of
+decisive pairs (one description matches, the other not) where the RM chose the matching one.
 """
 
 from __future__ import annotations
@@ -15,17 +19,25 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from functools import partial
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from caig.evaluate.plots import plot_by_round
-from caig.evaluate.run import run_evaluation
+from caig.evaluate.run import choices_by_round, load_round_pairs, run_evaluation
 from caig.logs import setup_logging
 from caig.pcpo.config import METHODS
 from caig.pcpo.loop import run_pcpo
 from caig.profile import load_profile
+from caig.world import load_world
+
+# the oracle's view of the RM's choices per round (caig.evaluate.metrics.judge_choices)
+CHOICE_KEYS = ("rm_prefers_match", "chosen_match_share", "chosen_eye_catching_share")
 
 
 def main() -> None:
@@ -41,24 +53,18 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--name", default="pcpo_methods", help="result file names (without .json / .png)")
     args = parser.parse_args()
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel (one process each)")
+    args = parser.parse_args()
     setup_logging()
     profile = load_profile(args.profile, args.overrides)
     runs: dict[str, list[dict]] = {}
     started = time.perf_counter()
-    for seed in (int(s) for s in args.seeds.split(",")):
-        seeded = replace(profile, pcpo=replace(profile.pcpo, seed=seed))
-        dirs = {}
-        for method in args.methods.split(","):
-            dirs[method] = args.work / f"seed{seed}" / method
-            run_pcpo(seeded, args.pm, args.rm, dirs[method], method=method, eval_world_dir=args.eval_world)
-        metrics = run_evaluation(seeded, args.eval_world, dirs, None, args.work / f"seed{seed}" / "eval")
-        for method in dirs:
-            runs.setdefault(method, []).append(
-                {
-                    "seed": seed,
-                    **{k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{method}.")},
-                }
-            )
+    seeds = [int(s) for s in args.seeds.split(",")]
+    job = partial(_one_seed, profile, args.pm, args.rm, args.eval_world, args.work, args.methods.split(","))
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        for seed_runs in pool.map(job, seeds):
+            for method, record in seed_runs.items():
+                runs.setdefault(method, []).append(record)
     summary = {m: _aggregate(r) for m, r in runs.items()}
     result = {
         "benchmark": "pcpo_methods",
@@ -88,12 +94,45 @@ def main() -> None:
     )
 
 
+def _one_seed(
+    profile, pm: Path, rm: Path, eval_world: Path, work: Path, methods: list[str], seed: int
+) -> dict:
+    """Every method from one training seed, judged on the held-out world; the RM's choices judged on the
+    training world (the products the rounds sampled). Evaluation only: the oracle reads finished runs."""
+    torch.set_num_threads(1)
+    setup_logging()
+    seeded = replace(profile, pcpo=replace(profile.pcpo, seed=seed))
+    dirs = {m: work / f"seed{seed}" / m for m in methods}
+    for method, folder in dirs.items():
+        run_pcpo(seeded, pm, rm, folder, method=method, eval_world_dir=eval_world)
+    metrics = run_evaluation(seeded, eval_world, dirs, None, work / f"seed{seed}" / "eval")
+    training_world = load_world(_training_world_dir(pm))
+    out = {}
+    for method, folder in dirs.items():
+        choices = choices_by_round(training_world, load_round_pairs(folder)) or []
+        out[method] = {
+            "seed": seed,
+            **{k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{method}.")},
+            **{f"{key}_by_round": [c[key] for c in choices] for key in CHOICE_KEYS},
+        }
+    return out
+
+
+def _training_world_dir(pm: Path) -> Path:
+    tasks = Path(json.loads((pm / "pretrain.json").read_text())["tasks"])
+    return Path(json.loads((tasks / "tasks.json").read_text())["world_dir"])
+
+
 def _aggregate(runs: list[dict]) -> dict:
     out = {}
     for key in ("match_rate", "ctr_uplift", "eye_catching_share"):
         values = np.array([r[key] for r in runs], dtype=float)
         out[f"{key}_mean"], out[f"{key}_spread"] = float(values.mean()), float(values.max() - values.min())
     out["match_rate_by_round_mean"] = np.mean([r["match_rate_by_round"] for r in runs], axis=0).tolist()
+    for key in CHOICE_KEYS:
+        values = [r[f"{key}_by_round"] for r in runs if r.get(f"{key}_by_round")]
+        if values:
+            out[f"{key}_by_round_mean"] = np.nanmean(values, axis=0).tolist()
     return out
 
 

@@ -142,12 +142,12 @@ def _step(model, processor, batch: Sequence[PreferencePair], ref: dict, config: 
     if with_mismatch:
         pcpo = pcpo_loss(pi["chosen"], pi["mismatched"], ref["chosen"], ref["mismatched"], config.beta_p)
         loss = loss + config.pcpo_weight * pcpo.mean()
-        pcpo_value = float(pcpo.mean())
+        pcpo_value = float(pcpo.mean().detach())
     loss.backward()
     accuracy = ((pi["chosen"] - ref["chosen"]) > (pi["rejected"] - ref["rejected"])).float().mean()
     return {
-        "loss": float(loss),
-        "dpo_loss": float(dpo.mean()),
+        "loss": float(loss.detach()),
+        "dpo_loss": float(dpo.mean().detach()),
         "pcpo_loss": pcpo_value,
         "reward_accuracy": float(accuracy),
     }
