@@ -8,7 +8,7 @@ round, plus every run's figures; and ``pcpo_methods.png`` (match rate by round, 
 
     PYTHONPATH=src .venv/bin/python benchmarks/pcpo_methods.py --pm PRETRAIN_DIR --rm RM_DIR \
         --eval-world WORLD_SEED1 --work /tmp/pcpo-methods --out benchmarks/results [--set pcpo.rounds=5] \
-        [--jobs 2]
+        [--jobs 4]
 
 Each run also records, per round, how the RM's choices sit with the training world's oracle: the share of
 decisive pairs (one description matches, the other not) where the RM chose the matching one.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 
 from caig.evaluate.plots import plot_by_round
 from caig.evaluate.run import choices_by_round, load_round_pairs, run_evaluation
@@ -52,19 +54,20 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--name", default="pcpo_methods", help="result file names (without .json / .png)")
-    args = parser.parse_args()
-    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel (one process each)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs (seed x method) in parallel, one process each"
+    )
     args = parser.parse_args()
     setup_logging()
     profile = load_profile(args.profile, args.overrides)
     runs: dict[str, list[dict]] = {}
     started = time.perf_counter()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    job = partial(_one_seed, profile, args.pm, args.rm, args.eval_world, args.work, args.methods.split(","))
+    methods = args.methods.split(",")
+    pairs = [(int(seed), method) for seed in args.seeds.split(",") for method in methods]
+    job = partial(_one_run, profile, args.pm, args.rm, args.eval_world, args.work)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        for seed_runs in pool.map(job, seeds):
-            for method, record in seed_runs.items():
-                runs.setdefault(method, []).append(record)
+        for (_, method), record in zip(pairs, pool.map(job, pairs)):
+            runs.setdefault(method, []).append(record)
     summary = {m: _aggregate(r) for m, r in runs.items()}
     result = {
         "benchmark": "pcpo_methods",
@@ -75,6 +78,10 @@ def main() -> None:
         "overrides": args.overrides,
         "rounds": profile.pcpo.rounds,
         "seconds": round(time.perf_counter() - started),
+        "jobs": args.jobs,
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "methods": summary,
         "runs": runs,
     }
@@ -94,28 +101,24 @@ def main() -> None:
     )
 
 
-def _one_seed(
-    profile, pm: Path, rm: Path, eval_world: Path, work: Path, methods: list[str], seed: int
-) -> dict:
-    """Every method from one training seed, judged on the held-out world; the RM's choices judged on the
+def _one_run(profile, pm: Path, rm: Path, eval_world: Path, work: Path, seed_method: tuple[int, str]) -> dict:
+    """One method from one training seed, judged on the held-out world; the RM's choices judged on the
     training world (the products the rounds sampled). Evaluation only: the oracle reads finished runs."""
+    seed, method = seed_method
     torch.set_num_threads(1)
     setup_logging()
     seeded = replace(profile, pcpo=replace(profile.pcpo, seed=seed))
-    dirs = {m: work / f"seed{seed}" / m for m in methods}
-    for method, folder in dirs.items():
-        run_pcpo(seeded, pm, rm, folder, method=method, eval_world_dir=eval_world)
-    metrics = run_evaluation(seeded, eval_world, dirs, None, work / f"seed{seed}" / "eval")
-    training_world = load_world(_training_world_dir(pm))
-    out = {}
-    for method, folder in dirs.items():
-        choices = choices_by_round(training_world, load_round_pairs(folder)) or []
-        out[method] = {
-            "seed": seed,
-            **{k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{method}.")},
-            **{f"{key}_by_round": [c[key] for c in choices] for key in CHOICE_KEYS},
-        }
-    return out
+    folder = work / f"seed{seed}" / method
+    run_pcpo(seeded, pm, rm, folder, method=method, eval_world_dir=eval_world)
+    metrics = run_evaluation(
+        seeded, eval_world, {method: folder}, None, work / f"seed{seed}" / f"eval-{method}"
+    )
+    choices = choices_by_round(load_world(_training_world_dir(pm)), load_round_pairs(folder)) or []
+    return {
+        "seed": seed,
+        **{k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{method}.")},
+        **{f"{key}_by_round": [c[key] for c in choices] for key in CHOICE_KEYS},
+    }
 
 
 def _training_world_dir(pm: Path) -> Path:
