@@ -36,6 +36,8 @@ from caig.logs import setup_logging
 from caig.pcpo.config import METHODS
 from caig.pcpo.loop import run_pcpo
 from caig.profile import load_profile
+from caig.reward.teacher import creatives_with_products, fit_teacher
+from caig.reward.world_pairs import pairs_from_events
 from caig.world import load_world
 
 # the oracle's view of the RM's choices per round (caig.evaluate.metrics.judge_choices)
@@ -45,7 +47,12 @@ CHOICE_KEYS = ("rm_prefers_match", "chosen_match_share", "chosen_eye_catching_sh
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pm", type=Path, required=True)
-    parser.add_argument("--rm", type=Path, required=True)
+    parser.add_argument("--rm", type=Path, help="the frozen RM that judges the pairs (the paper's judge)")
+    parser.add_argument(
+        "--judge-world",
+        type=Path,
+        help="instead of --rm: the description teacher fitted on this world's logged pairs judges (a diagnostic)",
+    )
     parser.add_argument("--eval-world", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -58,13 +65,16 @@ def main() -> None:
         "--jobs", type=int, default=1, help="runs (seed x method) in parallel, one process each"
     )
     args = parser.parse_args()
+    if (args.rm is None) == (args.judge_world is None):
+        parser.error("give one judge: --rm RM_DIR or --judge-world WORLD")
     setup_logging()
     profile = load_profile(args.profile, args.overrides)
+    judge = _description_teacher(args.judge_world, profile) if args.judge_world else None
     runs: dict[str, list[dict]] = {}
     started = time.perf_counter()
     methods = args.methods.split(",")
     pairs = [(int(seed), method) for seed in args.seeds.split(",") for method in methods]
-    job = partial(_one_run, profile, args.pm, args.rm, args.eval_world, args.work)
+    job = partial(_one_run, profile, args.pm, args.rm, judge, args.eval_world, args.work)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         for (_, method), record in zip(pairs, pool.map(job, pairs)):
             runs.setdefault(method, []).append(record)
@@ -73,7 +83,8 @@ def main() -> None:
         "benchmark": "pcpo_methods",
         # names only: a result file in the repository holds no path of the machine that made it
         "pm": args.pm.name,
-        "rm": args.rm.name,
+        "rm": args.rm.name if args.rm else None,
+        "judge": f"description teacher fitted on {args.judge_world.name}" if args.judge_world else "rm",
         "eval_world": args.eval_world.name,
         "overrides": args.overrides,
         "rounds": profile.pcpo.rounds,
@@ -101,7 +112,9 @@ def main() -> None:
     )
 
 
-def _one_run(profile, pm: Path, rm: Path, eval_world: Path, work: Path, seed_method: tuple[int, str]) -> dict:
+def _one_run(
+    profile, pm: Path, rm: Path | None, judge, eval_world: Path, work: Path, seed_method: tuple[int, str]
+) -> dict:
     """One method from one training seed, judged on the held-out world; the RM's choices judged on the
     training world (the products the rounds sampled). Evaluation only: the oracle reads finished runs."""
     seed, method = seed_method
@@ -109,7 +122,7 @@ def _one_run(profile, pm: Path, rm: Path, eval_world: Path, work: Path, seed_met
     setup_logging()
     seeded = replace(profile, pcpo=replace(profile.pcpo, seed=seed))
     folder = work / f"seed{seed}" / method
-    run_pcpo(seeded, pm, rm, folder, method=method, eval_world_dir=eval_world)
+    run_pcpo(seeded, pm, rm, folder, method=method, eval_world_dir=eval_world, judge=judge)
     metrics = run_evaluation(
         seeded, eval_world, {method: folder}, None, work / f"seed{seed}" / f"eval-{method}"
     )
@@ -119,6 +132,13 @@ def _one_run(profile, pm: Path, rm: Path, eval_world: Path, work: Path, seed_met
         **{k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{method}.")},
         **{f"{key}_by_round": [c[key] for c in choices] for key in CHOICE_KEYS},
     }
+
+
+def _description_teacher(world: Path, profile):
+    """The description teacher (``caig.reward.teacher``) fitted on ``world``'s logged pairs by the RM's
+    training rule: a judge of the descriptions learned from the logs, as the RM's curriculum fits it."""
+    pairs, _ = pairs_from_events(world, profile.reward.train_pairs)
+    return fit_teacher(pairs, creatives_with_products(world), profile.reward.teacher)
 
 
 def _training_world_dir(pm: Path) -> Path:

@@ -58,3 +58,32 @@ def test_heldout_products_can_come_from_another_world(
     catalog = pd.read_parquet(small_world_dir / "catalog.parquet").sort_values("product_id")
     heldout = pd.read_parquet(tmp_path / "p" / "round-01" / "heldout.parquet")
     assert heldout.product_id.tolist() == catalog.product_id.tolist()[:4]
+
+
+def test_another_judge_chooses_when_given_and_a_run_without_any_judge_is_refused(
+    tmp_path, pcpo_profile, pm_dir, small_world_dir
+):
+    from dataclasses import replace
+
+    import pytest
+
+    from caig.errors import UserError
+    from caig.pcpo.rollout import RenderedAd
+    from caig.reward.teacher import creatives_with_products, fit_teacher
+    from caig.reward.world_pairs import pairs_from_events
+
+    logged, _ = pairs_from_events(small_world_dir, pcpo_profile.reward.train_pairs)
+    creatives = creatives_with_products(small_world_dir)
+    teacher = fit_teacher(logged, creatives, replace(pcpo_profile.reward.teacher, min_df=1))
+    profile = replace(pcpo_profile, pcpo=replace(pcpo_profile.pcpo, rounds=1))
+    summary = run_pcpo(profile, pm_dir, None, tmp_path / "t", judge=teacher)
+    assert summary["judge"] == "DescriptionTeacher" and summary["rm"] is None
+    pairs = pd.read_parquet(tmp_path / "t" / "round-01" / "pairs.parquet")
+    assert len(pairs)  # the teacher chose each pair: its probability of the chosen description is recorded
+    products = creatives.drop_duplicates("product_id").set_index("product_id")
+    for row in pairs.itertuples():
+        chosen, rejected = RenderedAd(row.chosen, None), RenderedAd(row.rejected, None)
+        p = teacher.compare(products.loc[row.product_id], chosen, rejected)
+        assert p == pytest.approx(row.chosen_probability) and p > 0.5
+    with pytest.raises(UserError, match="--rm"):
+        run_pcpo(profile, pm_dir, None, tmp_path / "none")

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from caig.errors import UserError
+from caig.pcpo.rollout import RenderedAd
 from caig.reward.config import TeacherConfig
 from caig.reward.teacher import creatives_with_products, fit_teacher, teacher_pairs
 
@@ -56,6 +58,17 @@ def test_teacher_learns_a_category_dependent_word_preference() -> None:
         x[index.get_indexer(pairs.right_creative_id)], x[index.get_indexer(pairs.left_creative_id)]
     )
     np.testing.assert_allclose(p_left + p_swapped, 1.0, atol=1e-9)  # antisymmetric: no side bias
+
+
+def test_teacher_judges_pcpo_pairs_from_their_descriptions_for_the_product() -> None:
+    creatives, pairs = _market()
+    teacher = fit_teacher(pairs, creatives, TeacherConfig(min_df=1, regularization_c=10.0))
+    blank = Image.new("RGB", (8, 8))
+    neon, plain = RenderedAd("neon glow, soft linen", blank), RenderedAd("pine forest, soft linen", blank)
+    shoes, bags = {"category": "shoes", "colour": "red"}, {"category": "bags", "colour": "red"}
+    assert teacher.compare(shoes, neon, plain) > 0.8  # the logged rule: neon wins for shoes...
+    assert teacher.compare(bags, neon, plain) < 0.2  # ...and loses for bags
+    assert teacher.compare(shoes, neon, plain) + teacher.compare(shoes, plain, neon) == pytest.approx(1.0)
 
 
 def test_teacher_pairs_cover_every_pair_of_each_product_with_logged_ctrs() -> None:

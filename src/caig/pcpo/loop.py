@@ -28,7 +28,7 @@ from caig.mllm.generate import generate
 from caig.mllm.templates import PM_TEMPLATES
 from caig.pcpo.config import PCPOConfig
 from caig.pcpo.mismatch import ProductInput
-from caig.pcpo.rollout import pairs_frame, question, rollout
+from caig.pcpo.rollout import PairJudge, RMJudge, pairs_frame, question, rollout
 from caig.pcpo.trainer import train_round
 from caig.profile import Profile
 from caig.typed_config import as_dict
@@ -92,16 +92,18 @@ def heldout_descriptions(
 def run_pcpo(
     profile: Profile,
     pm_dir: str | Path,
-    rm_dir: str | Path,
+    rm_dir: str | Path | None,
     out: str | Path,
     method: str | None = None,
     tasks_dir: str | Path | None = None,
     eval_world_dir: str | Path | None = None,
+    judge: PairJudge | None = None,
 ) -> dict:
     """Run (or resume) the configured rounds of ``method`` (default: the profile's) into ``out``.
 
     Held-out descriptions are written for the pre-training split's held-out products, or for the products of
-    ``eval_world_dir`` (another world seed) when given.
+    ``eval_world_dir`` (another world seed) when given. The RM in ``rm_dir`` chooses chosen/rejected unless
+    another ``judge`` is given (a diagnostic: the paper's judge is the RM).
     """
     from caig.mllm.pretrain import lora_wrap
     from caig.render.factory import make_renderer
@@ -121,7 +123,10 @@ def run_pcpo(
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model = lora_wrap(model, config)
-    judge = RewardScorer.from_dir(rm_dir)
+    if judge is None:
+        if rm_dir is None:
+            raise UserError("PCPO needs a judge: pass --rm, the trained reward model")
+        judge = RMJudge(RewardScorer.from_dir(rm_dir))
     renderer = make_renderer(profile.render)
     done = _finished_rounds(out)
     if done:
@@ -142,7 +147,8 @@ def run_pcpo(
         "rounds": rounds,
         "config": as_dict(config),
         "pm": str(pm_dir),
-        "rm": str(rm_dir),
+        "rm": str(rm_dir) if rm_dir else None,
+        "judge": type(judge).__name__,
         "heldout_products": len(heldout),
         "eval_world": str(eval_world_dir) if eval_world_dir else None,
     }

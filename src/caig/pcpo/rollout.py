@@ -23,10 +23,30 @@ from caig.pcpo.trainer import PreferencePair
 log = logging.getLogger("caig.pcpo")
 
 
-class PairJudge(Protocol):
-    """What PCPO needs of the reward model: swap-consistent P(image_a gets more clicks than image_b)."""
+@dataclass(frozen=True)
+class RenderedAd:
+    """One sample as the judge sees it: the description and the ad rendered from it."""
 
-    def compare(self, product: dict, image_a: Image.Image, image_b: Image.Image) -> float: ...
+    description: str
+    image: Image.Image
+
+
+class PairJudge(Protocol):
+    """What PCPO needs of its judge: swap-consistent P(ad a gets more clicks than ad b). The paper's judge is
+    the RM, which reads the images (``RMJudge``); ``caig.reward.teacher.DescriptionTeacher`` reads the
+    descriptions."""
+
+    def compare(self, product: dict, a: RenderedAd, b: RenderedAd) -> float: ...
+
+
+@dataclass
+class RMJudge:
+    """The frozen RM as PCPO's judge: it compares the two rendered ads (both orders, averaged)."""
+
+    scorer: Any  # caig.reward.scoring.RewardScorer
+
+    def compare(self, product: dict, a: RenderedAd, b: RenderedAd) -> float:
+        return self.scorer.compare(product, a.image, b.image)
 
 
 class Renderer(Protocol):
@@ -86,7 +106,7 @@ def rollout(
             stats.unrenderable += 1
             log.debug("product %s: sample not renderable (%s)", product.product_id, err)
             continue
-        p = judge.compare(product.attributes, ad_a, ad_b)
+        p = judge.compare(product.attributes, RenderedAd(a, ad_a), RenderedAd(b, ad_b))
         if p == 0.5:
             stats.ties += 1
             continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,13 @@ class DescriptionTeacher:
     def prob_left(self, left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
         """P(left ad gets more clicks) for aligned rows of left and right creative features."""
         return self.model.predict_proba(left - right)[:, 1]
+
+    def compare(self, product: Mapping[str, Any], a: Any, b: Any) -> float:
+        """P(ad a gets more clicks than ad b) from their ``description``s: PCPO's judge read from the text
+        (``caig.pcpo.rollout.PairJudge``), a diagnostic beside the paper's RM, which reads the images."""
+        rows = pd.DataFrame({"category": [product["category"]] * 2, "colour": [product["colour"]] * 2})
+        x = self.features(pd.Series([a.description, b.description]), rows)
+        return float(self.prob_left(x[0], x[1])[0])
 
 
 def _features(words: sp.csr_matrix, catalog_rows: pd.DataFrame, categories: list[str], colours: list[str]):
