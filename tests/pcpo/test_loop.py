@@ -87,3 +87,5 @@ def test_another_judge_chooses_when_given_and_a_run_without_any_judge_is_refused
         assert p == pytest.approx(row.chosen_probability) and p > 0.5
     with pytest.raises(UserError, match="--rm"):
         run_pcpo(profile, pm_dir, None, tmp_path / "none")
+    with pytest.raises(UserError, match="one judge"):
+        run_pcpo(profile, pm_dir, tmp_path / "rm", tmp_path / "both", judge=teacher)

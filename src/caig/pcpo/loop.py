@@ -109,6 +109,11 @@ def run_pcpo(
     from caig.render.factory import make_renderer
     from caig.reward.scoring import RewardScorer
 
+    if (judge is None) == (rm_dir is None):
+        raise UserError(
+            "PCPO needs one judge: the trained reward model (caig pcpo --rm RM; run_pcpo's rm_dir) or, in "
+            "run_pcpo, another judge= instead of rm_dir"
+        )
     config = profile.pcpo if method is None else _with_method(profile.pcpo, method)
     pm_dir, out = Path(pm_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,8 +129,6 @@ def run_pcpo(
         model.gradient_checkpointing_enable()
     model = lora_wrap(model, config)
     if judge is None:
-        if rm_dir is None:
-            raise UserError("PCPO needs a judge: pass --rm, the trained reward model")
         judge = RMJudge(RewardScorer.from_dir(rm_dir))
     renderer = make_renderer(profile.render)
     done = _finished_rounds(out)
