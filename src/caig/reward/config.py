@@ -36,6 +36,26 @@ class SideWarmupConfig:
 
 
 @dataclass
+class PerceptionConfig:
+    """Background perception (``caig.reward.perception``): the vision tower learns each ad's background words."""
+
+    enabled: bool = False  # paper: off (a 7B RM's vision tower sees backgrounds without it)
+    epochs: float = (
+        40.0  # passes over the training world's ads (tiny tower: ~70 s on one core for 12,000 ads)
+    )
+    learning_rate: float = 2e-3  # vision tower, projector and the word probe
+    batch_size: int = 64  # ads per step
+    min_df: int = 2  # words in fewer descriptions are not targets
+    held_out_share: float = 0.1  # share of products kept out to measure the words' F1
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.min_df < 1:
+            raise ValueError("perception.epochs, .learning_rate, .batch_size and .min_df must be positive")
+        if not 0 <= self.held_out_share < 1:
+            raise ValueError("perception.held_out_share must be in [0, 1)")
+
+
+@dataclass
 class TeacherConfig:
     """The description teacher (``caig.reward.teacher``): soft labels on every creative pair, for distillation."""
 
@@ -106,6 +126,7 @@ class RewardConfig:
     eval_batch_size: int = 32  # pairs per forward pass when scoring
     cpu_threads: int = 1  # torch threads on CPU (tiny ops: 1 is fastest on shared cores); 0: default
     # Curriculum before the logged pairs (off in the paper; README "Reward model" says when they help).
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # stage 0: background words
     side_warmup: SideWarmupConfig = field(default_factory=SideWarmupConfig)  # stage 1: which ad is brighter
     teacher: TeacherConfig = field(default_factory=TeacherConfig)  # stage 2: the description teacher's pairs
     # Pairs.

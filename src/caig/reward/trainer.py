@@ -26,6 +26,7 @@ from caig.reward.inputs import answer_token_ids
 from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
 from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
+from caig.reward.perception import train_perception
 from caig.reward.wrap import build_reward_model, use_cpu_threads
 from caig.typed_config import as_dict, build_config
 
@@ -129,8 +130,8 @@ def train_reward_model(
 ) -> dict[str, Any]:
     """Fine-tune an RM from the model in ``model_dir`` on ``source``'s pairs; save it to ``out``.
 
-    With ``reward.side_warmup`` / ``reward.teacher`` enabled, their stages train the same model first
-    (``data_dir``, where the pairs' creatives live, is needed for the teacher). Returns the training summary
+    With ``reward.perception`` / ``reward.side_warmup`` / ``reward.teacher`` enabled, their stages train the
+    same model first (``data_dir``, where the pairs' creatives live, is needed for perception and the teacher). Returns the training summary
     (also written to ``out/train.json``): pairs, steps, seconds, loss curve of the last stage, and every stage's.
     """
     out = Path(out)
@@ -140,7 +141,16 @@ def train_reward_model(
     llava, processor = load_model(model_dir)
     model = build_reward_model(llava, processor, config)
     curriculum = training_stages(source, config, data_dir, out)
-    stages = [fit_stage(model, processor, stage, out) for stage in curriculum]
+    stages = []
+    if config.perception.enabled:  # the vision tower first: every later stage reads its tokens
+        if data_dir is None:
+            raise UserError("reward.perception needs the data directory of the training ads (--world DIR)")
+        stages.append(
+            train_perception(
+                model.llava, processor, data_dir, config.perception, config.image_side, config.seed
+            )
+        )
+    stages += [fit_stage(model, processor, stage, out) for stage in curriculum]
     save_reward_model(model, processor, config, out)
     summary = {
         **{k: stages[-1][k] for k in ("pairs", "steps", "train_loss", "loss_curve")},
