@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from caig.errors import UserError
@@ -46,3 +47,20 @@ def test_no_curriculum_is_the_paper_and_the_teacher_needs_the_data(tmp_path, rm_
     config = dataclasses.replace(rm_config, teacher=TeacherConfig(enabled=True))
     with pytest.raises(UserError, match="--world"):
         training_stages(train_pairs, config, None, tmp_path)
+
+
+def test_teacher_utilities_are_the_ctr_targets_and_agree_with_its_labels(
+    tmp_path, rm_config, train_pairs, small_world_dir
+) -> None:
+    config = dataclasses.replace(rm_config, teacher=TeacherConfig(enabled=True, min_df=1, utility_weight=0.5))
+    teacher, _ = training_stages(train_pairs, config, small_world_dir, tmp_path)
+    pairs = teacher.source.pairs
+    assert teacher.name == "teacher" and teacher.config.point_weight == 0.5 and teacher.config.ctr_scale == 1.0
+    # P(right wins) is the logistic of utility(right) - utility(left); the utilities are standardised
+    utilities = np.concatenate([pairs["left_ctr"], pairs["right_ctr"]])
+    assert abs(utilities.mean()) < 0.5 and 0.5 < utilities.std() < 1.5
+    decided = (pairs["p_right"] - 0.5).abs() > 1e-6
+    agree = (pairs["right_ctr"] > pairs["left_ctr"]) == (pairs["p_right"] > 0.5)
+    assert agree[decided].all() and decided.sum() > 10
+    with pytest.raises(ValueError, match="utility_weight"):
+        TeacherConfig(utility_weight=-1.0)

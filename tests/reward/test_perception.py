@@ -74,8 +74,9 @@ def test_it_learns_the_words_and_trains_only_the_vision_side(tiny_model_dir, sma
     config = PerceptionConfig(
         enabled=True, epochs=30.0, learning_rate=3e-3, batch_size=32, held_out_share=0.25
     )
-    summary = train_perception(llava, processor, small_world_dir, config, image_side=32, seed=0)
+    reader, summary = train_perception(llava, processor, small_world_dir, config, image_side=32, seed=0)
     assert summary["held_out_word_f1"] > summary["held_out_word_f1_before"] + 0.1
+    assert reader.logits(llava, torch.zeros(3, 3, 32, 32)).shape == (3, len(reader.vocabulary))
     assert summary["ads"] + summary["held_out_ads"] == 240 and summary["held_out_ads"] == 60
     changed = {n for n, p in llava.named_parameters() if not torch.equal(p, before[n])}
     assert any("vision_tower" in n for n in changed) and any("multi_modal_projector" in n for n in changed)

@@ -67,6 +67,8 @@ class TeacherConfig:
     learning_rate: float = 0.0  # of the teacher stage (0: the RM's learning_rate)
     borrowed_per_product: int = 0  # other products' backgrounds rendered around each product (0: none)
     pairs_per_product: int = 0  # teacher pairs drawn per product (0: every pair of its creatives)
+    utility_weight: float = 0.0  # > 0: the CTR head also regresses each side's teacher utility (standardised)
+    #   with this weight, a dense target per side beside the pair's soft label (0: CE only)
 
     def __post_init__(self) -> None:
         if self.borrowed_per_product < 0 or self.pairs_per_product < 0:
@@ -77,6 +79,8 @@ class TeacherConfig:
             raise ValueError("teacher.regularization_c and teacher.epochs must be positive")
         if self.learning_rate < 0:
             raise ValueError("teacher.learning_rate must be >= 0 (0: the RM's learning_rate)")
+        if self.utility_weight < 0:
+            raise ValueError("teacher.utility_weight must be >= 0 (0: no utility regression)")
 
 
 @dataclass

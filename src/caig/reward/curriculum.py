@@ -49,6 +49,11 @@ def teacher_source(source: PairSource, config: RewardConfig, data_dir: Path, out
     )
     for side in ("left", "right"):  # relative paths are resolved against data_dir by attach_sources
         pairs[f"{side}_image_path"] = creatives["image_path"].loc[pairs[f"{side}_creative_id"]].to_numpy()
+    if config.teacher.utility_weight > 0:  # each side's utility, standardised, as the CTR head's target
+        utility = pd.Series(teacher.utility(creatives["description"], creatives), index=creatives.index)
+        utility = (utility - utility.mean()) / (utility.std() or 1.0)
+        for side in ("left", "right"):
+            pairs[f"{side}_ctr"] = utility.loc[pairs[f"{side}_creative_id"]].to_numpy()
     return attach_sources(pairs, data_dir)
 
 
@@ -79,7 +84,8 @@ def training_stages(
                 replace(
                     config,
                     epochs=config.teacher.epochs,
-                    point_weight=0.0,
+                    point_weight=config.teacher.utility_weight,  # 0: CE only (the teacher has no CTRs)
+                    ctr_scale=1.0,  # the utilities are standardised already
                     learning_rate=config.teacher.learning_rate or config.learning_rate,
                 ),
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +95,31 @@ def word_f1(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return 2 * tp / denominator if denominator else 0.0
 
 
+@dataclass
+class WordReader:
+    """The trained probe and its vocabulary: which background words an ad shows, read from its image tokens."""
+
+    vocabulary: list[str]
+    probe: WordProbe
+
+    @torch.no_grad()
+    def logits(self, llava: Any, pixels: torch.Tensor) -> torch.Tensor:
+        """One logit per word of ``vocabulary`` for each ad of ``pixels`` (``ad_pixels``): (N, words)."""
+        was_training = llava.training
+        llava.eval()
+        logits = torch.cat([self.probe(image_tokens(llava, chunk)) for chunk in pixels.split(512)])
+        llava.train(was_training)
+        return logits
+
+
 def train_perception(
     llava: Any, processor: Any, data_dir: str | Path, config: PerceptionConfig, image_side: int, seed: int
-) -> dict[str, Any]:
+) -> tuple[WordReader, dict[str, Any]]:
     """Train ``llava``'s vision tower and projector in place to name each ad's background words.
 
     The ads are ``data_dir``'s creatives; a ``held_out_share`` of the products is kept out to measure the
-    words' micro F1 before and after. Returns the stage's summary (for ``train.json``).
+    words' micro F1 before and after. Returns the word reader (the RM drops it; the perception benchmark
+    reads other worlds' ads with it) and the stage's summary (for ``train.json``).
     """
     started = time.perf_counter()
     data_dir = Path(data_dir)
@@ -118,7 +137,8 @@ def train_perception(
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     total = max(1, int(round(config.epochs * steps_per_epoch)))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(0.03 * total), total)
-    f1_before = _held_out_f1(llava, probe, x_held, y_held)
+    reader = WordReader(vocabulary, probe)
+    f1_before = _held_out_f1(llava, reader, x_held, y_held)
     generator = torch.Generator().manual_seed(seed)
     curve, losses, step = [], [], 0
     llava.train()
@@ -141,7 +161,7 @@ def train_perception(
                     losses.clear()
                 if step == total:
                     break
-    f1_after = _held_out_f1(llava, probe, x_held, y_held)
+    f1_after = _held_out_f1(llava, reader, x_held, y_held)
     summary = {
         "stage": "perception",
         "ads": int((~held).sum()),
@@ -158,14 +178,8 @@ def train_perception(
         "RM stage perception: %d ads, %d words, held-out word F1 %.3f -> %.3f, %.0f s",
         summary["ads"], len(vocabulary), f1_before, f1_after, summary["seconds"],
     )  # fmt: skip
-    return summary
+    return reader, summary
 
 
-@torch.no_grad()
-def _held_out_f1(llava: Any, probe: WordProbe, pixels: torch.Tensor, targets: torch.Tensor) -> float:
-    if not len(pixels):
-        return float("nan")
-    llava.eval()
-    logits = torch.cat([probe(image_tokens(llava, chunk)) for chunk in pixels.split(512)])
-    llava.train()
-    return word_f1(logits, targets)
+def _held_out_f1(llava: Any, reader: WordReader, pixels: torch.Tensor, targets: torch.Tensor) -> float:
+    return word_f1(reader.logits(llava, pixels), targets) if len(pixels) else float("nan")

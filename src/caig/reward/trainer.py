@@ -145,11 +145,10 @@ def train_reward_model(
     if config.perception.enabled:  # the vision tower first: every later stage reads its tokens
         if data_dir is None:
             raise UserError("reward.perception needs the data directory of the training ads (--world DIR)")
-        stages.append(
-            train_perception(
-                model.llava, processor, data_dir, config.perception, config.image_side, config.seed
-            )
+        _, perception = train_perception(
+            model.llava, processor, data_dir, config.perception, config.image_side, config.seed
         )
+        stages.append(perception)
     stages += [fit_stage(model, processor, stage, out) for stage in curriculum]
     save_reward_model(model, processor, config, out)
     summary = {
