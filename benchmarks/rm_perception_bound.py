@@ -1,0 +1,220 @@
+"""How well must the RM see? The description teacher's pair accuracy when it reads words PREDICTED from pixels.
+
+The description teacher (``caig.reward.teacher``, fitted on the training world's logged pairs) ranks the
+held-out world's test pairs well from the creatives' own words (skill 0.73). An image RM can do no better
+than its reading of those words. This benchmark trains word readers on the training world's ads and feeds
+the words they read on the held-out world's ads to the teacher (with the product's category and colour, as
+the teacher uses them):
+
+- ``words``: the creatives' own descriptions (the reference);
+- ``tiny_tower``: the RM's own vision tower and projector after ``reward.perception`` (``train_perception``
+  from ``--model``), read by its word probe;
+- ``cnn``: a small convolutional net on the same ``image_side`` pixels (a diagnostic of what the pixels
+  allow, not a part of the RM).
+
+Per reader: word F1 on the held-out world, the correlation of its utilities with the reference's, and pair
+accuracy and skill on the test pairs (``data.pairs``) and on the broader pairs of the training rule. The
+ceiling is the oracle's Bayes pair accuracy (evaluation only). Writes ``rm_perception_bound.json``.
+
+    .venv/bin/python benchmarks/rm_perception_bound.py --model TINY_BASE --train-world WBIG \
+        --test-world W1 --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from caig.logs import setup_logging
+from caig.mllm.build import load_model
+from caig.profile import load_profile
+from caig.reward.evaluate import world_ceiling
+from caig.reward.perception import ad_pixels, background_words, train_perception, word_f1
+from caig.reward.teacher import DescriptionTeacher, creatives_with_products, fit_teacher
+from caig.reward.world_pairs import pairs_from_events
+from caig.typed_config import as_dict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="tiny base model (caig mllm build)")
+    parser.add_argument("--train-world", type=Path, required=True)
+    parser.add_argument("--test-world", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--profile", default="local")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--cnn-epochs", type=int, default=15)
+    parser.add_argument("--cnn-width", type=int, default=32, help="channels of the first conv block")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    setup_logging()
+    torch.set_num_threads(args.threads)
+    profile = load_profile(args.profile, args.overrides)
+    reward = profile.reward
+    started = time.perf_counter()
+    train_pairs, _ = pairs_from_events(args.train_world, reward.train_pairs)
+    test_pairs, _ = pairs_from_events(args.test_world, profile.data.pairs)
+    broad_pairs, _ = pairs_from_events(args.test_world, reward.train_pairs)
+    ceilings = {
+        "test": world_ceiling(args.test_world, test_pairs),
+        "broad": world_ceiling(args.test_world, broad_pairs),
+    }
+    train_ads = creatives_with_products(args.train_world)
+    test_ads = creatives_with_products(args.test_world)
+    teacher = fit_teacher(train_pairs, train_ads, reward.teacher)
+    vocabulary, targets = background_words(train_ads["description"], reward.perception.min_df)
+    if vocabulary != list(teacher.vectorizer.get_feature_names_out()):
+        raise SystemExit(
+            "perception.min_df and teacher.min_df must match: the readers name the teacher's words"
+        )
+    true_words = teacher.vectorizer.transform(test_ads["description"]).toarray().astype(np.float32)
+    reference = utilities(teacher, true_words, test_ads)
+
+    def measure(name: str, probabilities: np.ndarray, seconds: float) -> dict:
+        read = (probabilities > 0.5).astype(np.float32)
+        util = utilities(teacher, read, test_ads)
+        row = {"reader": name, "seconds": round(seconds, 1)}
+        if name != "words":
+            logits = torch.from_numpy(np.log(probabilities + 1e-7) - np.log1p(-probabilities + 1e-7))
+            row["word_f1"] = round(word_f1(logits, torch.from_numpy(true_words)), 4)
+            row["ads_all_words_right"] = round(float((read == true_words).all(axis=1).mean()), 4)
+            row["utility_corr"] = round(float(np.corrcoef(util, reference)[0, 1]), 4)
+        for split, pairs in (("test", test_pairs), ("broad", broad_pairs)):
+            accuracy = pair_accuracy(util, test_ads.index, pairs)
+            row[f"{split}_pair_accuracy"] = round(accuracy, 4)
+            row[f"{split}_skill"] = round((accuracy - 0.5) / (ceilings[split] - 0.5), 4)
+        print(json.dumps(row), flush=True)
+        return row
+
+    rows = [measure("words", true_words, 0.0)]
+    t0 = time.perf_counter()
+    llava, processor = load_model(args.model)
+    reader, summary = train_perception(
+        llava, processor, args.train_world, reward.perception, reward.image_side, reward.seed
+    )
+    test_paths = [str(args.test_world / p) for p in test_ads["image_path"]]
+    logits = reader.logits(llava, ad_pixels(processor, test_paths, reward.image_side))
+    rows.append(measure("tiny_tower", torch.sigmoid(logits).numpy(), time.perf_counter() - t0))
+    rows[-1]["train_held_out_word_f1"] = summary["held_out_word_f1"]
+    t0 = time.perf_counter()
+    probabilities = cnn_reader(
+        [str(args.train_world / p) for p in train_ads["image_path"]],
+        targets,
+        test_paths,
+        reward.image_side,
+        args.cnn_epochs,
+        args.cnn_width,
+        reward.seed,
+    )
+    rows.append(measure("cnn", probabilities, time.perf_counter() - t0))
+    result = {
+        "train_world": json.loads((args.train_world / "world.json").read_text())["seed"],
+        "test_world": json.loads((args.test_world / "world.json").read_text())["seed"],
+        "model": args.model.name,
+        "train_pairs": len(train_pairs),
+        "test_pairs": len(test_pairs),
+        "broad_pairs": len(broad_pairs),
+        "ceilings": ceilings,
+        "words": len(vocabulary),
+        "goal": "an RM reaching test_skill >= 0.6 needs a reader at least this good",
+        "readers": rows,
+        "image_side": reward.image_side,
+        "perception": as_dict(reward.perception),
+        "cnn": {"epochs": args.cnn_epochs, "width": args.cnn_width},
+        "overrides": args.overrides,
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpu_count": os.cpu_count(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "rm_perception_bound.json").write_text(json.dumps(result, indent=2))
+
+
+def utilities(teacher: DescriptionTeacher, words: np.ndarray, ads: pd.DataFrame) -> np.ndarray:
+    """The teacher's score of each ad (its pair probability is the logistic of the difference of two)."""
+    features = teacher.features_of_words(sp.csr_matrix(words), ads)
+    return np.asarray(features @ teacher.model.coef_.ravel()).ravel()
+
+
+def pair_accuracy(util: np.ndarray, ids: pd.Index, pairs: pd.DataFrame) -> float:
+    """Share of ``pairs`` whose logged winner has the higher utility (ties count as "right")."""
+    score = pd.Series(util, index=ids)
+    diff = score.loc[pairs["left_creative_id"]].to_numpy() - score.loc[pairs["right_creative_id"]].to_numpy()
+    return float(np.mean(np.where(diff > 0, "left", "right") == pairs["label"].to_numpy()))
+
+
+def cnn_reader(
+    train_paths: list[str],
+    targets: np.ndarray,
+    test_paths: list[str],
+    side: int,
+    epochs: int,
+    width: int,
+    seed: int,
+) -> np.ndarray:
+    """Train a small CNN (conv-BN-ReLU x 2 + max-pool blocks down to 4 px) to name the words; its
+    probabilities on the test ads."""
+    torch.manual_seed(seed)
+    x_train, x_test = _pixels(train_paths, side), _pixels(test_paths, side)
+    y_train = torch.from_numpy(targets)
+    layers, channels = [], 3
+    for k in range(int(math.log2(side)) - 2):
+        out = min(width * 2**k, 4 * width)
+        layers.append(_block(channels, out))
+        channels = out
+    net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, targets.shape[1]))
+    steps = epochs * (len(x_train) // 64)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=steps, pct_start=0.05)
+    generator = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in tqdm(range(epochs), desc="cnn reader", unit="epoch"):
+        order = torch.randperm(len(x_train), generator=generator)
+        for start in range(0, len(order) - 63, 64):
+            batch = order[start : start + 64]
+            loss = nn.functional.binary_cross_entropy_with_logits(net(x_train[batch]), y_train[batch])
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+    net.eval()
+    with torch.no_grad():
+        return torch.sigmoid(torch.cat([net(chunk) for chunk in x_test.split(256)])).numpy()
+
+
+def _block(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, padding=1),
+        nn.BatchNorm2d(outputs),
+        nn.ReLU(),
+        nn.Conv2d(outputs, outputs, 3, padding=1),
+        nn.BatchNorm2d(outputs),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+def _pixels(paths: list[str], side: int) -> torch.Tensor:
+    images = []
+    for path in paths:
+        with Image.open(path) as image:
+            images.append(np.asarray(image.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)))
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255).sub(0.5)
+
+
+if __name__ == "__main__":
+    main()
