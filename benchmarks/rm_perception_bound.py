@@ -31,9 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
-from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
@@ -41,8 +39,8 @@ from caig.logs import setup_logging
 from caig.mllm.build import load_model
 from caig.profile import load_profile
 from caig.reward.evaluate import world_ceiling
-from caig.reward.perception import ad_pixels, background_words, train_perception, word_f1
-from caig.reward.teacher import DescriptionTeacher, creatives_with_products, fit_teacher
+from caig.reward.perception import ad_pixels, background_words, open_ad, train_perception, word_f1
+from caig.reward.teacher import creatives_with_products, fit_teacher
 from caig.reward.world_pairs import pairs_from_events
 from caig.typed_config import as_dict
 
@@ -80,11 +78,11 @@ def main() -> None:
             "perception.min_df and teacher.min_df must match: the readers name the teacher's words"
         )
     true_words = teacher.vectorizer.transform(test_ads["description"]).toarray().astype(np.float32)
-    reference = utilities(teacher, true_words, test_ads)
+    reference = teacher.utility_of_words(true_words, test_ads)
 
     def measure(name: str, probabilities: np.ndarray, seconds: float) -> dict:
         read = (probabilities > 0.5).astype(np.float32)
-        util = utilities(teacher, read, test_ads)
+        util = teacher.utility_of_words(read, test_ads)
         row = {"reader": name, "seconds": round(seconds, 1)}
         if name != "words":
             logits = torch.from_numpy(np.log(probabilities + 1e-7) - np.log1p(-probabilities + 1e-7))
@@ -142,12 +140,6 @@ def main() -> None:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rm_perception_bound.json").write_text(json.dumps(result, indent=2))
-
-
-def utilities(teacher: DescriptionTeacher, words: np.ndarray, ads: pd.DataFrame) -> np.ndarray:
-    """The teacher's score of each ad (its pair probability is the logistic of the difference of two)."""
-    features = teacher.features_of_words(sp.csr_matrix(words), ads)
-    return np.asarray(features @ teacher.model.coef_.ravel()).ravel()
 
 
 def pair_accuracy(util: np.ndarray, ids: pd.Index, pairs: pd.DataFrame) -> float:
@@ -209,11 +201,8 @@ def _block(inputs: int, outputs: int) -> nn.Sequential:
 
 
 def _pixels(paths: list[str], side: int) -> torch.Tensor:
-    images = []
-    for path in paths:
-        with Image.open(path) as image:
-            images.append(np.asarray(image.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)))
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255).sub(0.5)
+    images = np.stack([np.asarray(open_ad(path, side)) for path in paths])
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).sub(0.5)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from caig.reward.perception import (
     ad_pixels,
     background_words,
     image_tokens,
+    open_ad,
     split_products,
     train_perception,
     word_f1,
@@ -55,17 +56,10 @@ def test_image_tokens_are_the_tile_tokens_llava_gives_the_rm(tiny_model_dir, sma
     assert pixels.shape == (2, 3, 32, 32)
     with torch.no_grad():
         single = image_tokens(llava, pixels)
-        joined = join_side_by_side(*(_open(p) for p in paths), side=32)
+        joined = join_side_by_side(*(open_ad(p, side=64) for p in paths), side=32)
         pair = processor.image_processor([joined], return_tensors="pt")["pixel_values"]  # base, left, right
         tiles = image_tokens(llava, pair[0, 1:3])
     torch.testing.assert_close(single, tiles, atol=1e-4, rtol=1e-4)
-
-
-def _open(path: str):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 def test_it_learns_the_words_and_trains_only_the_vision_side(tiny_model_dir, small_world_dir) -> None:

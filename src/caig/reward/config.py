@@ -40,9 +40,7 @@ class PerceptionConfig:
     """Background perception (``caig.reward.perception``): the vision tower learns each ad's background words."""
 
     enabled: bool = False  # paper: off (a 7B RM's vision tower sees backgrounds without it)
-    epochs: float = (
-        40.0  # passes over the training world's ads (tiny tower: ~70 s on one core for 12,000 ads)
-    )
+    epochs: float = 40.0  # passes over the training world's ads (~70 s on one core for 12,000 tiny-tower ads)
     learning_rate: float = 2e-3  # vision tower, projector and the word probe
     batch_size: int = 64  # ads per step
     min_df: int = 2  # words in fewer descriptions are not targets

@@ -24,12 +24,13 @@ ANSWERS = ("left", "right")  # class 0 = the left image is better, class 1 = the
 def join_side_by_side(left: Image.Image, right: Image.Image, side: int) -> Image.Image:
     """Both ads resized to ``side`` x ``side`` and joined into one RGB image, left | right: (side, 2 * side)."""
     joined = Image.new("RGB", (2 * side, side))
-    joined.paste(_square(left, side), (0, 0))
-    joined.paste(_square(right, side), (side, 0))
+    joined.paste(square_ad(left, side), (0, 0))
+    joined.paste(square_ad(right, side), (side, 0))
     return joined
 
 
-def _square(image: Image.Image, side: int) -> Image.Image:
+def square_ad(image: Image.Image, side: int) -> Image.Image:
+    """One ad as the RM sees one side of a pair: RGB, resized (bicubic) to ``side`` x ``side``."""
     image = image.convert("RGB")
     return image if image.size == (side, side) else image.resize((side, side), Image.Resampling.BICUBIC)
 

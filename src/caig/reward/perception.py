@@ -29,6 +29,7 @@ from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from caig.reward.config import PerceptionConfig
+from caig.reward.inputs import square_ad
 
 log = logging.getLogger("caig.reward")
 
@@ -45,15 +46,16 @@ def ad_pixels(processor: Any, paths: list[str], side: int, batch: int = 256) -> 
     processor: (N, 3, side, side), the base view the vision tower gets."""
     chunks = []
     for start in tqdm(range(0, len(paths), batch), desc="perception images", disable=len(paths) < 2000):
-        images = [_square(p, side) for p in paths[start : start + batch]]
+        images = [open_ad(p, side) for p in paths[start : start + batch]]
         pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
         chunks.append(pixels[:, 0] if pixels.dim() == 5 else pixels)
     return torch.cat(chunks)
 
 
-def _square(path: str, side: int) -> Image.Image:
+def open_ad(path: str, side: int) -> Image.Image:
+    """The ad image at ``path`` as the RM sees one side of a pair (``square_ad``)."""
     with Image.open(path) as image:
-        return image.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)
+        return square_ad(image, side)
 
 
 def image_tokens(llava: Any, pixels: torch.Tensor) -> torch.Tensor:

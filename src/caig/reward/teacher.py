@@ -48,11 +48,7 @@ class DescriptionTeacher:
 
     def features(self, descriptions: pd.Series, catalog_rows: pd.DataFrame) -> sp.csr_matrix:
         """Per creative: its words, and its words within its product's category and colour."""
-        return self.features_of_words(self.vectorizer.transform(descriptions), catalog_rows)
-
-    def features_of_words(self, words: sp.csr_matrix, catalog_rows: pd.DataFrame) -> sp.csr_matrix:
-        """``features`` of words already read (one column per ``vectorizer`` word, 0/1), e.g. from pixels."""
-        return _features(sp.csr_matrix(words), catalog_rows, self.categories, self.colours)
+        return _features(self.vectorizer.transform(descriptions), catalog_rows, self.categories, self.colours)
 
     def prob_left(self, left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
         """P(left ad gets more clicks) for aligned rows of left and right creative features."""
@@ -60,7 +56,12 @@ class DescriptionTeacher:
 
     def utility(self, descriptions: pd.Series, catalog_rows: pd.DataFrame) -> np.ndarray:
         """Each ad's score for its product: P(a beats b) is the logistic of utility(a) - utility(b)."""
-        return np.asarray(self.features(descriptions, catalog_rows) @ self.model.coef_.ravel()).ravel()
+        return self.utility_of_words(self.vectorizer.transform(descriptions), catalog_rows)
+
+    def utility_of_words(self, words: Any, catalog_rows: pd.DataFrame) -> np.ndarray:
+        """``utility`` of words already read (one 0/1 column per ``vectorizer`` word), e.g. from pixels."""
+        features = _features(sp.csr_matrix(words), catalog_rows, self.categories, self.colours)
+        return np.asarray(features @ self.model.coef_.ravel()).ravel()
 
     def compare(self, product: Mapping[str, Any], a: Any, b: Any) -> float:
         """P(ad a gets more clicks than ad b) from their ``description``s: PCPO's judge read from the text

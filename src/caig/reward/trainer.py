@@ -131,8 +131,9 @@ def train_reward_model(
     """Fine-tune an RM from the model in ``model_dir`` on ``source``'s pairs; save it to ``out``.
 
     With ``reward.perception`` / ``reward.side_warmup`` / ``reward.teacher`` enabled, their stages train the
-    same model first (``data_dir``, where the pairs' creatives live, is needed for perception and the teacher). Returns the training summary
-    (also written to ``out/train.json``): pairs, steps, seconds, loss curve of the last stage, and every stage's.
+    same model first (``data_dir``, where the pairs' creatives live, is needed for perception and the
+    teacher). Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss
+    curve of the last stage, and every stage's.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
