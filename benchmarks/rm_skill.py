@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from caig.data.config import PairRuleConfig
 from caig.logs import setup_logging
 from caig.profile import load_profile
 from caig.reward.evaluate import score_and_measure, world_ceiling
-from caig.reward.pairs_dataset import attach_sources
+from caig.reward.pairs_dataset import PairSource, attach_sources
 from caig.reward.scoring import RewardScorer
 from caig.reward.trainer import load_reward_model, train_reward_model
 from caig.reward.world_pairs import pairs_from_events
@@ -44,6 +45,12 @@ def main() -> None:
     parser.add_argument("--profile", default="local")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument(
+        "--broad-pairs",
+        type=int,
+        default=1500,
+        help="also score this many test-world pairs drawn by the TRAINING rule (larger CTR gaps, less noisy); 0: off",
+    )
     parser.add_argument("--name", default="rm_skill", help="result file name (without .json)")
     parser.add_argument(
         "--runs-from",
@@ -59,12 +66,18 @@ def main() -> None:
     test_pairs, _ = pairs_from_events(args.test_world, profile.data.pairs)
     train, test = attach_sources(train_pairs, args.train_world), attach_sources(test_pairs, args.test_world)
     ceiling = world_ceiling(args.test_world, test.pairs)
+    broad = broad_pairs(args.test_world, profile.reward.train_pairs, args.broad_pairs)
+    broad_ceiling = world_ceiling(args.test_world, broad.pairs) if broad else None
     runs = [run for path in args.runs_from for run in json.loads(path.read_text())["runs"]]
     for seed in [] if runs else (int(s) for s in args.seeds.split(",")):
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
         summary = train_reward_model(args.model, train, config, rm_dir, data_dir=args.train_world)
-        metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
+        scorer = RewardScorer(*load_reward_model(rm_dir))
+        metrics, _ = score_and_measure(scorer, test, ceiling)
+        if broad:
+            broad_metrics, _ = score_and_measure(scorer, broad, broad_ceiling)
+            metrics |= {f"broad_{k}": broad_metrics[k] for k in ("pair_accuracy", "skill", "pairs")}
         stages = [{k: v for k, v in s.items() if k != "loss_curve"} for s in summary["stages"]]
         runs.append(
             {
@@ -92,6 +105,8 @@ def main() -> None:
         "skill_max": float(skills.max()),
         "skill_spread": float(skills.max() - skills.min()),
         "swap_disagreement_mean": float(np.mean([r["swap_disagreement"] for r in runs])),
+        "broad_skill_mean": _mean(runs, "broad_skill"),
+        "broad_ceiling": broad_ceiling,
         "goal": "skill_mean >= 0.6",
         "runs": runs,
         "reward_config": as_dict(profile.reward),
@@ -103,6 +118,19 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k not in ("runs", "reward_config")}, indent=2))
+
+
+def broad_pairs(test_world: Path, rule: PairRuleConfig, n: int) -> PairSource | None:
+    """Up to ``n`` test-world pairs by the training rule (a seeded sample), or None for ``n`` = 0."""
+    if n <= 0:
+        return None
+    pairs, _ = pairs_from_events(test_world, rule)
+    return attach_sources(pairs.sample(n=min(n, len(pairs)), random_state=0), test_world)
+
+
+def _mean(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return float(np.mean(values)) if values else None
 
 
 def _final_ce(summary: dict) -> float | None:

@@ -54,6 +54,25 @@ class PerceptionConfig:
 
 
 @dataclass
+class AdUtilityConfig:
+    """Ad utility (``caig.reward.ad_utility``): single ads regressed on the description teacher's utility."""
+
+    enabled: bool = False  # paper: off (the RM learns from pairs only)
+    epochs: float = (
+        10.0  # passes over the training ads (and borrowed backgrounds, with teacher.borrowed_per_product)
+    )
+    learning_rate: float = 3e-4  # peak rate of the whole RM (1e-3 generalised worse in a pilot)
+    batch_size: int = 16  # ads per step
+    held_out_share: float = 0.1  # share of products kept out to measure the utilities' correlation
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1:
+            raise ValueError("ad_utility.epochs, .learning_rate and .batch_size must be positive")
+        if not 0 <= self.held_out_share < 1:
+            raise ValueError("ad_utility.held_out_share must be in [0, 1)")
+
+
+@dataclass
 class TeacherConfig:
     """The description teacher (``caig.reward.teacher``): soft labels on every creative pair, for distillation."""
 
@@ -129,6 +148,7 @@ class RewardConfig:
     cpu_threads: int = 1  # torch threads on CPU (tiny ops: 1 is fastest on shared cores); 0: default
     # Curriculum before the logged pairs (off in the paper; README "Reward model" says when they help).
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # stage 0: background words
+    ad_utility: AdUtilityConfig = field(default_factory=AdUtilityConfig)  # stage 0b: one ad's teacher utility
     side_warmup: SideWarmupConfig = field(default_factory=SideWarmupConfig)  # stage 1: which ad is brighter
     teacher: TeacherConfig = field(default_factory=TeacherConfig)  # stage 2: the description teacher's pairs
     # Pairs.

@@ -20,6 +20,7 @@ from transformers import Trainer, TrainingArguments
 
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
+from caig.reward.ad_utility import AdSource, encode_ads, held_out_correlation
 from caig.reward.config import RewardConfig
 from caig.reward.curriculum import Stage, training_stages
 from caig.reward.inputs import answer_token_ids
@@ -169,14 +170,7 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
     """Train ``model`` in place on one stage's pairs; its summary (pairs, steps, seconds, loss curve)."""
     started = time.perf_counter()
     config, source = stage.config, stage.source
-    examples = encode_pairs(source, processor, config, seed=config.seed)
-    collator: Any = Collator(processor.tokenizer.pad_token_id)
-    if config.swap_consistent_training:
-        swapped = encode_pairs(source, processor, config, swap=True, seed=config.seed)
-        examples = [{"ab": ab, "ba": ba} for ab, ba in zip(examples, swapped)]
-        collator = SwapPairCollator(processor.tokenizer.pad_token_id)
-    elif config.train_both_orders:
-        examples += encode_pairs(source, processor, config, swap=True, seed=config.seed + 1)
+    examples, collator = stage_examples(source, processor, config)
     log.info("RM stage %s: %d examples, %s, head %s", stage.name, len(examples), config.method, config.head)
     trainer = RewardTrainer(
         model=model,
@@ -187,9 +181,16 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
         optimizers=(head_scaled_optimizer(model, config), None),
     )
     result = trainer.train()
+    measured = {}
+    if isinstance(source, AdSource):
+        measured["held_out_utility_corr"] = round(held_out_correlation(model, source, processor, config), 4)
+        log.info(
+            "RM stage %s: held-out utility correlation %.3f", stage.name, measured["held_out_utility_corr"]
+        )
     return {
         "stage": stage.name,
         "pairs": len(examples),
+        **measured,
         "steps": int(result.global_step),
         "seconds": round(time.perf_counter() - started, 1),
         "train_loss": float(result.training_loss),
@@ -200,6 +201,25 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
             if "loss" in e
         ],
     }
+
+
+def stage_examples(
+    source: PairSource | AdSource, processor: Any, config: RewardConfig
+) -> tuple[list[Any], Any]:
+    """A stage's encoded examples and their collator: single ads (held-out products left out), or pairs in
+    one order, both orders, or both orders per example for swap-consistent training."""
+    collator: Any = Collator(processor.tokenizer.pad_token_id)
+    if isinstance(source, AdSource):
+        ads = source.ads[~source.ads["held_out"]]
+        return encode_ads(ads, source.products, processor, config, seed=config.seed), collator
+    examples: list[Any] = encode_pairs(source, processor, config, seed=config.seed)
+    if config.swap_consistent_training:
+        swapped = encode_pairs(source, processor, config, swap=True, seed=config.seed)
+        examples = [{"ab": ab, "ba": ba} for ab, ba in zip(examples, swapped)]
+        collator = SwapPairCollator(processor.tokenizer.pad_token_id)
+    elif config.train_both_orders:
+        examples += encode_pairs(source, processor, config, swap=True, seed=config.seed + 1)
+    return examples, collator
 
 
 def save_reward_model(model: RewardModel, processor: Any, config: RewardConfig, out: str | Path) -> Path:

@@ -1,0 +1,125 @@
+"""Ad utility: the whole RM learns what ONE ad is worth for its product before it compares two.
+
+The pairwise stages ask the tiny RM to compose three things through one bit per pair: what the background
+shows, what that is worth for this product's category and colour, and which side it is on. Its language model
+learns the middle part slowly (README "how well the RM must see": a reader good for skill 0.44 ends at 0.08).
+Here each training ad is shown alone, with its product's RM prompt, and the CTR head (both outputs) regresses
+the description teacher's utility of that ad (``DescriptionTeacher.utility``, standardised): a dense target
+per ad for exactly that composition. The teacher learns from the logged pairs and the creatives' own
+descriptions, never from the oracle. A share of the products is held out to measure how well the utilities
+generalise (their correlation, in ``train.json``). Off by default (the paper's RM has no such stage).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from caig.reward.config import RewardConfig
+from caig.reward.inputs import rm_prompt, square_ad, template_index
+from caig.reward.model import RewardModel
+from caig.reward.pairs_dataset import Collator, encode_batch
+from caig.reward.perception import split_products
+from caig.reward.teacher import DescriptionTeacher
+
+
+@dataclass
+class AdSource:
+    """Single ads with their teacher utility: what the ad-utility stage trains on."""
+
+    ads: pd.DataFrame  # index creative_id; product_id, image_path (absolute), utility, held_out
+    products: pd.DataFrame  # catalog indexed by product_id
+
+
+def ad_utility_source(
+    teacher: DescriptionTeacher,
+    creatives: pd.DataFrame,
+    products: pd.DataFrame,
+    held_out_share: float,
+    seed: int,
+) -> AdSource:
+    """Every ad of ``creatives`` (descriptions, categories, colours, absolute image paths) with its teacher
+    utility, standardised over these ads, and whether its product is held out."""
+    utility = teacher.utility(creatives["description"], creatives)
+    utility = (utility - utility.mean()) / (utility.std() or 1.0)
+    ads = pd.DataFrame(
+        {
+            "product_id": creatives["product_id"].to_numpy(),
+            "image_path": creatives["image_path"].to_numpy(),
+            "utility": utility,
+            "held_out": split_products(creatives["product_id"], held_out_share, seed),
+        },
+        index=creatives.index,
+    )
+    return AdSource(ads, products)
+
+
+def encode_ads(
+    ads: pd.DataFrame,
+    products: pd.DataFrame,
+    processor: Any,
+    config: RewardConfig,
+    seed: int | None,
+    chunk: int = 256,
+) -> list[dict[str, torch.Tensor]]:
+    """Each ad alone as model inputs (its product's RM prompt, the ad at ``image_side``) with targets
+    ``ctr = [utility, utility]`` (the CTR head's two outputs) and an uninformative ``labels`` 0.5 (the stage
+    trains with ``ce_weight`` 0). ``seed`` draws a template per ad when ``config.template`` is -1."""
+    rng = random.Random(seed) if seed is not None else None
+    rows = list(ads.itertuples())
+    examples: list[dict[str, torch.Tensor]] = []
+    for start in tqdm(range(0, len(rows), chunk), desc="encode ads", leave=False, disable=len(rows) < 1000):
+        texts, images = [], []
+        for row in rows[start : start + chunk]:
+            texts.append(
+                rm_prompt(processor, products.loc[row.product_id], config, template_index(config, rng))
+            )
+            with Image.open(row.image_path) as image:
+                images.append(square_ad(image, config.image_side))
+            examples.append(
+                {
+                    "labels": torch.tensor(0.5),
+                    "ctr": torch.tensor([row.utility, row.utility], dtype=torch.float32),
+                }
+            )
+        for i, encoded in enumerate(encode_batch(processor, texts, images, config.max_length)):
+            examples[start + i].update(encoded)
+    return examples
+
+
+@torch.no_grad()
+def predicted_utility(
+    model: RewardModel, examples: list[dict[str, torch.Tensor]], pad_token_id: int, batch_size: int
+) -> np.ndarray:
+    """The RM's utility of single encoded ads (mean of the CTR head's two outputs)."""
+    was_training = model.training
+    model.eval()
+    collate = Collator(pad_token_id)
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(examples), batch_size):
+        batch = collate(examples[start : start + batch_size])
+        inputs = {
+            k: batch[k].to(device) for k in ("input_ids", "attention_mask", "pixel_values", "image_sizes")
+        }
+        hidden = model.last_hidden(**inputs)
+        out.append(model.ctr_head(hidden).float().mean(dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+def held_out_correlation(model: RewardModel, source: AdSource, processor: Any, config: RewardConfig) -> float:
+    """Pearson correlation of the RM's and the teacher's utilities on the held-out products' ads (NaN if none)."""
+    held = source.ads[source.ads["held_out"]]
+    if len(held) < 2:
+        return float("nan")
+    examples = encode_ads(held, source.products, processor, config, seed=None)
+    predicted = predicted_utility(model, examples, processor.tokenizer.pad_token_id, config.eval_batch_size)
+    return float(np.corrcoef(predicted, held["utility"].to_numpy())[0, 1])
