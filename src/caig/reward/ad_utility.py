@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from caig.reward.config import RewardConfig
-from caig.reward.inputs import rm_prompt, square_ad, template_index
+from caig.reward.inputs import rm_prompt, template_index
 from caig.reward.model import RewardModel
 from caig.reward.pairs_dataset import Collator, encode_batch
-from caig.reward.perception import split_products
+from caig.reward.perception import open_ad, split_products
 from caig.reward.teacher import DescriptionTeacher
 
 
@@ -81,8 +80,7 @@ def encode_ads(
             texts.append(
                 rm_prompt(processor, products.loc[row.product_id], config, template_index(config, rng))
             )
-            with Image.open(row.image_path) as image:
-                images.append(square_ad(image, config.image_side))
+            images.append(open_ad(row.image_path, config.image_side))
             examples.append(
                 {
                     "labels": torch.tensor(0.5),
