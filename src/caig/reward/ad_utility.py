@@ -46,13 +46,11 @@ def ad_utility_source(
 ) -> AdSource:
     """Every ad of ``creatives`` (descriptions, categories, colours, absolute image paths) with its teacher
     utility, standardised over these ads, and whether its product is held out."""
-    utility = teacher.utility(creatives["description"], creatives)
-    utility = (utility - utility.mean()) / (utility.std() or 1.0)
     ads = pd.DataFrame(
         {
             "product_id": creatives["product_id"].to_numpy(),
             "image_path": creatives["image_path"].to_numpy(),
-            "utility": utility,
+            "utility": teacher.standardised_utility(creatives).to_numpy(),
             "held_out": split_products(creatives["product_id"], held_out_share, seed),
         },
         index=creatives.index,

@@ -75,8 +75,7 @@ def teacher_source(
     for side in ("left", "right"):
         pairs[f"{side}_image_path"] = creatives["image_path"].loc[pairs[f"{side}_creative_id"]].to_numpy()
     if config.teacher.utility_weight > 0:  # each side's utility, standardised, as the CTR head's target
-        utility = pd.Series(teacher.utility(creatives["description"], creatives), index=creatives.index)
-        utility = (utility - utility.mean()) / (utility.std() or 1.0)
+        utility = teacher.standardised_utility(creatives)
         for side in ("left", "right"):
             pairs[f"{side}_ctr"] = utility.loc[pairs[f"{side}_creative_id"]].to_numpy()
     return attach_sources(pairs, data_dir)

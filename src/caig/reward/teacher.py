@@ -58,6 +58,12 @@ class DescriptionTeacher:
         """Each ad's score for its product: P(a beats b) is the logistic of utility(a) - utility(b)."""
         return self.utility_of_words(self.vectorizer.transform(descriptions), catalog_rows)
 
+    def standardised_utility(self, creatives: pd.DataFrame) -> pd.Series:
+        """``utility`` of each of ``creatives`` (descriptions, categories, colours), scaled to mean 0 and
+        standard deviation 1 over them: the RM's regression target (its CTR head)."""
+        utility = self.utility(creatives["description"], creatives)
+        return pd.Series((utility - utility.mean()) / (utility.std() or 1.0), index=creatives.index)
+
     def utility_of_words(self, words: Any, catalog_rows: pd.DataFrame) -> np.ndarray:
         """``utility`` of words already read (one 0/1 column per ``vectorizer`` word), e.g. from pixels."""
         features = _features(sp.csr_matrix(words), catalog_rows, self.categories, self.colours)
