@@ -10,9 +10,10 @@ import torch
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
-from caig.reward.ad_utility import ad_utility_source, encode_ads, held_out_correlation, predicted_utility
+from caig.reward.ad_utility import ad_utility_source, encode_ads, held_out_correlation
 from caig.reward.config import AdUtilityConfig, RewardConfig, TeacherConfig
 from caig.reward.curriculum import teacher_and_ads, training_stages
+from caig.reward.scoring import RewardScorer
 from caig.reward.side_warmup import mean_luminance
 from caig.reward.trainer import fit_stage, train_reward_model
 from caig.reward.wrap import build_reward_model
@@ -80,7 +81,7 @@ def test_the_stage_trains_the_ctr_head_on_its_targets_and_measures_held_out_prod
     assert summary["held_out_utility_corr"] > 0.6 and summary["held_out_utility_corr"] > before + 0.3
     held = ads[ads["held_out"]]
     examples = encode_ads(held, stage.source.products, processor, stage.config, seed=None)
-    predicted = predicted_utility(model, examples, processor.tokenizer.pad_token_id, 32)
+    predicted = RewardScorer(model, processor, stage.config).ctr(examples).mean(axis=1)
     assert np.corrcoef(predicted, held["utility"])[0, 1] == pytest.approx(
         summary["held_out_utility_corr"], abs=1e-3
     )

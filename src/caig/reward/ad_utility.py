@@ -24,8 +24,9 @@ from tqdm import tqdm
 from caig.reward.config import RewardConfig
 from caig.reward.inputs import rm_prompt, template_index
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Collator, encode_batch
+from caig.reward.pairs_dataset import encode_batch
 from caig.reward.perception import open_ad, split_products
+from caig.reward.scoring import RewardScorer
 from caig.reward.teacher import DescriptionTeacher
 
 
@@ -90,32 +91,13 @@ def encode_ads(
     return examples
 
 
-@torch.no_grad()
-def predicted_utility(
-    model: RewardModel, examples: list[dict[str, torch.Tensor]], pad_token_id: int, batch_size: int
-) -> np.ndarray:
-    """The RM's utility of single encoded ads (mean of the CTR head's two outputs)."""
-    was_training = model.training
-    model.eval()
-    collate = Collator(pad_token_id)
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(examples), batch_size):
-        batch = collate(examples[start : start + batch_size])
-        inputs = {
-            k: batch[k].to(device) for k in ("input_ids", "attention_mask", "pixel_values", "image_sizes")
-        }
-        hidden = model.last_hidden(**inputs)
-        out.append(model.ctr_head(hidden).float().mean(dim=1).cpu())
-    model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0)
-
-
 def held_out_correlation(model: RewardModel, source: AdSource, processor: Any, config: RewardConfig) -> float:
     """Pearson correlation of the RM's and the teacher's utilities on the held-out products' ads (NaN if none)."""
     held = source.ads[source.ads["held_out"]]
     if len(held) < 2:
         return float("nan")
     examples = encode_ads(held, source.products, processor, config, seed=None)
-    predicted = predicted_utility(model, examples, processor.tokenizer.pad_token_id, config.eval_batch_size)
+    was_training = model.training  # RewardScorer puts the model in eval mode; later stages train it
+    predicted = RewardScorer(model, processor, config).ctr(examples).mean(axis=1)  # each ad's utility
+    model.train(was_training)
     return float(np.corrcoef(predicted, held["utility"].to_numpy())[0, 1])

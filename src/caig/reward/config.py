@@ -58,9 +58,7 @@ class AdUtilityConfig:
     """Ad utility (``caig.reward.ad_utility``): single ads regressed on the description teacher's utility."""
 
     enabled: bool = False  # paper: off (the RM learns from pairs only)
-    epochs: float = (
-        10.0  # passes over the training ads (and borrowed backgrounds, with teacher.borrowed_per_product)
-    )
+    epochs: float = 10.0  # passes over the training ads (borrowed ones too: teacher.borrowed_per_product)
     learning_rate: float = 3e-4  # peak rate of the whole RM (1e-3 generalised worse in a pilot)
     batch_size: int = 16  # ads per step
     held_out_share: float = 0.1  # share of products kept out to measure the utilities' correlation

@@ -11,7 +11,7 @@ two orders disagree is reported. The classification head is the inference signal
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +71,29 @@ class RewardScorer:
     def device(self) -> torch.device:
         return self.model.cls_head.weight.device
 
-    @torch.no_grad()
     def prob_left(self, examples: Sequence[dict[str, torch.Tensor]]) -> np.ndarray:
         """P(left image is better) for encoded examples, in batches of ``eval_batch_size``."""
-        probs = []
+        return self._batched(examples, lambda out: torch.softmax(out["logits"], dim=-1)[:, 0])
+
+    def ctr(self, examples: Sequence[dict[str, torch.Tensor]]) -> np.ndarray:
+        """The CTR head's ``[ctr_left, ctr_right]`` for encoded examples: (N, 2)."""
+        return self._batched(examples, lambda out: out["ctr"]).reshape(len(examples), 2)
+
+    @torch.no_grad()
+    def _batched(
+        self,
+        examples: Sequence[dict[str, torch.Tensor]],
+        read: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    ) -> np.ndarray:
+        """``read`` of the model's outputs for every example, in batches of ``eval_batch_size``."""
+        values = []
         size = self.config.eval_batch_size
         for start in range(0, len(examples), size):
             batch = self.collate(list(examples[start : start + size]))
             batch = {k: v.to(self.device) for k, v in batch.items() if k not in ("labels", "ctr")}
             batch["pixel_values"] = batch["pixel_values"].to(self.model.cls_head.weight.dtype)
-            logits = self.model(**batch)["logits"]
-            probs.append(torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy())
-        return np.concatenate(probs) if probs else np.zeros(0)
+            values.append(read(self.model(**batch)).float().cpu().numpy())
+        return np.concatenate(values) if values else np.zeros(0)
 
     def score_source(self, source: PairSource) -> tuple[np.ndarray, np.ndarray]:
         """(P(left better) in the stored order, P(left better) with the images swapped) for every pair."""
