@@ -115,3 +115,13 @@ def test_config_refuses_bad_values() -> None:
         AdUtilityConfig(held_out_share=1.0)
     with pytest.raises(ValueError, match="batch_size"):
         AdUtilityConfig(batch_size=0)
+
+
+def test_an_unreadable_ad_is_an_error_naming_it(tiny_model_dir, teacher_ads, train_pairs) -> None:
+    teacher, ads = teacher_ads
+    source = ad_utility_source(teacher, ads, train_pairs.products, held_out_share=0.0, seed=0)
+    broken = source.ads.head(2).copy()
+    broken.iloc[1, broken.columns.get_loc("image_path")] = "missing/C999999.png"
+    _, processor = load_model(tiny_model_dir)
+    with pytest.raises(UserError, match="missing/C999999.png"):
+        encode_ads(broken, source.products, processor, RewardConfig(image_side=32), seed=0)

@@ -135,7 +135,7 @@ def encode_pairs(
     for start in tqdm(range(0, len(rows), chunk), desc="encode pairs", leave=False, disable=len(rows) < 1000):
         texts, images = [], []
         for row in rows[start : start + chunk]:
-            left, right = _open(row.left_image_path), _open(row.right_image_path)
+            left, right = open_image(row.left_image_path), open_image(row.right_image_path)
             ctr = [float(row.left_ctr), float(row.right_ctr)]
             label: float = float(row.p_right) if soft else (0 if row.label == "left" else 1)
             if swap:
@@ -182,7 +182,8 @@ def encode_batch(
     ]
 
 
-def _open(path: str) -> Image.Image:
+def open_image(path: str) -> Image.Image:
+    """An ad image as RGB; an unreadable file is a ``UserError`` naming it."""
     try:
         with Image.open(path) as image:
             return image.convert("RGB")

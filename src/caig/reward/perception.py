@@ -30,6 +30,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from caig.reward.config import PerceptionConfig
 from caig.reward.inputs import square_ad
+from caig.reward.pairs_dataset import open_image
 
 log = logging.getLogger("caig.reward")
 
@@ -53,9 +54,9 @@ def ad_pixels(processor: Any, paths: list[str], side: int, batch: int = 256) -> 
 
 
 def open_ad(path: str, side: int) -> Image.Image:
-    """The ad image at ``path`` as the RM sees one side of a pair (``square_ad``)."""
-    with Image.open(path) as image:
-        return square_ad(image, side)
+    """The ad image at ``path`` as the RM sees one side of a pair (``square_ad``); an unreadable file is a
+    ``UserError`` naming it."""
+    return square_ad(open_image(path), side)
 
 
 def image_tokens(llava: Any, pixels: torch.Tensor) -> torch.Tensor:
