@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,9 +18,11 @@ from caig.reward.perception import (
     background_words,
     image_tokens,
     open_ad,
+    perception_borrowed,
     split_products,
     train_perception,
     word_f1,
+    words_of,
 )
 from caig.reward.trainer import train_reward_model
 
@@ -30,6 +33,11 @@ def test_background_words_are_multi_hot_over_words_in_enough_descriptions() -> N
     )
     assert vocabulary == ["beach", "night"]
     assert targets.tolist() == [[1, 0], [1, 1], [1, 1]]
+
+
+def test_words_of_other_ads_use_the_fitted_vocabulary_only() -> None:
+    targets = words_of(pd.Series(["snowy beach at night", "a sunny meadow"]), ["beach", "night"])
+    assert targets.tolist() == [[1, 1], [0, 0]]
 
 
 def test_word_f1_by_hand() -> None:
@@ -77,16 +85,38 @@ def test_it_learns_the_words_and_trains_only_the_vision_side(tiny_model_dir, sma
     assert not any("language_model" in n or "lm_head" in n for n in changed)
 
 
+def test_borrowed_ads_add_images_of_the_training_products_only(
+    tmp_path, tiny_model_dir, small_world_dir
+) -> None:
+    """Borrowed backgrounds are painted around every product, but those of held-out products stay out of
+    training, and the held-out F1 is still measured on the held-out products' own creatives."""
+    llava, processor = load_model(tiny_model_dir)
+    config = PerceptionConfig(
+        enabled=True, epochs=1.0, batch_size=64, held_out_share=0.25, borrowed_per_product=2
+    )
+    borrowed = perception_borrowed(small_world_dir, config, tmp_path / "borrowed", seed=0)
+    assert len(borrowed) == 48 * 2
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in borrowed["image_path"])
+    _, summary = train_perception(llava, processor, small_world_dir, config, 32, 0, borrowed)
+    assert summary["held_out_ads"] == 60 and summary["borrowed_ads"] == 36 * 2
+    assert summary["ads"] == 180 + 36 * 2
+    empty = perception_borrowed(small_world_dir, PerceptionConfig(), tmp_path / "none", seed=0)
+    assert empty.empty and not (tmp_path / "none").exists()
+
+
 def test_rm_training_runs_perception_first_and_needs_the_data(
     tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ) -> None:
     config = dataclasses.replace(
-        rm_config, epochs=0.05, perception=PerceptionConfig(enabled=True, epochs=1.0, batch_size=64)
+        rm_config,
+        epochs=0.05,
+        perception=PerceptionConfig(enabled=True, epochs=1.0, batch_size=64, borrowed_per_product=1),
     )
     summary = train_reward_model(
         tiny_model_dir, train_pairs, config, tmp_path / "rm", data_dir=small_world_dir
     )
     assert [s["stage"] for s in summary["stages"]] == ["perception", "pairs"]
+    assert summary["stages"][0]["borrowed_ads"] > 0
     with pytest.raises(UserError, match="--world"):
         train_reward_model(tiny_model_dir, train_pairs, config, tmp_path / "rm2")
 
@@ -96,3 +126,5 @@ def test_config_refuses_bad_values() -> None:
         PerceptionConfig(held_out_share=1.0)
     with pytest.raises(ValueError, match="epochs"):
         PerceptionConfig(epochs=0)
+    with pytest.raises(ValueError, match="borrowed_per_product"):
+        PerceptionConfig(borrowed_per_product=-1)

@@ -45,10 +45,14 @@ class PerceptionConfig:
     batch_size: int = 64  # ads per step
     min_df: int = 2  # words in fewer descriptions are not targets
     held_out_share: float = 0.1  # share of products kept out to measure the words' F1
+    borrowed_per_product: int = 0  # other products' background descriptions rendered around each product:
+    #   more distinct ads to learn the words from (24: held-out F1 0.82 -> 0.89 at 30 epochs; README)
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.min_df < 1:
             raise ValueError("perception.epochs, .learning_rate, .batch_size and .min_df must be positive")
+        if self.borrowed_per_product < 0:
+            raise ValueError("perception.borrowed_per_product must be 0 (off) or a positive count")
         if not 0 <= self.held_out_share < 1:
             raise ValueError("perception.held_out_share must be in [0, 1)")
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from caig.errors import UserError
 from caig.reward.ad_utility import AdSource, ad_utility_source
@@ -22,9 +21,9 @@ from caig.reward.pairs_dataset import PairSource, attach_sources
 from caig.reward.side_warmup import brightness_pairs
 from caig.reward.teacher import (
     DescriptionTeacher,
-    borrowed_creatives,
     creatives_with_products,
     fit_teacher,
+    render_borrowed,
     teacher_pairs,
 )
 
@@ -46,13 +45,8 @@ def teacher_and_ads(
     creatives = creatives_with_products(data_dir)
     teacher = fit_teacher(source.pairs, creatives, config.teacher)
     if config.teacher.borrowed_per_product:
-        from caig.render.config import RenderConfig
-        from caig.render.factory import make_renderer
-
-        with Image.open(data_dir / creatives["image_path"].iloc[0]) as first:
-            renderer = make_renderer(RenderConfig(image_size=first.size[0]))
-        borrowed = borrowed_creatives(
-            creatives, data_dir, config.teacher.borrowed_per_product, renderer, out / "borrowed", config.seed
+        borrowed = render_borrowed(
+            creatives, data_dir, config.teacher.borrowed_per_product, out / "borrowed", config.seed
         )
         creatives = pd.concat([creatives, borrowed])
     paths = creatives["image_path"]  # the world's own creatives are relative to data_dir

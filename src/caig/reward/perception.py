@@ -31,6 +31,7 @@ from transformers import get_cosine_schedule_with_warmup
 from caig.reward.config import PerceptionConfig
 from caig.reward.inputs import square_ad
 from caig.reward.pairs_dataset import open_image
+from caig.reward.teacher import creatives_with_products, render_borrowed
 
 log = logging.getLogger("caig.reward")
 
@@ -40,6 +41,12 @@ def background_words(descriptions: pd.Series, min_df: int) -> tuple[list[str], n
     vectorizer = CountVectorizer(binary=True, min_df=min_df)
     words = vectorizer.fit_transform(descriptions.fillna(""))
     return list(vectorizer.get_feature_names_out()), words.toarray().astype(np.float32)
+
+
+def words_of(descriptions: pd.Series, vocabulary: list[str]) -> np.ndarray:
+    """Each description's words of ``vocabulary``, multi-hot (the targets of ads outside the fitted set)."""
+    vectorizer = CountVectorizer(binary=True, vocabulary=vocabulary)
+    return vectorizer.transform(descriptions.fillna("")).toarray().astype(np.float32)
 
 
 def ad_pixels(processor: Any, paths: list[str], side: int, batch: int = 256) -> torch.Tensor:
@@ -115,24 +122,49 @@ class WordReader:
         return logits
 
 
+def perception_borrowed(data_dir: str | Path, config: PerceptionConfig, out: Path, seed: int) -> pd.DataFrame:
+    """``config.borrowed_per_product`` other products' backgrounds painted around each product (to ``out``)
+    for ``train_perception``; an empty frame when 0."""
+    if not config.borrowed_per_product:
+        return pd.DataFrame(columns=["product_id", "description", "image_path"])
+    creatives = creatives_with_products(data_dir)
+    return render_borrowed(creatives, data_dir, config.borrowed_per_product, out, seed)
+
+
 def train_perception(
-    llava: Any, processor: Any, data_dir: str | Path, config: PerceptionConfig, image_side: int, seed: int
+    llava: Any,
+    processor: Any,
+    data_dir: str | Path,
+    config: PerceptionConfig,
+    image_side: int,
+    seed: int,
+    borrowed: pd.DataFrame | None = None,
 ) -> tuple[WordReader, dict[str, Any]]:
     """Train ``llava``'s vision tower and projector in place to name each ad's background words.
 
-    The ads are ``data_dir``'s creatives; a ``held_out_share`` of the products is kept out to measure the
-    words' micro F1 before and after. Returns the word reader (the RM drops it; the perception benchmark
-    reads other worlds' ads with it) and the stage's summary (for ``train.json``).
+    The ads are ``data_dir``'s creatives and, when given, ``borrowed`` ads (``product_id``, ``description``,
+    absolute ``image_path``: other backgrounds painted around the same products), which add images, not words:
+    the vocabulary is the creatives'. A ``held_out_share`` of the products (all their ads) is kept out; the
+    words' micro F1 before and after is measured on their creatives. Returns the word reader (the RM drops
+    it; the perception benchmark reads other worlds' ads with it) and the stage's summary (for ``train.json``).
     """
     started = time.perf_counter()
     data_dir = Path(data_dir)
     creatives = pd.read_parquet(data_dir / "creatives.parquet")
     vocabulary, targets = background_words(creatives["description"], config.min_df)
-    paths = [str(data_dir / p) for p in creatives["image_path"]]
-    pixels = ad_pixels(processor, paths, image_side)
-    held = split_products(creatives["product_id"], config.held_out_share, seed)
+    ads = creatives[["product_id", "image_path"]].assign(
+        image_path=[str(data_dir / p) for p in creatives["image_path"]], borrowed=False
+    )
+    if borrowed is not None and len(borrowed):
+        targets = np.concatenate([targets, words_of(borrowed["description"], vocabulary)])
+        ads = pd.concat(
+            [ads, borrowed[["product_id", "image_path"]].assign(borrowed=True)], ignore_index=True
+        )
+    pixels = ad_pixels(processor, ads["image_path"].tolist(), image_side)
+    held = split_products(ads["product_id"], config.held_out_share, seed)
+    measured = held & ~ads["borrowed"].to_numpy()
     x_train, y_train = pixels[~held], torch.from_numpy(targets[~held])
-    x_held, y_held = pixels[held], torch.from_numpy(targets[held])
+    x_held, y_held = pixels[measured], torch.from_numpy(targets[measured])
     torch.manual_seed(seed)
     probe = WordProbe(llava.config.text_config.hidden_size, len(vocabulary)).to(pixels.dtype)
     trained = [*llava.model.vision_tower.parameters(), *llava.model.multi_modal_projector.parameters()]
@@ -168,7 +200,8 @@ def train_perception(
     summary = {
         "stage": "perception",
         "ads": int((~held).sum()),
-        "held_out_ads": int(held.sum()),
+        "borrowed_ads": int((~held & ads["borrowed"].to_numpy()).sum()),
+        "held_out_ads": int(measured.sum()),
         "words": len(vocabulary),
         "steps": step,
         "seconds": round(time.perf_counter() - started, 1),
@@ -178,8 +211,8 @@ def train_perception(
         "loss_curve": curve,
     }
     log.info(
-        "RM stage perception: %d ads, %d words, held-out word F1 %.3f -> %.3f, %.0f s",
-        summary["ads"], len(vocabulary), f1_before, f1_after, summary["seconds"],
+        "RM stage perception: %d ads (%d borrowed), %d words, held-out word F1 %.3f -> %.3f, %.0f s",
+        summary["ads"], summary["borrowed_ads"], len(vocabulary), f1_before, f1_after, summary["seconds"],
     )  # fmt: skip
     return reader, summary
 

@@ -156,6 +156,19 @@ def borrowed_creatives(
     return pd.DataFrame(rows, columns=columns).set_index("creative_id")
 
 
+def render_borrowed(
+    creatives: pd.DataFrame, data_dir: str | Path, per_product: int, out: Path, seed: int
+) -> pd.DataFrame:
+    """``borrowed_creatives`` painted by the procedural renderer at the size of the data's own ads."""
+    from caig.render.config import RenderConfig
+    from caig.render.factory import make_renderer
+
+    data_dir = Path(data_dir)
+    with Image.open(data_dir / creatives["image_path"].iloc[0]) as first:
+        renderer = make_renderer(RenderConfig(image_size=first.size[0]))
+    return borrowed_creatives(creatives, data_dir, per_product, renderer, out, seed)
+
+
 def teacher_pairs(
     teacher: DescriptionTeacher,
     creatives: pd.DataFrame,

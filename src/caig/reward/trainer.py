@@ -27,7 +27,7 @@ from caig.reward.inputs import answer_token_ids
 from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
 from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
-from caig.reward.perception import train_perception
+from caig.reward.perception import perception_borrowed, train_perception
 from caig.reward.wrap import build_reward_model, use_cpu_threads
 from caig.typed_config import as_dict, build_config
 
@@ -147,8 +147,9 @@ def train_reward_model(
     if config.perception.enabled:  # the vision tower first: every later stage reads its tokens
         if data_dir is None:
             raise UserError("reward.perception needs the data directory of the training ads (--world DIR)")
+        borrowed = perception_borrowed(data_dir, config.perception, out / "perception_borrowed", config.seed)
         _, perception = train_perception(
-            model.llava, processor, data_dir, config.perception, config.image_side, config.seed
+            model.llava, processor, data_dir, config.perception, config.image_side, config.seed, borrowed
         )
         stages.append(perception)
     stages += [fit_stage(model, processor, stage, out) for stage in curriculum]
