@@ -8,13 +8,14 @@ the teacher uses them):
 
 - ``words``: the creatives' own descriptions (the reference);
 - ``tiny_tower``: the RM's own vision tower and projector after ``reward.perception`` (``train_perception``
-  from ``--model``), read by its word probe;
+  from ``--model``, with ``reward.perception.borrowed_per_product`` backgrounds when set), read by its word probe;
 - ``cnn``: a small convolutional net on the same ``image_side`` pixels (a diagnostic of what the pixels
   allow, not a part of the RM).
 
 Per reader: word F1 on the held-out world, the correlation of its utilities with the reference's, and pair
 accuracy and skill on the test pairs (``data.pairs``) and on the broader pairs of the training rule. The
-ceiling is the oracle's Bayes pair accuracy (evaluation only). Writes ``rm_perception_bound.json``.
+ceiling is the oracle's Bayes pair accuracy (evaluation only). Writes ``rm_perception_bound.json`` (``--name``);
+``--cnn-epochs 0`` skips the CNN.
 
     .venv/bin/python benchmarks/rm_perception_bound.py --model TINY_BASE --train-world WBIG \
         --test-world W1 --out benchmarks/results
@@ -26,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +41,14 @@ from caig.logs import setup_logging
 from caig.mllm.build import load_model
 from caig.profile import load_profile
 from caig.reward.evaluate import world_ceiling
-from caig.reward.perception import ad_pixels, background_words, open_ad, train_perception, word_f1
+from caig.reward.perception import (
+    ad_pixels,
+    background_words,
+    open_ad,
+    perception_borrowed,
+    train_perception,
+    word_f1,
+)
 from caig.reward.teacher import creatives_with_products, fit_teacher
 from caig.reward.world_pairs import pairs_from_events
 from caig.typed_config import as_dict
@@ -53,7 +62,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--profile", default="local")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--cnn-epochs", type=int, default=15)
+    parser.add_argument("--cnn-epochs", type=int, default=15, help="0: no CNN reader")
+    parser.add_argument("--name", default="rm_perception_bound", help="result file name (without .json)")
     parser.add_argument("--cnn-width", type=int, default=32, help="channels of the first conv block")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -99,24 +109,27 @@ def main() -> None:
     rows = [measure("words", true_words, 0.0)]
     t0 = time.perf_counter()
     llava, processor = load_model(args.model)
-    reader, summary = train_perception(
-        llava, processor, args.train_world, reward.perception, reward.image_side, reward.seed
-    )
+    with tempfile.TemporaryDirectory() as borrowed_dir:  # reward.perception.borrowed_per_product's ads
+        borrowed = perception_borrowed(args.train_world, reward.perception, Path(borrowed_dir), reward.seed)
+        reader, summary = train_perception(
+            llava, processor, args.train_world, reward.perception, reward.image_side, reward.seed, borrowed
+        )
     test_paths = [str(args.test_world / p) for p in test_ads["image_path"]]
     logits = reader.logits(llava, ad_pixels(processor, test_paths, reward.image_side))
     rows.append(measure("tiny_tower", torch.sigmoid(logits).numpy(), time.perf_counter() - t0))
     rows[-1]["train_held_out_word_f1"] = summary["held_out_word_f1"]
-    t0 = time.perf_counter()
-    probabilities = cnn_reader(
-        [str(args.train_world / p) for p in train_ads["image_path"]],
-        targets,
-        test_paths,
-        reward.image_side,
-        args.cnn_epochs,
-        args.cnn_width,
-        reward.seed,
-    )
-    rows.append(measure("cnn", probabilities, time.perf_counter() - t0))
+    if args.cnn_epochs > 0:
+        t0 = time.perf_counter()
+        probabilities = cnn_reader(
+            [str(args.train_world / p) for p in train_ads["image_path"]],
+            targets,
+            test_paths,
+            reward.image_side,
+            args.cnn_epochs,
+            args.cnn_width,
+            reward.seed,
+        )
+        rows.append(measure("cnn", probabilities, time.perf_counter() - t0))
     result = {
         "train_world": json.loads((args.train_world / "world.json").read_text())["seed"],
         "test_world": json.loads((args.test_world / "world.json").read_text())["seed"],
@@ -139,7 +152,7 @@ def main() -> None:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "rm_perception_bound.json").write_text(json.dumps(result, indent=2))
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
 
 
 def pair_accuracy(util: np.ndarray, ids: pd.Index, pairs: pd.DataFrame) -> float:
