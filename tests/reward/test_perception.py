@@ -104,6 +104,18 @@ def test_borrowed_ads_add_images_of_the_training_products_only(
     assert empty.empty and not (tmp_path / "none").exists()
 
 
+def test_borrowed_ads_need_descriptions_and_say_which_switch_turns_them_off(tmp_path) -> None:
+    pd.DataFrame({"creative_id": ["C1"], "product_id": ["P1"], "description": [None]}).to_parquet(
+        tmp_path / "creatives.parquet"
+    )
+    pd.DataFrame({"product_id": ["P1"], "category": ["shoes"], "colour": ["red"]}).to_parquet(
+        tmp_path / "catalog.parquet"
+    )
+    config = PerceptionConfig(enabled=True, borrowed_per_product=2)
+    with pytest.raises(UserError, match="reward.perception.borrowed_per_product=0"):
+        perception_borrowed(tmp_path, config, tmp_path / "borrowed", seed=0)
+
+
 def test_rm_training_runs_perception_first_and_needs_the_data(
     tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ) -> None:

@@ -127,7 +127,7 @@ def perception_borrowed(data_dir: str | Path, config: PerceptionConfig, out: Pat
     for ``train_perception``; an empty frame when 0."""
     if not config.borrowed_per_product:
         return pd.DataFrame(columns=["product_id", "description", "image_path"])
-    creatives = creatives_with_products(data_dir)
+    creatives = creatives_with_products(data_dir, switch="reward.perception.borrowed_per_product=0")
     return render_borrowed(creatives, data_dir, config.borrowed_per_product, out, seed)
 
 

@@ -86,14 +86,17 @@ def _features(words: sp.csr_matrix, catalog_rows: pd.DataFrame, categories: list
     return sp.hstack(blocks, format="csr")
 
 
-def creatives_with_products(data_dir: str | Path) -> pd.DataFrame:
-    """Creatives joined with their product's catalog row; an error names what is missing."""
+def creatives_with_products(
+    data_dir: str | Path, switch: str = "reward.teacher.enabled=false"
+) -> pd.DataFrame:
+    """Creatives joined with their product's catalog row; an error names what is missing and ``switch``, the
+    setting that turns off the caller's use of the descriptions."""
     data_dir = Path(data_dir)
     creatives = pd.read_parquet(data_dir / "creatives.parquet")
     if "description" not in creatives.columns or creatives["description"].isna().any():
         raise UserError(
-            f"{data_dir}/creatives.parquet needs a 'description' for every creative to fit the description "
-            "teacher; set reward.teacher.enabled=false for creatives without descriptions"
+            f"{data_dir}/creatives.parquet needs a 'description' for every creative (the background it was "
+            f"painted from); set {switch} for creatives without descriptions"
         )
     catalog = pd.read_parquet(data_dir / "catalog.parquet", columns=["product_id", "category", "colour"])
     return creatives.merge(catalog, on="product_id", how="left", validate="many_to_one").set_index(
