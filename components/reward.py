@@ -56,7 +56,7 @@ def rm_ablation(
     table: Output[Dataset],
     summary: Output[Metrics],
 ):
-    """Table 1's analogue with ``caig.reward.ablation.run_ablation``: every row, ``reward.ablation_seeds``."""
+    """Table 1's analogue with ``caig.reward.ablation.run_ablation``: ``reward.ablation_rows`` x ``reward.ablation_seeds``."""
     from pathlib import Path
 
     from caig.logs import setup_logging
@@ -80,7 +80,7 @@ def rm_ablation(
         ceiling=world_ceiling(Path(world.path), test.pairs),
         data_dir=Path(world.path),
     )
-    rows = {f"row{i}": r["pair_accuracy_mean"] for i, r in enumerate(result["rows"])}
+    rows = {f"row{r['index']}": r["pair_accuracy_mean"] for r in result["rows"]}
     record_metrics(
         summary,
         "rm.ablation",
@@ -88,5 +88,6 @@ def rm_ablation(
             "pair_accuracy_mean": rows,
             "full_minus_base": result["full_minus_base"],
             "max_seed_spread": result["max_seed_spread"],
+            "full_beats_base_beyond_spread": result["full_beats_base_beyond_spread"],
         },
     )

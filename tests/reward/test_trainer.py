@@ -83,12 +83,11 @@ def test_ablation_writes_table1(tmp_path, tiny_model_dir, rm_config, train_pairs
         _subset(train_pairs, 8),
         dataclasses.replace(train_pairs, pairs=train_pairs.pairs.iloc[8:16]),
     )
-    config = dataclasses.replace(rm_config, ablation_seeds=[0, 1])
+    config = dataclasses.replace(rm_config, ablation_seeds=[0, 1], ablation_rows=[0, 5])
     rows = (TABLE1_ROWS[0], TABLE1_ROWS[-1])
-    table = run_ablation(
-        config, tiny_model_dir, tiny_model_dir, train, test, tmp_path / "abl", ceiling=0.8, rows=rows
-    )
+    table = run_ablation(config, tiny_model_dir, tiny_model_dir, train, test, tmp_path / "abl", ceiling=0.8)
     assert [r["row"] for r in table["rows"]] == [rows[0].name, rows[1].name]
+    assert [r["index"] for r in table["rows"]] == [0, 5]
     first = table["rows"][0]
     assert [r["seed"] for r in first["runs"]] == [0, 1]
     assert first["pair_accuracy_min"] <= first["pair_accuracy_mean"] <= first["pair_accuracy_max"]
@@ -102,6 +101,45 @@ def test_ablation_writes_table1(tmp_path, tiny_model_dir, rm_config, train_pairs
     )
     rm_json = json.loads((tmp_path / "abl" / "row0" / "seed1" / "rm.json").read_text())
     assert rm_json["reward"]["head"] == "text" and rm_json["reward"]["use_caption"] is False
+    assert (tmp_path / "abl" / "row5" / "seed0" / "rm.json").exists()  # the row's Table 1 index names it
+    margin = table["rows"][1]["pair_accuracy_mean"] - first["pair_accuracy_mean"]
+    assert table["full_minus_base"] == pytest.approx(margin)
+    assert table["full_beats_base_beyond_spread"] == (margin > table["max_seed_spread"])
+    assert first["skill_mean"] == pytest.approx((first["pair_accuracy_mean"] - 0.5) / 0.3)
+
+
+def test_ablation_rows_without_the_point_loss_train_no_ctr_regression(rm_config) -> None:
+    """The text head has no CTR branch, and a row without the point loss trains none: the curriculum stages
+    that regress the CTR head go off with Eq. 7's MSE; the full row keeps the profile's."""
+    full = dataclasses.replace(
+        rm_config,
+        ad_utility=dataclasses.replace(rm_config.ad_utility, enabled=True),
+        teacher=dataclasses.replace(rm_config.teacher, enabled=True, utility_weight=1.0),
+    )
+    for row in TABLE1_ROWS[:-1]:
+        config = row.reward_config(full, seed=3)
+        assert config.point_weight == 0 and not config.ad_utility.enabled
+        assert config.teacher.utility_weight == 0 and config.teacher.enabled and config.seed == 3
+    last = TABLE1_ROWS[-1].reward_config(full, seed=0)
+    assert (
+        last.ad_utility.enabled
+        and last.teacher.utility_weight == 1.0
+        and last.point_weight == full.point_weight
+    )
+
+
+def test_text_head_refuses_the_ctr_stages(rm_config) -> None:
+    text = dataclasses.replace(rm_config, head="text", point_weight=0.0)
+    with pytest.raises(ValueError, match="ad_utility.enabled=false"):
+        dataclasses.replace(text, ad_utility=dataclasses.replace(text.ad_utility, enabled=True))
+    with pytest.raises(ValueError, match="teacher.utility_weight=0"):
+        dataclasses.replace(text, teacher=dataclasses.replace(text.teacher, utility_weight=0.5))
+
+
+@pytest.mark.parametrize("rows", [[], [5, 0], [0, 6], [1, 1]])
+def test_ablation_rows_are_checked(rm_config, rows) -> None:
+    with pytest.raises(ValueError, match="ablation_rows"):
+        dataclasses.replace(rm_config, ablation_rows=rows)
 
 
 def test_head_lr_scale_gives_the_heads_their_own_rate(tiny_model_dir, rm_config) -> None:

@@ -156,6 +156,8 @@ class RewardConfig:
     # Pairs.
     train_pairs: PairRuleConfig = field(default_factory=_train_pair_rule)  # looser rule for TRAINING pairs
     ablation_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds per Table 1 row
+    ablation_rows: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5])  # Table 1 rows to train
+    #   (0 = the base model answering as text ... 5 = the full RM); [0, 5] compares the two ends only
 
     def __post_init__(self) -> None:
         if self.image_side < 8:
@@ -173,6 +175,11 @@ class RewardConfig:
             raise ValueError("ce_weight and point_weight must be >= 0 and not both 0")
         if self.head == "text" and self.point_weight > 0:
             raise ValueError("head 'text' has no CTR branch: set point_weight=0 (Table 1 rows without it)")
+        if self.head == "text" and (self.ad_utility.enabled or self.teacher.utility_weight > 0):
+            raise ValueError(
+                "head 'text' has no CTR branch for reward.ad_utility or reward.teacher.utility_weight to train: "
+                "set ad_utility.enabled=false and teacher.utility_weight=0, or head=classification"
+            )
         if self.ctr_scale <= 0:
             raise ValueError("ctr_scale must be positive")
         if self.lora_r < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:
@@ -197,3 +204,7 @@ class RewardConfig:
             raise ValueError("cpu_threads must be >= 0 (0 keeps torch's default)")
         if not self.ablation_seeds:
             raise ValueError("ablation_seeds must name at least one seed")
+        if not self.ablation_rows or sorted(set(self.ablation_rows)) != list(self.ablation_rows):
+            raise ValueError("ablation_rows must list Table 1 row indices in increasing order, e.g. [0, 5]")
+        if not set(self.ablation_rows) <= set(range(6)):
+            raise ValueError("ablation_rows: Table 1 has rows 0 (base model, answer as text) to 5 (full RM)")
