@@ -90,12 +90,11 @@ def run_ablation(
     """
     if config.point_weight <= 0:
         raise ValueError("the full RM needs point_weight > 0 (reward.point_weight) for the point-loss row")
-    rows = tuple(TABLE1_ROWS[i] for i in config.ablation_rows)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for i, row in zip(config.ablation_rows, rows):
-        runs = []
+    for i in config.ablation_rows:
+        row, runs = TABLE1_ROWS[i], []
         for seed in config.ablation_seeds:
             rm_dir = out / f"row{i}" / f"seed{seed}"
             model = pretrained_model if row.pretrained else base_model
@@ -112,7 +111,9 @@ def run_ablation(
         "seeds": list(config.ablation_seeds),
         "train_pairs": len(train.pairs),
         "test_pairs": len(test.pairs),
-        **full_against_base(results, ends=rows[0] == TABLE1_ROWS[0] and rows[-1] == TABLE1_ROWS[-1]),
+        **full_against_base(
+            results, ends=(config.ablation_rows[0], config.ablation_rows[-1]) == (0, len(TABLE1_ROWS) - 1)
+        ),
     }
     (out / "ablation.json").write_text(json.dumps(table, indent=2))
     (out / "ablation.md").write_text(markdown_table(table))
