@@ -84,7 +84,9 @@ def run_ablation(
 
     Every row keeps the profile's curriculum (``reward.perception``, ``reward.side_warmup``,
     ``reward.teacher``; the teacher needs ``data_dir``, the training pairs' data), so a row differs from the
-    one above by its Table 1 switch only (``AblationRow.reward_config``). Writes ``ablation.json`` (per row:
+    one above by its Table 1 switch only (``AblationRow.reward_config``). Rows of one start model and seed
+    share the perceived vision tower and the borrowed renders (``out/shared``: ``caig.reward.shared_stages``),
+    which do not depend on the switches after it. Writes ``ablation.json`` (per row:
     per-seed metrics, mean, spread; the full model's margin over the base row when both ran) and
     ``ablation.md`` (the table).
     """
@@ -98,7 +100,9 @@ def run_ablation(
         for seed in config.ablation_seeds:
             rm_dir = out / f"row{i}" / f"seed{seed}"
             model = pretrained_model if row.pretrained else base_model
-            summary = train_reward_model(model, train, row.reward_config(config, seed), rm_dir, data_dir)
+            summary = train_reward_model(
+                model, train, row.reward_config(config, seed), rm_dir, data_dir, shared=out / "shared"
+            )
             metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
             runs.append({"seed": seed, "train_seconds": summary["seconds"], **metrics})
             log.info("ablation %s seed %d: pair accuracy %.3f", row.name, seed, metrics["pair_accuracy"])

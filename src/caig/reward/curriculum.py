@@ -18,6 +18,7 @@ from caig.errors import UserError
 from caig.reward.ad_utility import AdSource, ad_utility_source
 from caig.reward.config import RewardConfig
 from caig.reward.pairs_dataset import PairSource, attach_sources
+from caig.reward.shared_stages import load_renders, save_renders, shared_dir
 from caig.reward.side_warmup import brightness_pairs
 from caig.reward.teacher import (
     DescriptionTeacher,
@@ -38,16 +39,25 @@ class Stage:
 
 
 def teacher_and_ads(
-    source: PairSource, config: RewardConfig, data_dir: Path, out: Path
+    source: PairSource, config: RewardConfig, data_dir: Path, out: Path, shared: Path | None = None
 ) -> tuple[DescriptionTeacher, pd.DataFrame]:
     """The description teacher, fitted on the logged pairs, and the ads it labels: each product's creatives
-    and, with ``teacher.borrowed_per_product``, its borrowed backgrounds (rendered to ``out/borrowed``)."""
+    and, with ``teacher.borrowed_per_product``, its borrowed backgrounds (rendered to ``out/borrowed``, or
+    to and from ``shared``: ``caig.reward.shared_stages``)."""
     creatives = creatives_with_products(data_dir)
     teacher = fit_teacher(source.pairs, creatives, config.teacher)
     if config.teacher.borrowed_per_product:
-        borrowed = render_borrowed(
-            creatives, data_dir, config.teacher.borrowed_per_product, out / "borrowed", config.seed
-        )
+        per_product = config.teacher.borrowed_per_product
+        render_dir = out / "borrowed"
+        if shared is not None:
+            render_dir = shared_dir(
+                shared, "teacher_borrowed", data=data_dir, per_product=per_product, seed=config.seed
+            )
+        borrowed = load_renders(render_dir) if shared is not None else None
+        if borrowed is None:
+            borrowed = render_borrowed(creatives, data_dir, per_product, render_dir, config.seed)
+            if shared is not None:
+                save_renders(borrowed, render_dir)
         creatives = pd.concat([creatives, borrowed])
     paths = creatives["image_path"]  # the world's own creatives are relative to data_dir
     creatives = creatives.assign(
@@ -77,17 +87,24 @@ def teacher_source(
 
 
 def training_stages(
-    source: PairSource, config: RewardConfig, data_dir: str | Path | None, out: Path
+    source: PairSource,
+    config: RewardConfig,
+    data_dir: str | Path | None,
+    out: Path,
+    shared: str | Path | None = None,
 ) -> list[Stage]:
     """The curriculum: the optional ad-utility, side warm-up and description-teacher stages, then the logged
-    pairs. Single ads come before pairs: the RM learns what an ad is worth, then to compare two."""
+    pairs. Single ads come before pairs: the RM learns what an ad is worth, then to compare two. ``shared``:
+    where the teacher's borrowed renders are kept for other RMs of the same data and seed."""
     stages = []
     if config.ad_utility.enabled or config.teacher.enabled:
         if data_dir is None:
             raise UserError(
                 "reward.ad_utility and reward.teacher need the data directory of the training pairs (--world DIR)"
             )
-        teacher, ads = teacher_and_ads(source, config, Path(data_dir), out)
+        teacher, ads = teacher_and_ads(
+            source, config, Path(data_dir), out, Path(shared) if shared is not None else None
+        )
     if config.ad_utility.enabled:
         adu = config.ad_utility
         stages.append(

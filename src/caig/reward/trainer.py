@@ -28,6 +28,13 @@ from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
 from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
 from caig.reward.perception import perception_borrowed, train_perception
+from caig.reward.shared_stages import (
+    load_perceived,
+    load_renders,
+    save_perceived,
+    save_renders,
+    shared_dir,
+)
 from caig.reward.wrap import build_reward_model, use_cpu_threads
 from caig.typed_config import as_dict, build_config
 
@@ -128,30 +135,27 @@ def train_reward_model(
     config: RewardConfig,
     out: str | Path,
     data_dir: str | Path | None = None,
+    shared: str | Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune an RM from the model in ``model_dir`` on ``source``'s pairs; save it to ``out``.
 
     With ``reward.perception`` / ``reward.side_warmup`` / ``reward.teacher`` enabled, their stages train the
     same model first (``data_dir``, where the pairs' creatives live, is needed for perception and the
-    teacher). Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss
-    curve of the last stage, and every stage's.
+    teacher). ``shared``: a folder where RMs trained from the same start model, data and seed keep and reuse
+    the perceived vision tower and the borrowed renders (``caig.reward.shared_stages``; the ablation's rows).
+    Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve of
+    the last stage, and every stage's.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     use_cpu_threads(config)
     llava, processor = load_model(model_dir)
-    model = build_reward_model(llava, processor, config)
-    curriculum = training_stages(source, config, data_dir, out)
+    model = build_reward_model(llava.to(training_device()), processor, config)
+    curriculum = training_stages(source, config, data_dir, out, shared)
     stages = []
     if config.perception.enabled:  # the vision tower first: every later stage reads its tokens
-        if data_dir is None:
-            raise UserError("reward.perception needs the data directory of the training ads (--world DIR)")
-        borrowed = perception_borrowed(data_dir, config.perception, out / "perception_borrowed", config.seed)
-        _, perception = train_perception(
-            model.llava, processor, data_dir, config.perception, config.image_side, config.seed, borrowed
-        )
-        stages.append(perception)
+        stages.append(perceive(model.llava, processor, Path(model_dir), data_dir, config, out, shared))
     stages += [fit_stage(model, processor, stage, out) for stage in curriculum]
     save_reward_model(model, processor, config, out)
     summary = {
@@ -164,6 +168,47 @@ def train_reward_model(
         "stages": stages,
     }
     (out / "train.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def training_device() -> str:
+    """The GPU where there is one (as the HF Trainer chooses), so that perception trains there too."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def perceive(
+    llava: Any,
+    processor: Any,
+    model_dir: Path,
+    data_dir: str | Path | None,
+    config: RewardConfig,
+    out: Path,
+    shared: str | Path | None,
+) -> dict[str, Any]:
+    """The perception stage on ``llava`` in place; its summary. With ``shared``, the tower perceived by an
+    earlier RM of the same start model, data, seed and perception settings is loaded instead of trained."""
+    if data_dir is None:
+        raise UserError("reward.perception needs the data directory of the training ads (--world DIR)")
+    kept = None
+    if shared is not None:
+        kept = shared_dir(
+            shared, "perception", model=model_dir, data=Path(data_dir), seed=config.seed,
+            image_side=config.image_side, perception=as_dict(config.perception),
+        )  # fmt: skip
+        summary = load_perceived(llava, kept)
+        if summary is not None:
+            return summary
+    render_dir = (kept or out) / "perception_borrowed"
+    borrowed = load_renders(render_dir) if kept else None
+    if borrowed is None:
+        borrowed = perception_borrowed(data_dir, config.perception, render_dir, config.seed)
+        if kept and len(borrowed):
+            save_renders(borrowed, render_dir)
+    _, summary = train_perception(
+        llava, processor, data_dir, config.perception, config.image_side, config.seed, borrowed
+    )
+    if kept is not None:
+        save_perceived(llava, summary, kept)
     return summary
 
 
@@ -268,6 +313,6 @@ def load_reward_model(rm_dir: str | Path, device: str | None = None) -> tuple[Re
     heads = load_file(str(rm_dir / HEADS_FILE))
     model.cls_head.weight.data.copy_(heads["cls_head"])
     model.ctr_head.weight.data.copy_(heads["ctr_head"])
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or training_device()
     use_cpu_threads(config)
     return model.to(device).eval(), processor, config

@@ -1,0 +1,90 @@
+"""Shared stages: RMs of one start model, data and seed reuse the perceived tower and the renders, and the RM
+they give is the one training afresh gives."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from caig.reward.config import PerceptionConfig, TeacherConfig
+from caig.reward.shared_stages import load_perceived, shared_dir
+from caig.reward.trainer import HEADS_FILE, train_reward_model
+
+
+@pytest.fixture(scope="module")
+def shared_config(rm_config):
+    """Perception and the teacher on, each with borrowed renders, everything short."""
+    return dataclasses.replace(
+        rm_config,
+        epochs=0.1,
+        perception=PerceptionConfig(enabled=True, epochs=1.0, batch_size=64, borrowed_per_product=1),
+        teacher=TeacherConfig(
+            enabled=True, epochs=0.1, min_df=1, borrowed_per_product=1, pairs_per_product=2
+        ),
+    )
+
+
+def _heads(rm_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(rm_dir / HEADS_FILE))
+
+
+def _vision(rm_dir: Path) -> dict[str, torch.Tensor]:
+    weights = {}
+    for path in sorted(rm_dir.glob("*.safetensors")):
+        weights |= {k: v for k, v in load_file(str(path)).items() if "vision_tower" in k}
+    return weights
+
+
+def test_a_second_rm_reuses_the_tower_and_renders_and_ends_where_training_afresh_ends(
+    tmp_path, tiny_model_dir, shared_config, train_pairs, small_world_dir
+) -> None:
+    shared = tmp_path / "shared"
+    afresh = train_reward_model(tiny_model_dir, train_pairs, shared_config, tmp_path / "a", small_world_dir)
+    first = train_reward_model(
+        tiny_model_dir, train_pairs, shared_config, tmp_path / "b", small_world_dir, shared=shared
+    )
+    second = train_reward_model(
+        tiny_model_dir, train_pairs, shared_config, tmp_path / "c", small_world_dir, shared=shared
+    )
+    assert "reused_from" not in afresh["stages"][0] and "reused_from" not in first["stages"][0]
+    assert second["stages"][0]["stage"] == "perception"
+    assert Path(second["stages"][0]["reused_from"]).parent == shared
+    assert len(list(shared.glob("perception-*"))) == 1 and len(list(shared.glob("teacher_borrowed-*"))) == 1
+    assert not (tmp_path / "c" / "borrowed").exists()  # the teacher's renders came from the shared folder
+    vision = [_vision(tmp_path / d) for d in "abc"]
+    assert vision[0] and all(torch.equal(vision[0][k], v[k]) for v in vision[1:] for k in vision[0])
+    heads = [_heads(tmp_path / d) for d in "abc"]
+    for name in ("cls_head", "ctr_head"):
+        assert torch.allclose(heads[0][name], heads[1][name]) and torch.allclose(
+            heads[1][name], heads[2][name]
+        )
+
+
+def test_another_seed_or_start_model_trains_its_own_tower(
+    tmp_path, tiny_model_dir, shared_config, train_pairs, small_world_dir
+) -> None:
+    shared = tmp_path / "shared"
+    for seed in (0, 1):
+        config = dataclasses.replace(shared_config, seed=seed, teacher=TeacherConfig())
+        summary = train_reward_model(
+            tiny_model_dir, train_pairs, config, tmp_path / f"s{seed}", small_world_dir, shared=shared
+        )
+        assert "reused_from" not in summary["stages"][0]
+    assert len(list(shared.glob("perception-*"))) == 2
+    made = {"model": tiny_model_dir, "data": small_world_dir, "seed": 0}
+    assert shared_dir(shared, "perception", **made) == shared_dir(shared, "perception", **made)
+    assert shared_dir(shared, "perception", **made) != shared_dir(shared, "perception", **made | {"seed": 1})
+    other_model = tmp_path / "pretrained"
+    assert shared_dir(shared, "perception", **made) != shared_dir(
+        shared, "perception", **made | {"model": other_model}
+    )
+
+
+def test_a_folder_cut_off_before_its_summary_is_not_read(tmp_path) -> None:
+    (tmp_path / "perception-x").mkdir()
+    (tmp_path / "perception-x" / "perceived_tower.safetensors").write_bytes(b"half")
+    assert load_perceived(object(), tmp_path / "perception-x") is None
