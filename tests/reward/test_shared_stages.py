@@ -4,6 +4,7 @@ they give is the one training afresh gives."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,8 @@ def test_a_second_rm_reuses_the_tower_and_renders_and_ends_where_training_afresh
     assert "reused_from" not in afresh["stages"][0] and "reused_from" not in first["stages"][0]
     assert second["stages"][0]["stage"] == "perception"
     assert Path(second["stages"][0]["reused_from"]).parent == shared
-    assert len(list(shared.glob("perception-*"))) == 1 and len(list(shared.glob("teacher_borrowed-*"))) == 1
+    for stage in ("perception", "perception_borrowed", "teacher_borrowed"):
+        assert len(list(shared.glob(f"{stage}-*"))) == 1, stage
     assert not (tmp_path / "c" / "borrowed").exists()  # the teacher's renders came from the shared folder
     vision = [_vision(tmp_path / d) for d in "abc"]
     assert vision[0] and all(torch.equal(vision[0][k], v[k]) for v in vision[1:] for k in vision[0])
@@ -75,12 +77,20 @@ def test_another_seed_or_start_model_trains_its_own_tower(
         )
         assert "reused_from" not in summary["stages"][0]
     assert len(list(shared.glob("perception-*"))) == 2
+    assert len(list(shared.glob("perception_borrowed-*"))) == 2  # renders depend on the seed
+    other_model = shutil.copytree(tiny_model_dir, tmp_path / "pretrained")  # Table 1's other start model
+    config = dataclasses.replace(shared_config, teacher=TeacherConfig())
+    summary = train_reward_model(
+        other_model, train_pairs, config, tmp_path / "p", small_world_dir, shared=shared
+    )
+    assert "reused_from" not in summary["stages"][0]  # its own tower ...
+    assert len(list(shared.glob("perception-*"))) == 3
+    assert len(list(shared.glob("perception_borrowed-*"))) == 2  # ... from the same renders
     made = {"model": tiny_model_dir, "data": small_world_dir, "seed": 0}
     assert shared_dir(shared, "perception", **made) == shared_dir(shared, "perception", **made)
     assert shared_dir(shared, "perception", **made) != shared_dir(shared, "perception", **made | {"seed": 1})
-    other_model = tmp_path / "pretrained"
     assert shared_dir(shared, "perception", **made) != shared_dir(
-        shared, "perception", **made | {"model": other_model}
+        shared, "perception", **made | {"model": Path(other_model)}
     )
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainingArguments
@@ -198,18 +199,32 @@ def perceive(
         summary = load_perceived(llava, kept)
         if summary is not None:
             return summary
-    render_dir = (kept or out) / "perception_borrowed"
-    borrowed = load_renders(render_dir) if kept else None
-    if borrowed is None:
-        borrowed = perception_borrowed(data_dir, config.perception, render_dir, config.seed)
-        if kept and len(borrowed):
-            save_renders(borrowed, render_dir)
+    borrowed = perception_renders(data_dir, config, out, shared)
     _, summary = train_perception(
         llava, processor, data_dir, config.perception, config.image_side, config.seed, borrowed
     )
     if kept is not None:
         save_perceived(llava, summary, kept)
     return summary
+
+
+def perception_renders(
+    data_dir: str | Path, config: RewardConfig, out: Path, shared: str | Path | None
+) -> pd.DataFrame:
+    """Perception's borrowed backgrounds: painted to ``out``, or to and from ``shared`` (they depend on the
+    data, the count and the seed only, so every start model of the ablation reads the same ones)."""
+    per_product = config.perception.borrowed_per_product
+    if shared is None or not per_product:
+        return perception_borrowed(data_dir, config.perception, out / "perception_borrowed", config.seed)
+    render_dir = shared_dir(
+        shared, "perception_borrowed", data=Path(data_dir), per_product=per_product, seed=config.seed
+    )
+    borrowed = load_renders(render_dir)
+    if borrowed is None:
+        borrowed = save_renders(
+            perception_borrowed(data_dir, config.perception, render_dir, config.seed), render_dir
+        )
+    return borrowed
 
 
 def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> dict[str, Any]:
