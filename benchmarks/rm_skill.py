@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from caig.data.config import PairRuleConfig
 from caig.logs import setup_logging
@@ -111,6 +112,8 @@ def main() -> None:
         "runs": runs,
         "reward_config": as_dict(profile.reward),
         "overrides": args.overrides,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
         "load_average_end": os.getloadavg()[0],
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
