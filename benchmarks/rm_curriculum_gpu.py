@@ -4,7 +4,8 @@ Builds a small train world, a held-out test world and the tiny base model, then 
 once with the same RM settings (the README's best curriculum: perception on borrowed backgrounds, ad utility,
 teacher, logged pairs): once on the GPU, once with the GPU hidden (``CUDA_VISIBLE_DEVICES=``; torch on
 ``reward.cpu_threads`` threads, the setting CPU nodes use). Writes ``rm_curriculum_gpu.json``: per-stage and
-total seconds on each, their ratio, and both runs' pair accuracy and skill (they differ only by float order).
+total seconds on each, their ratio, and both runs' pair accuracy and skill (not equal: the GPU's kernels and
+random streams are not the CPU's, so they are two training runs of one seed, not one run twice).
 
     PYTHONPATH=src python3 benchmarks/rm_curriculum_gpu.py --work /tmp/rm-curriculum --out benchmarks/results
 """
