@@ -54,6 +54,12 @@ def main() -> None:
     )
     parser.add_argument("--name", default="rm_skill", help="result file name (without .json)")
     parser.add_argument(
+        "--shared",
+        type=Path,
+        help="keep and reuse borrowed renders and perceived towers here (caig.reward.shared_stages), e.g. "
+        "across the processes of two Table 1 rows of one seed",
+    )
+    parser.add_argument(
         "--runs-from",
         type=Path,
         nargs="+",
@@ -73,7 +79,9 @@ def main() -> None:
     for seed in [] if runs else (int(s) for s in args.seeds.split(",")):
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
-        summary = train_reward_model(args.model, train, config, rm_dir, data_dir=args.train_world)
+        summary = train_reward_model(
+            args.model, train, config, rm_dir, data_dir=args.train_world, shared=args.shared
+        )
         scorer = RewardScorer(*load_reward_model(rm_dir))
         metrics, _ = score_and_measure(scorer, test, ceiling)
         if broad:
