@@ -108,6 +108,29 @@ def test_ablation_writes_table1(tmp_path, tiny_model_dir, rm_config, train_pairs
     assert first["skill_mean"] == pytest.approx((first["pair_accuracy_mean"] - 0.5) / 0.3)
 
 
+def test_ablation_seeds_side_by_side_give_the_table_of_one_after_another(
+    tmp_path, tiny_model_dir, rm_config, train_pairs
+) -> None:
+    train, test = (
+        _subset(train_pairs, 8),
+        dataclasses.replace(train_pairs, pairs=train_pairs.pairs.iloc[8:24]),
+    )
+    config = dataclasses.replace(rm_config, ablation_seeds=[0, 1], ablation_rows=[0, 5])
+    tables = [
+        run_ablation(dataclasses.replace(config, ablation_jobs=jobs), tiny_model_dir, tiny_model_dir, train, test,
+                     tmp_path / f"jobs{jobs}", ceiling=0.8)
+        for jobs in (1, 2)
+    ]  # fmt: skip
+    for one, side_by_side in zip(tables[0]["rows"], tables[1]["rows"], strict=True):
+        assert [r["seed"] for r in side_by_side["runs"]] == [0, 1]
+        for a, b in zip(one["runs"], side_by_side["runs"], strict=True):
+            for key in ("pair_accuracy", "pair_accuracy_one_order", "swap_disagreement"):
+                assert a[key] == pytest.approx(b[key]), key
+    assert (tmp_path / "jobs2" / "row5" / "seed1" / "rm.json").exists()
+    with pytest.raises(ValueError, match="ablation_jobs"):
+        dataclasses.replace(config, ablation_jobs=0)
+
+
 def test_ablation_rows_without_the_point_loss_train_no_ctr_regression(rm_config) -> None:
     """The text head has no CTR branch, and a row without the point loss trains none: the curriculum stages
     that regress the CTR head go off with Eq. 7's MSE; the full row keeps the profile's."""

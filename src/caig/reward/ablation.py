@@ -12,12 +12,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from caig.logs import setup_logging
 from caig.reward.config import RewardConfig
 from caig.reward.evaluate import score_and_measure
 from caig.reward.pairs_dataset import PairSource
@@ -86,7 +89,8 @@ def run_ablation(
     ``reward.teacher``; the teacher needs ``data_dir``, the training pairs' data), so a row differs from the
     one above by its Table 1 switch only (``AblationRow.reward_config``). Rows of one start model and seed
     share the perceived vision tower and the borrowed renders (``out/shared``: ``caig.reward.shared_stages``),
-    which do not depend on the switches after it. Writes ``ablation.json`` (per row:
+    which do not depend on the switches after it; ``config.ablation_jobs`` > 1 trains the seeds side by side,
+    one process per seed. Writes ``ablation.json`` (per row:
     per-seed metrics, mean, spread; the full model's margin over the base row when both ran) and
     ``ablation.md`` (the table).
     """
@@ -94,18 +98,17 @@ def run_ablation(
         raise ValueError("the full RM needs point_weight > 0 (reward.point_weight) for the point-loss row")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    models = (base_model, pretrained_model)
+    jobs = [(config, seed, models, train, test, ceiling, data_dir, out) for seed in config.ablation_seeds]
+    if config.ablation_jobs > 1 and len(jobs) > 1:
+        workers = min(config.ablation_jobs, len(jobs))
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=setup_logging) as pool:
+            by_seed = list(pool.map(train_seed_rows, *zip(*jobs)))
+    else:
+        by_seed = [train_seed_rows(*job) for job in jobs]
     results = []
     for i in config.ablation_rows:
-        row, runs = TABLE1_ROWS[i], []
-        for seed in config.ablation_seeds:
-            rm_dir = out / f"row{i}" / f"seed{seed}"
-            model = pretrained_model if row.pretrained else base_model
-            summary = train_reward_model(
-                model, train, row.reward_config(config, seed), rm_dir, data_dir, shared=out / "shared"
-            )
-            metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
-            runs.append({"seed": seed, "train_seconds": summary["seconds"], **metrics})
-            log.info("ablation %s seed %d: pair accuracy %.3f", row.name, seed, metrics["pair_accuracy"])
+        row, runs = TABLE1_ROWS[i], [seed_runs[i] for seed_runs in by_seed]
         results.append(
             {"row": row.name, "index": i, **dataclasses.asdict(row), **summarise(runs), "runs": runs}
         )
@@ -122,6 +125,33 @@ def run_ablation(
     (out / "ablation.json").write_text(json.dumps(table, indent=2))
     (out / "ablation.md").write_text(markdown_table(table))
     return table
+
+
+def train_seed_rows(
+    config: RewardConfig,
+    seed: int,
+    models: tuple[str | Path, str | Path],
+    train: PairSource,
+    test: PairSource,
+    ceiling: float | None,
+    data_dir: str | Path | None,
+    out: Path,
+) -> dict[int, dict[str, Any]]:
+    """Train and score every row of ``config.ablation_rows`` for one seed, in order (rows of one start model
+    share the seed's perceived tower and renders); each row's run (seed, seconds, metrics) by row index.
+    ``models``: the base and the pre-trained start model."""
+    runs = {}
+    for i in config.ablation_rows:
+        row = TABLE1_ROWS[i]
+        rm_dir = out / f"row{i}" / f"seed{seed}"
+        model = models[1] if row.pretrained else models[0]
+        summary = train_reward_model(
+            model, train, row.reward_config(config, seed), rm_dir, data_dir, shared=out / "shared"
+        )
+        metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
+        runs[i] = {"seed": seed, "train_seconds": summary["seconds"], **metrics}
+        log.info("ablation %s seed %d: pair accuracy %.3f", row.name, seed, metrics["pair_accuracy"])
+    return runs
 
 
 def full_against_base(results: list[dict[str, Any]], ends: bool) -> dict[str, Any]:

@@ -158,6 +158,8 @@ class RewardConfig:
     ablation_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds per Table 1 row
     ablation_rows: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5])  # Table 1 rows to train
     #   (0 = the base model answering as text ... 5 = the full RM); [0, 5] compares the two ends only
+    ablation_jobs: int = 1  # seeds trained side by side (processes, each a seed's rows in order, sharing its
+    #   stages); the tiny RM is bound by per-step overhead, so cores, not a GPU, speed the table up
 
     def __post_init__(self) -> None:
         if self.image_side < 8:
@@ -202,6 +204,8 @@ class RewardConfig:
             raise ValueError("warmup_ratio must be in [0, 1)")
         if self.cpu_threads < 0:
             raise ValueError("cpu_threads must be >= 0 (0 keeps torch's default)")
+        if self.ablation_jobs < 1:
+            raise ValueError("ablation_jobs must be >= 1 (1: the seeds one after another)")
         if not self.ablation_seeds:
             raise ValueError("ablation_seeds must name at least one seed")
         if not self.ablation_rows or sorted(set(self.ablation_rows)) != list(self.ablation_rows):
