@@ -54,6 +54,12 @@ def main() -> None:
     )
     parser.add_argument("--name", default="rm_skill", help="result file name (without .json)")
     parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the RMs already trained in --work/seedN (their train.json) instead of training them again, "
+        "e.g. on another --test-world",
+    )
+    parser.add_argument(
         "--shared",
         type=Path,
         help="keep and reuse borrowed renders and perceived towers here (caig.reward.shared_stages), e.g. "
@@ -79,9 +85,12 @@ def main() -> None:
     for seed in [] if runs else (int(s) for s in args.seeds.split(",")):
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
-        summary = train_reward_model(
-            args.model, train, config, rm_dir, data_dir=args.train_world, shared=args.shared
-        )
+        if args.rescore and (rm_dir / "train.json").is_file():  # trained already: score it on this test world
+            summary = json.loads((rm_dir / "train.json").read_text())
+        else:
+            summary = train_reward_model(
+                args.model, train, config, rm_dir, data_dir=args.train_world, shared=args.shared
+            )
         scorer = RewardScorer(*load_reward_model(rm_dir))
         metrics, _ = score_and_measure(scorer, test, ceiling)
         if broad:
