@@ -1,0 +1,80 @@
+"""Table 1 (``ablation.json`` and ``ablation.md``) from rows trained as separate ``rm_skill.py`` jobs.
+
+``caig rm ablation`` trains its rows in one command; on a machine of few cores the rows run better as
+``rm_skill.py`` jobs side by side (one per row and seed, each with the row's switches). This puts their results
+back into the table ``caig rm ablation`` writes, with the same code (``caig.reward.ablation``): per row the mean,
+spread and skill; the full RM's margin over the base row against the largest seed spread.
+
+    PYTHONPATH=src python3 benchmarks/rm_ablation_table.py --row 0=row0.json --row 5=row5.json \
+        --out benchmarks/results --name rm_ablation_table
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from caig.reward.ablation import TABLE1_ROWS, full_against_base, markdown_table, summarise
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--row",
+        action="append",
+        required=True,
+        help="INDEX=RM_SKILL_JSON: a Table 1 row (0..5) and the rm_skill.py result of its seeds (repeatable)",
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--name", default="rm_ablation_table", help="file names (without .json / .md)")
+    args = parser.parse_args()
+    rows = sorted((int(index), Path(path)) for index, path in (r.split("=", 1) for r in args.row))
+    results, sources = [], [json.loads(path.read_text()) for _, path in rows]
+    for (index, path), source in zip(rows, sources, strict=True):
+        runs = sorted(source["runs"], key=lambda r: r["seed"])
+        row = TABLE1_ROWS[index]
+        results.append(
+            {
+                "row": row.name,
+                "index": index,
+                **dataclasses.asdict(row),
+                **summarise(runs),
+                "runs": runs,
+                "source": path.name,
+            }
+        )
+    check_same_pairs(sources)
+    indices = [index for index, _ in rows]
+    table = {
+        "rows": results,
+        "ceiling": sources[0]["ceiling"],
+        "seeds": sorted({r["seed"] for row in results for r in row["runs"]}),
+        "train_pairs": sources[0]["train_pairs"],
+        "test_pairs": sources[0]["test_pairs"],
+        "train_world": sources[0]["train_world"],
+        "test_world": sources[0]["test_world"],
+        **full_against_base(results, ends=(indices[0], indices[-1]) == (0, len(TABLE1_ROWS) - 1)),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(table, indent=2))
+    (args.out / f"{args.name}.md").write_text(markdown_table(table))
+    print(markdown_table(table))
+    print(
+        json.dumps(
+            {k: table[k] for k in ("full_minus_base", "max_seed_spread", "full_beats_base_beyond_spread")}
+        )
+    )
+
+
+def check_same_pairs(sources: list[dict]) -> None:
+    """Rows are comparable only on the same training and test pairs: refuse results that differ."""
+    for key in ("train_world", "test_world", "train_pairs", "test_pairs"):
+        values = {s[key] for s in sources}
+        if len(values) > 1:
+            raise SystemExit(f"the rows were measured on different {key} ({sorted(values)}): run them alike")
+
+
+if __name__ == "__main__":
+    main()
