@@ -35,6 +35,7 @@ def main() -> None:
     for (index, path), source in zip(rows, sources, strict=True):
         runs = sorted(source["runs"], key=lambda r: r["seed"])
         row = TABLE1_ROWS[index]
+        check_row_switches(index, source["reward_config"], path)
         results.append(
             {
                 "row": row.name,
@@ -66,6 +67,24 @@ def main() -> None:
             {k: table[k] for k in ("full_minus_base", "max_seed_spread", "full_beats_base_beyond_spread")}
         )
     )
+
+
+def check_row_switches(index: int, reward: dict, path: Path) -> None:
+    """A result belongs in row ``index`` only if it was trained with that row's switches (the start model, the
+    pre-training switch, is the caller's to match: the result names its directory only)."""
+    row = TABLE1_ROWS[index]
+    wanted = {
+        "head": "classification" if row.classification_head else "text",
+        "use_caption": row.caption,
+        "use_attributes": row.attributes,
+        "point_loss": row.point_loss,
+    }
+    found = {
+        **{k: reward[k] for k in ("head", "use_caption", "use_attributes")},
+        "point_loss": reward["point_weight"] > 0,
+    }
+    if found != wanted:
+        raise SystemExit(f"{path} was not trained as Table 1 row {index}: {found} (the row needs {wanted})")
 
 
 def check_same_pairs(sources: list[dict]) -> None:

@@ -28,6 +28,7 @@ import torch
 from caig.data.config import PairRuleConfig
 from caig.logs import setup_logging
 from caig.profile import load_profile
+from caig.reward.config import RewardConfig
 from caig.reward.evaluate import score_and_measure, world_ceiling
 from caig.reward.pairs_dataset import PairSource, attach_sources
 from caig.reward.scoring import RewardScorer
@@ -86,6 +87,7 @@ def main() -> None:
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
         if args.rescore and (rm_dir / "train.json").is_file():  # trained already: score it on this test world
+            check_same_config(rm_dir, config)
             summary = json.loads((rm_dir / "train.json").read_text())
         else:
             summary = train_reward_model(
@@ -138,6 +140,16 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k not in ("runs", "reward_config")}, indent=2))
+
+
+def check_same_config(rm_dir: Path, config: RewardConfig) -> None:
+    """``--rescore`` records this command's settings: refuse an RM trained with others (names the keys)."""
+    _, _, trained = load_reward_model(rm_dir, device="cpu")
+    differ = sorted(k for k, v in as_dict(trained).items() if as_dict(config)[k] != v)
+    if differ:
+        raise SystemExit(
+            f"{rm_dir} was trained with other reward settings ({', '.join(differ)}): pass its --set"
+        )
 
 
 def broad_pairs(test_world: Path, rule: PairRuleConfig, n: int) -> PairSource | None:

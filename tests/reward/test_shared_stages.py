@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from caig.reward.config import PerceptionConfig, TeacherConfig
-from caig.reward.shared_stages import load_perceived, shared_dir
+from caig.reward.shared_stages import fingerprint, load_perceived, shared_dir
 from caig.reward.trainer import HEADS_FILE, train_reward_model
 
 
@@ -54,16 +54,16 @@ def test_a_second_rm_reuses_the_tower_and_renders_and_ends_where_training_afresh
     assert "reused_from" not in afresh["stages"][0] and "reused_from" not in first["stages"][0]
     assert second["stages"][0]["stage"] == "perception"
     assert Path(second["stages"][0]["reused_from"]).parent == shared
-    for stage in ("perception", "perception_borrowed", "teacher_borrowed"):
-        assert len(list(shared.glob(f"{stage}-*"))) == 1, stage
+    assert len(list(shared.glob("perception-*"))) == 1
+    assert len(list(shared.glob("borrowed-*"))) == 1  # perception's and the teacher's: one count, one seed
+    assert not list(shared.glob("*.making-*"))  # every result moved into place
+    assert second["stages"][0]["trained_seconds"] == first["stages"][0]["seconds"]
     assert not (tmp_path / "c" / "borrowed").exists()  # the teacher's renders came from the shared folder
     vision = [_vision(tmp_path / d) for d in "abc"]
     assert vision[0] and all(torch.equal(vision[0][k], v[k]) for v in vision[1:] for k in vision[0])
     heads = [_heads(tmp_path / d) for d in "abc"]
     for name in ("cls_head", "ctr_head"):
-        assert torch.allclose(heads[0][name], heads[1][name]) and torch.allclose(
-            heads[1][name], heads[2][name]
-        )
+        assert torch.equal(heads[0][name], heads[1][name]) and torch.equal(heads[1][name], heads[2][name])
 
 
 def test_another_seed_or_start_model_trains_its_own_tower(
@@ -77,15 +77,24 @@ def test_another_seed_or_start_model_trains_its_own_tower(
         )
         assert "reused_from" not in summary["stages"][0]
     assert len(list(shared.glob("perception-*"))) == 2
-    assert len(list(shared.glob("perception_borrowed-*"))) == 2  # renders depend on the seed
-    other_model = shutil.copytree(tiny_model_dir, tmp_path / "pretrained")  # Table 1's other start model
+    assert len(list(shared.glob("borrowed-*"))) == 2  # renders depend on the seed
+    other_model = shutil.copytree(tiny_model_dir, tmp_path / "pretrained")  # Table 1's other start model:
+    weights = load_file(str(other_model / "model.safetensors"))  # the same shapes, other weights
+    save_file(
+        {k: v + 0.01 for k, v in weights.items()}, str(other_model / "model.safetensors"), {"format": "pt"}
+    )
     config = dataclasses.replace(shared_config, teacher=TeacherConfig())
     summary = train_reward_model(
         other_model, train_pairs, config, tmp_path / "p", small_world_dir, shared=shared
     )
     assert "reused_from" not in summary["stages"][0]  # its own tower ...
     assert len(list(shared.glob("perception-*"))) == 3
-    assert len(list(shared.glob("perception_borrowed-*"))) == 2  # ... from the same renders
+    assert len(list(shared.glob("borrowed-*"))) == 2  # ... from the same renders
+    lora = dataclasses.replace(config, method="lora")  # LoRA freezes the tower: not the full RM's perception
+    summary = train_reward_model(
+        tiny_model_dir, train_pairs, lora, tmp_path / "lora", small_world_dir, shared=shared
+    )
+    assert "reused_from" not in summary["stages"][0] and len(list(shared.glob("perception-*"))) == 4
     made = {"model": tiny_model_dir, "data": small_world_dir, "seed": 0}
     assert shared_dir(shared, "perception", **made) == shared_dir(shared, "perception", **made)
     assert shared_dir(shared, "perception", **made) != shared_dir(shared, "perception", **made | {"seed": 1})
@@ -94,7 +103,14 @@ def test_another_seed_or_start_model_trains_its_own_tower(
     )
 
 
-def test_a_folder_cut_off_before_its_summary_is_not_read(tmp_path) -> None:
-    (tmp_path / "perception-x").mkdir()
-    (tmp_path / "perception-x" / "perceived_tower.safetensors").write_bytes(b"half")
+def test_a_result_cut_off_half_way_is_not_read_and_a_rebuilt_model_is_not_the_same(tmp_path) -> None:
+    making = tmp_path / "perception-x.making-123"  # a run killed before moving its result into place
+    making.mkdir()
+    (making / "perceived_tower.safetensors").write_bytes(b"half")
     assert load_perceived(object(), tmp_path / "perception-x") is None
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    before = shared_dir(tmp_path, "perception", model=fingerprint(model))
+    (model / "model.safetensors").write_bytes(b"other weights")  # caig pretrain again into the same folder
+    assert shared_dir(tmp_path, "perception", model=fingerprint(model)) != before

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -102,6 +103,9 @@ def run_ablation(
     jobs = [(config, seed, models, train, test, ceiling, data_dir, out) for seed in config.ablation_seeds]
     if config.ablation_jobs > 1 and len(jobs) > 1:
         workers = min(config.ablation_jobs, len(jobs))
+        if config.cpu_threads == 0:  # torch's default (every core) in each worker would oversubscribe
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            jobs = [(dataclasses.replace(job[0], cpu_threads=threads), *job[1:]) for job in jobs]
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=setup_logging) as pool:
             by_seed = list(pool.map(train_seed_rows, *zip(*jobs)))
     else:

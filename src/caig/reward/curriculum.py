@@ -18,7 +18,7 @@ from caig.errors import UserError
 from caig.reward.ad_utility import AdSource, ad_utility_source
 from caig.reward.config import RewardConfig
 from caig.reward.pairs_dataset import PairSource, attach_sources
-from caig.reward.shared_stages import load_renders, save_renders, shared_dir
+from caig.reward.shared_stages import cached_renders
 from caig.reward.side_warmup import brightness_pairs
 from caig.reward.teacher import (
     DescriptionTeacher,
@@ -48,16 +48,10 @@ def teacher_and_ads(
     teacher = fit_teacher(source.pairs, creatives, config.teacher)
     if config.teacher.borrowed_per_product:
         per_product = config.teacher.borrowed_per_product
-        render_dir = out / "borrowed"
-        if shared is not None:
-            render_dir = shared_dir(
-                shared, "teacher_borrowed", data=data_dir, per_product=per_product, seed=config.seed
-            )
-        borrowed = load_renders(render_dir) if shared is not None else None
-        if borrowed is None:
-            borrowed = render_borrowed(creatives, data_dir, per_product, render_dir, config.seed)
-            if shared is not None:
-                save_renders(borrowed, render_dir)
+        borrowed = cached_renders(
+            shared, out / "borrowed", data_dir, per_product, config.seed,
+            lambda folder: render_borrowed(creatives, data_dir, per_product, folder, config.seed),
+        )  # fmt: skip
         creatives = pd.concat([creatives, borrowed])
     paths = creatives["image_path"]  # the world's own creatives are relative to data_dir
     creatives = creatives.assign(

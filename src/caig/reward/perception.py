@@ -117,7 +117,7 @@ class WordReader:
         """One logit per word of ``vocabulary`` for each ad of ``pixels`` (``ad_pixels``): (N, words)."""
         was_training = llava.training
         llava.eval()
-        device = self.probe.linear.weight.device
+        device = next(llava.parameters()).device
         logits = torch.cat([self.probe(image_tokens(llava, chunk.to(device))) for chunk in pixels.split(512)])
         llava.train(was_training)
         return logits
@@ -161,12 +161,12 @@ def train_perception(
         ads = pd.concat(
             [ads, borrowed[["product_id", "image_path"]].assign(borrowed=True)], ignore_index=True
         )
-    device = next(llava.parameters()).device  # the GPU where there is one: the images fit in its memory
+    device = next(llava.parameters()).device  # where the model is (the GPU, where train_reward_model has one)
     pixels = ad_pixels(processor, ads["image_path"].tolist(), image_side)
     held = split_products(ads["product_id"], config.held_out_share, seed)
     measured = held & ~ads["borrowed"].to_numpy()
-    x_train, y_train = pixels[~held].to(device), torch.from_numpy(targets[~held]).to(device)
-    x_held, y_held = pixels[measured].to(device), torch.from_numpy(targets[measured]).to(device)
+    x_train, y_train = pixels[~held], torch.from_numpy(targets[~held])  # on the CPU; each batch moves
+    x_held, y_held = pixels[measured], torch.from_numpy(targets[measured]).to(device)
     torch.manual_seed(seed)
     probe = WordProbe(llava.config.text_config.hidden_size, len(vocabulary)).to(device, pixels.dtype)
     trained = [*llava.model.vision_tower.parameters(), *llava.model.multi_modal_projector.parameters()]
@@ -183,9 +183,9 @@ def train_perception(
         while step < total:
             order = torch.randperm(len(x_train), generator=generator)
             for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size].to(device)
-                logits = probe(image_tokens(llava, x_train[batch]))
-                loss = nn.functional.binary_cross_entropy_with_logits(logits, y_train[batch])
+                batch = order[start : start + config.batch_size]
+                logits = probe(image_tokens(llava, x_train[batch].to(device)))
+                loss = nn.functional.binary_cross_entropy_with_logits(logits, y_train[batch].to(device))
                 loss.backward()
                 optimizer.step()
                 scheduler.step()

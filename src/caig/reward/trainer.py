@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainingArguments
@@ -30,10 +29,11 @@ from caig.reward.model import RewardModel
 from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
 from caig.reward.perception import perception_borrowed, train_perception
 from caig.reward.shared_stages import (
+    cached_renders,
+    data_fingerprint,
+    fingerprint,
     load_perceived,
-    load_renders,
     save_perceived,
-    save_renders,
     shared_dir,
 )
 from caig.reward.wrap import build_reward_model, use_cpu_threads
@@ -156,7 +156,9 @@ def train_reward_model(
     curriculum = training_stages(source, config, data_dir, out, shared)
     stages = []
     if config.perception.enabled:  # the vision tower first: every later stage reads its tokens
-        stages.append(perceive(model.llava, processor, Path(model_dir), data_dir, config, out, shared))
+        stages.append(
+            perception_stage(model.llava, processor, Path(model_dir), data_dir, config, out, shared)
+        )
     stages += [fit_stage(model, processor, stage, out) for stage in curriculum]
     save_reward_model(model, processor, config, out)
     summary = {
@@ -177,7 +179,7 @@ def training_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def perceive(
+def perception_stage(
     llava: Any,
     processor: Any,
     model_dir: Path,
@@ -187,44 +189,31 @@ def perceive(
     shared: str | Path | None,
 ) -> dict[str, Any]:
     """The perception stage on ``llava`` in place; its summary. With ``shared``, the tower perceived by an
-    earlier RM of the same start model, data, seed and perception settings is loaded instead of trained."""
+    earlier RM of the same start model, data, seed, settings and device is loaded instead of trained."""
     if data_dir is None:
         raise UserError("reward.perception needs the data directory of the training ads (--world DIR)")
-    kept = None
+    tower_dir = None
     if shared is not None:
-        kept = shared_dir(
-            shared, "perception", model=model_dir, data=Path(data_dir), seed=config.seed,
-            image_side=config.image_side, perception=as_dict(config.perception),
+        tower_dir = shared_dir(
+            shared, "perception", model=fingerprint(model_dir), data=data_fingerprint(data_dir),
+            seed=config.seed, image_side=config.image_side, perception=as_dict(config.perception),
+            method=config.method,  # LoRA freezes the tower: perception then trains the probe only
+            device=training_device(),
         )  # fmt: skip
-        summary = load_perceived(llava, kept)
+        summary = load_perceived(llava, tower_dir)
         if summary is not None:
             return summary
-    borrowed = perception_renders(data_dir, config, out, shared)
+    per_product = config.perception.borrowed_per_product
+    borrowed = cached_renders(
+        shared, out / "perception_borrowed", data_dir, per_product, config.seed,
+        lambda folder: perception_borrowed(data_dir, config.perception, folder, config.seed),
+    )  # fmt: skip
     _, summary = train_perception(
         llava, processor, data_dir, config.perception, config.image_side, config.seed, borrowed
     )
-    if kept is not None:
-        save_perceived(llava, summary, kept)
+    if tower_dir is not None:
+        save_perceived(llava, summary, tower_dir)
     return summary
-
-
-def perception_renders(
-    data_dir: str | Path, config: RewardConfig, out: Path, shared: str | Path | None
-) -> pd.DataFrame:
-    """Perception's borrowed backgrounds: painted to ``out``, or to and from ``shared`` (they depend on the
-    data, the count and the seed only, so every start model of the ablation reads the same ones)."""
-    per_product = config.perception.borrowed_per_product
-    if shared is None or not per_product:
-        return perception_borrowed(data_dir, config.perception, out / "perception_borrowed", config.seed)
-    render_dir = shared_dir(
-        shared, "perception_borrowed", data=Path(data_dir), per_product=per_product, seed=config.seed
-    )
-    borrowed = load_renders(render_dir)
-    if borrowed is None:
-        borrowed = save_renders(
-            perception_borrowed(data_dir, config.perception, render_dir, config.seed), render_dir
-        )
-    return borrowed
 
 
 def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> dict[str, Any]:
