@@ -12,11 +12,10 @@ spread and skill; the full RM's margin over the base row against the largest see
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
-from caig.reward.ablation import TABLE1_ROWS, full_against_base, markdown_table, summarise
+from caig.reward.ablation import TABLE1_ROWS, ablation_table, markdown_table
 
 
 def main() -> None:
@@ -31,33 +30,16 @@ def main() -> None:
     parser.add_argument("--name", default="rm_ablation_table", help="file names (without .json / .md)")
     args = parser.parse_args()
     rows = sorted((int(index), Path(path)) for index, path in (r.split("=", 1) for r in args.row))
-    results, sources = [], [json.loads(path.read_text()) for _, path in rows]
+    sources = [json.loads(path.read_text()) for _, path in rows]
     for (index, path), source in zip(rows, sources, strict=True):
-        runs = sorted(source["runs"], key=lambda r: r["seed"])
-        row = TABLE1_ROWS[index]
         check_row_switches(index, source["reward_config"], path)
-        results.append(
-            {
-                "row": row.name,
-                "index": index,
-                **dataclasses.asdict(row),
-                **summarise(runs),
-                "runs": runs,
-                "source": path.name,
-            }
-        )
     check_same_pairs(sources)
-    indices = [index for index, _ in rows]
-    table = {
-        "rows": results,
-        "ceiling": sources[0]["ceiling"],
-        "seeds": sorted({r["seed"] for row in results for r in row["runs"]}),
-        "train_pairs": sources[0]["train_pairs"],
-        "test_pairs": sources[0]["test_pairs"],
-        "train_world": sources[0]["train_world"],
-        "test_world": sources[0]["test_world"],
-        **full_against_base(results, ends=(indices[0], indices[-1]) == (0, len(TABLE1_ROWS) - 1)),
-    }
+    first = sources[0]
+    runs_by_row = {index: sorted(s["runs"], key=lambda r: r["seed"]) for (index, _), s in zip(rows, sources)}
+    table = ablation_table(runs_by_row, first["ceiling"], first["train_pairs"], first["test_pairs"])
+    for row, (_, path) in zip(table["rows"], rows, strict=True):
+        row["source"] = path.name
+    table |= {"train_world": first["train_world"], "test_world": first["test_world"]}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(table, indent=2))
     (args.out / f"{args.name}.md").write_text(markdown_table(table))

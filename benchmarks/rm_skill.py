@@ -32,7 +32,7 @@ from caig.reward.config import RewardConfig
 from caig.reward.evaluate import score_and_measure, world_ceiling
 from caig.reward.pairs_dataset import PairSource, attach_sources
 from caig.reward.scoring import RewardScorer
-from caig.reward.trainer import load_reward_model, train_reward_model
+from caig.reward.trainer import load_reward_config, load_reward_model, train_reward_model
 from caig.reward.world_pairs import pairs_from_events
 from caig.typed_config import as_dict
 
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument(
         "--rescore",
         action="store_true",
-        help="score the RMs already trained in --work/seedN (their train.json) instead of training them again, "
-        "e.g. on another --test-world",
+        help="score the RMs already trained in --work/seedN (their train.json; an error where there is none) "
+        "instead of training them again, e.g. on another --test-world",
     )
     parser.add_argument(
         "--shared",
@@ -86,7 +86,7 @@ def main() -> None:
     for seed in [] if runs else (int(s) for s in args.seeds.split(",")):
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
-        if args.rescore and (rm_dir / "train.json").is_file():  # trained already: score it on this test world
+        if args.rescore:  # trained already: score it on this test world
             check_same_config(rm_dir, config)
             summary = json.loads((rm_dir / "train.json").read_text())
         else:
@@ -144,7 +144,11 @@ def main() -> None:
 
 def check_same_config(rm_dir: Path, config: RewardConfig) -> None:
     """``--rescore`` records this command's settings: refuse an RM trained with others (names the keys)."""
-    _, _, trained = load_reward_model(rm_dir, device="cpu")
+    if not (rm_dir / "train.json").is_file():
+        raise SystemExit(
+            f"--rescore: {rm_dir} holds no trained RM (train.json); run without --rescore to train it"
+        )
+    trained = load_reward_config(rm_dir)
     differ = sorted(k for k, v in as_dict(trained).items() if as_dict(config)[k] != v)
     if differ:
         raise SystemExit(

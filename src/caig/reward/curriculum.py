@@ -39,7 +39,11 @@ class Stage:
 
 
 def teacher_and_ads(
-    source: PairSource, config: RewardConfig, data_dir: Path, out: Path, shared: Path | None = None
+    source: PairSource,
+    config: RewardConfig,
+    data_dir: Path,
+    out: Path,
+    shared: str | Path | None = None,
 ) -> tuple[DescriptionTeacher, pd.DataFrame]:
     """The description teacher, fitted on the logged pairs, and the ads it labels: each product's creatives
     and, with ``teacher.borrowed_per_product``, its borrowed backgrounds (rendered to ``out/borrowed``, or
@@ -96,9 +100,7 @@ def training_stages(
             raise UserError(
                 "reward.ad_utility and reward.teacher need the data directory of the training pairs (--world DIR)"
             )
-        teacher, ads = teacher_and_ads(
-            source, config, Path(data_dir), out, Path(shared) if shared is not None else None
-        )
+        teacher, ads = teacher_and_ads(source, config, Path(data_dir), out, shared)
     if config.ad_utility.enabled:
         adu = config.ad_utility
         stages.append(

@@ -304,13 +304,18 @@ def _merge_lora(llava: Any) -> Any:
     return llava
 
 
+def load_reward_config(rm_dir: str | Path) -> RewardConfig:
+    """The RewardConfig an RM saved by ``train_reward_model`` was trained with (``rm.json``; no weights read)."""
+    path = Path(rm_dir) / META_FILE
+    if not path.is_file():
+        raise UserError(f"{rm_dir} holds no {META_FILE}; train a reward model with `caig rm train --out DIR`")
+    return build_config(RewardConfig, json.loads(path.read_text())["reward"], "reward", str(path))
+
+
 def load_reward_model(rm_dir: str | Path, device: str | None = None) -> tuple[RewardModel, Any, RewardConfig]:
     """Load an RM saved by ``train_reward_model``: (model in eval mode, processor, its RewardConfig)."""
     rm_dir = Path(rm_dir)
-    if not (rm_dir / META_FILE).is_file():
-        raise UserError(f"{rm_dir} holds no {META_FILE}; train a reward model with `caig rm train --out DIR`")
-    meta = json.loads((rm_dir / META_FILE).read_text())
-    config = build_config(RewardConfig, meta["reward"], "reward", str(rm_dir / META_FILE))
+    config = load_reward_config(rm_dir)
     llava, processor = load_model(rm_dir)
     answer_ids = answer_token_ids(processor) if config.head == "text" else None
     model = RewardModel(llava, config.head, answer_ids)
