@@ -24,12 +24,13 @@ def main() -> None:
         "--row",
         action="append",
         required=True,
+        type=row_argument,
         help="INDEX=RM_SKILL_JSON: a Table 1 row (0..5) and the rm_skill.py result of its seeds (repeatable)",
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", default="rm_ablation_table", help="file names (without .json / .md)")
     args = parser.parse_args()
-    rows = sorted((int(index), Path(path)) for index, path in (r.split("=", 1) for r in args.row))
+    rows = sorted(args.row)
     sources = [json.loads(path.read_text()) for _, path in rows]
     for (index, path), source in zip(rows, sources, strict=True):
         check_row_switches(index, source["reward_config"], path)
@@ -49,6 +50,17 @@ def main() -> None:
             {k: table[k] for k in ("full_minus_base", "max_seed_spread", "full_beats_base_beyond_spread")}
         )
     )
+
+
+def row_argument(text: str) -> tuple[int, Path]:
+    """``INDEX=FILE`` -> (Table 1 row index, result file); a clear error for anything else."""
+    index, sep, path = text.partition("=")
+    if not sep or not index.isdigit() or int(index) >= len(TABLE1_ROWS) or not Path(path).is_file():
+        raise argparse.ArgumentTypeError(
+            f"--row {text!r}: write INDEX=FILE, INDEX a Table 1 row 0..{len(TABLE1_ROWS) - 1} and FILE an "
+            "existing rm_skill.py result"
+        )
+    return int(index), Path(path)
 
 
 def check_row_switches(index: int, reward: dict, path: Path) -> None:
