@@ -9,6 +9,9 @@ scoring of the test pairs. The ceiling is the test world's Bayes pair accuracy (
     .venv/bin/python benchmarks/rm_skill.py --model PM_DIR/model --train-world TRAIN_WORLD \
         --test-world WORLD_SEED1 --work /tmp/rm-skill --out benchmarks/results [--set reward.epochs=2]
 
+``--stage-skill`` also scores the test (and broad) pairs after every curriculum stage, with the classification
+head and with the CTR head's margin (``RewardScorer.ctr_margin_source``): where the curriculum gains and loses.
+
 Seeds side by side on several cores: one process per ``--seeds N --name rm_skill_sN``, then the same command
 with ``--runs-from rm_skill_s0.json rm_skill_s1.json rm_skill_s2.json`` writes the aggregate.
 """
@@ -21,6 +24,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +35,7 @@ from caig.profile import load_profile
 from caig.reward.config import RewardConfig
 from caig.reward.evaluate import score_and_measure, world_ceiling
 from caig.reward.pairs_dataset import PairSource, attach_sources
-from caig.reward.scoring import RewardScorer
+from caig.reward.scoring import RewardScorer, skill
 from caig.reward.trainer import load_reward_config, load_reward_model, train_reward_model
 from caig.reward.world_pairs import pairs_from_events
 from caig.typed_config import as_dict
@@ -73,6 +77,11 @@ def main() -> None:
         default=[],
         help="aggregate the runs of these result files (one seed each, run side by side) instead of training",
     )
+    parser.add_argument(
+        "--stage-skill",
+        action="store_true",
+        help="score the test (and broad) pairs after every curriculum stage too, with both heads",
+    )
     args = parser.parse_args()
     setup_logging()
     profile = load_profile(args.profile, args.overrides)
@@ -90,9 +99,11 @@ def main() -> None:
             check_same_config(rm_dir, config)
             summary = json.loads((rm_dir / "train.json").read_text())
         else:
+            after_stage = stage_skill({"test": (test, ceiling), "broad": (broad, broad_ceiling)})
             summary = train_reward_model(
-                args.model, train, config, rm_dir, data_dir=args.train_world, shared=args.shared
-            )
+                args.model, train, config, rm_dir, data_dir=args.train_world, shared=args.shared,
+                after_stage=after_stage if args.stage_skill else None,
+            )  # fmt: skip
         scorer = RewardScorer(*load_reward_model(rm_dir))
         metrics, _ = score_and_measure(scorer, test, ceiling)
         if broad:
@@ -154,6 +165,35 @@ def check_same_config(rm_dir: Path, config: RewardConfig) -> None:
         raise SystemExit(
             f"{rm_dir} was trained with other reward settings ({', '.join(differ)}): pass its --set"
         )
+
+
+def stage_skill(sets: dict[str, tuple[PairSource | None, float | None]]):
+    """An ``after_stage`` callback: each pair set's accuracy and skill by the classification head (both
+    orders) and by the CTR head's margin, after a curriculum stage."""
+
+    def measure(name: str, model: Any, processor: Any, config: RewardConfig) -> dict[str, Any]:
+        scorer = RewardScorer(model, processor, config)
+        measured: dict[str, Any] = {}
+        for set_name, (source, ceiling) in sets.items():
+            if source is None:
+                continue
+            metrics, _ = score_and_measure(scorer, source, ceiling)
+            labels_left = (source.pairs["label"] == "left").to_numpy()
+            ctr_accuracy = float(((scorer.ctr_margin_source(source) > 0) == labels_left).mean())
+            measured[set_name] = {
+                "cls_pair_accuracy": round(metrics["pair_accuracy"], 4),
+                "cls_skill": _round(metrics["skill"]),
+                "ctr_pair_accuracy": round(ctr_accuracy, 4),
+                "ctr_skill": _round(skill(ctr_accuracy, ceiling)),
+            }
+        print(json.dumps({"after_stage": name, **measured}), flush=True)
+        return measured
+
+    return measure
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def broad_pairs(test_world: Path, rule: PairRuleConfig, n: int) -> PairSource | None:

@@ -1,11 +1,14 @@
-"""Pair accuracy in both orders, one order, swap disagreement and skill (pure functions)."""
+"""Pair accuracy in both orders, one order, swap disagreement and skill; the CTR head's margin as a ranker."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
-from caig.reward.scoring import pair_metrics, skill
+from caig.reward.scoring import RewardScorer, pair_metrics, skill
 
 
 def test_swap_consistent_model_counts_once_per_pair() -> None:
@@ -37,3 +40,21 @@ def test_skill() -> None:
     assert skill(0.7, 0.8) == pytest.approx(2 / 3)
     assert skill(0.5, 0.8) == 0.0
     assert skill(0.7, None) is None and skill(0.7, 0.5) is None
+
+
+def test_ctr_margin_is_swap_consistent(tiny_model_dir, rm_config, train_pairs) -> None:
+    """The CTR head's margin averages both orders: showing every pair swapped negates it exactly."""
+    from caig.mllm.build import load_model
+    from caig.reward.wrap import build_reward_model
+
+    llava, processor = load_model(tiny_model_dir)
+    config = dataclasses.replace(rm_config, template=0)
+    scorer = RewardScorer(build_reward_model(llava, processor, config), processor, config)
+    torch.nn.init.normal_(scorer.model.ctr_head.weight)  # a head that tells the sides apart
+    source = dataclasses.replace(train_pairs, pairs=train_pairs.pairs.iloc[:6].reset_index(drop=True))
+    columns = {f"{a}_{c}": f"{b}_{c}" for a, b in (("left", "right"), ("right", "left"))
+               for c in ("creative_id", "image_path", "ctr")}  # fmt: skip
+    swapped = dataclasses.replace(source, pairs=source.pairs.rename(columns=columns))
+    margin = scorer.ctr_margin_source(source)
+    assert np.abs(margin).min() > 0  # the pairs differ
+    np.testing.assert_allclose(scorer.ctr_margin_source(swapped), -margin, rtol=1e-5, atol=1e-6)

@@ -13,6 +13,7 @@ import torch
 
 from caig.reward.ablation import TABLE1_ROWS, run_ablation
 from caig.reward.config import SideWarmupConfig, TeacherConfig
+from caig.reward.model import RewardModel
 from caig.reward.pairs_dataset import Collator, encode_pairs
 from caig.reward.scoring import RewardScorer
 from caig.reward.trainer import load_reward_model, train_reward_model
@@ -233,9 +234,22 @@ def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
     source = _subset(train_pairs, 16)
     monkeypatch.chdir(small_world_dir.parent)  # a relative --world, as users type it
     relative = Path(small_world_dir.name)
-    summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm", data_dir=relative)
+    seen = []
+
+    def after_stage(name, model, processor, stage_config):  # e.g. rm_skill.py --stage-skill's scoring
+        seen.append((name, stage_config.learning_rate))
+        assert isinstance(model, RewardModel) and model.training  # the model itself, mid-curriculum
+        model.eval()  # as a RewardScorer does: the trainer puts it back into training mode
+        return {"order": len(seen)}
+
+    summary = train_reward_model(
+        tiny_model_dir, source, config, tmp_path / "rm", data_dir=relative, after_stage=after_stage
+    )
     stages = {s["stage"]: s for s in summary["stages"]}
     assert list(stages) == ["side-warmup", "teacher", "pairs"]
+    assert [name for name, _ in seen] == ["side-warmup", "teacher", "pairs"]
+    assert seen[0][1] == 1e-3  # each stage's own config
+    assert [s["after_stage"] for s in summary["stages"]] == [{"order": 1}, {"order": 2}, {"order": 3}]
     assert stages["side-warmup"]["pairs"] <= 24 and stages["side-warmup"]["learning_rate"] == 1e-3
     creatives = pd.read_parquet(small_world_dir / "creatives.parquet")
     assert stages["teacher"]["pairs"] == 6 * creatives["product_id"].nunique()  # pairs_per_product, one order

@@ -101,6 +101,13 @@ class RewardScorer:
         p_swapped = self.prob_left(encode_pairs(source, self.processor, self.config, swap=True))
         return p_left, p_swapped
 
+    def ctr_margin_source(self, source: PairSource) -> np.ndarray:
+        """The CTR head's ``ctr_left - ctr_right`` for every pair, averaged over both orders (> 0: left is
+        better): the regression branch as a ranker, beside the classification head's ``score_source``."""
+        stored = self.ctr(encode_pairs(source, self.processor, self.config))
+        swapped = self.ctr(encode_pairs(source, self.processor, self.config, swap=True))
+        return ((stored[:, 0] - stored[:, 1]) + (swapped[:, 1] - swapped[:, 0])) / 2
+
     def _encode(
         self, product: Mapping[str, Any], left: Image.Image, right: Image.Image
     ) -> dict[str, torch.Tensor]:

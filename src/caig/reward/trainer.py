@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,7 @@ def train_reward_model(
     out: str | Path,
     data_dir: str | Path | None = None,
     shared: str | Path | None = None,
+    after_stage: Callable[[str, RewardModel, Any, RewardConfig], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune an RM from the model in ``model_dir`` on ``source``'s pairs; save it to ``out``.
 
@@ -144,7 +146,9 @@ def train_reward_model(
     same model first (``data_dir``, where the pairs' creatives live, is needed for perception and the
     teacher). ``shared``: a folder where RMs trained from the same start model, data and seed keep and reuse
     the perceived vision tower and the borrowed renders (``caig.reward.shared_stages``; the ablation's rows).
-    Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve of
+    ``after_stage(name, model, processor, config)``, called after each curriculum stage, returns measurements
+    kept in that stage's summary under ``after_stage`` (e.g. the skill each stage leaves: rm_skill.py
+    ``--stage-skill``); it must leave the model as it found it. Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve of
     the last stage, and every stage's.
     """
     out = Path(out)
@@ -159,7 +163,11 @@ def train_reward_model(
         stages.append(
             perception_stage(model.llava, processor, Path(model_dir), data_dir, config, out, shared)
         )
-    stages += [fit_stage(model, processor, stage, out) for stage in curriculum]
+    for stage in curriculum:
+        stages.append(fit_stage(model, processor, stage, out))
+        if after_stage is not None:
+            stages[-1]["after_stage"] = after_stage(stage.name, model, processor, stage.config)
+            model.train()  # a RewardScorer in the callback puts it in eval mode
     save_reward_model(model, processor, config, out)
     summary = {
         **{k: stages[-1][k] for k in ("pairs", "steps", "train_loss", "loss_curve")},
