@@ -122,3 +122,46 @@ def test_borrowed_backgrounds_come_from_other_products_and_never_empty(tmp_path,
         owners = creatives.loc[creatives["description"] == row.description, "product_id"]
         assert row.product_id not in set(owners)  # borrowed from another product
         assert Image.open(row.image_path).size == (64, 64)
+
+
+def _logged_ctrs(creatives: pd.DataFrame, pairs: pd.DataFrame, impressions: int = 4000) -> pd.DataFrame:
+    """The pairs with each side's logged CTR and impressions: 'neon' doubles a shoe's clicks and halves a
+    bag's, around a click rate of each product's own (which the CTR target must not mistake for a word)."""
+    rng = np.random.default_rng(1)
+    base = {p: rng.uniform(0.01, 0.08) for p in creatives["product_id"].unique()}
+
+    def ctr(cid: str) -> float:
+        row = creatives.loc[cid]
+        neon = "neon" in row["description"]
+        lift = (2.0 if row["category"] == "shoes" else 0.5) if neon else 1.0
+        return rng.binomial(impressions, base[row["product_id"]] * lift) / impressions
+
+    ctrs = {cid: ctr(cid) for cid in creatives.index}
+    return pairs.assign(
+        left_ctr=pairs["left_creative_id"].map(ctrs),
+        right_ctr=pairs["right_creative_id"].map(ctrs),
+        left_impressions=impressions,
+        right_impressions=impressions,
+    )
+
+
+def test_ctr_target_learns_the_preference_from_each_creatives_clicks() -> None:
+    creatives, pairs = _market()
+    logged = _logged_ctrs(creatives, pairs)
+    teacher = fit_teacher(logged, creatives, TeacherConfig(min_df=1, target="ctr", ridge_alpha=1.0))
+    blank = Image.new("RGB", (8, 8))
+    neon, plain = RenderedAd("neon glow, soft linen", blank), RenderedAd("pine forest, soft linen", blank)
+    shoes, bags = {"category": "shoes", "colour": "red"}, {"category": "bags", "colour": "red"}
+    assert teacher.compare(shoes, neon, plain) > 0.8 and teacher.compare(bags, neon, plain) < 0.2
+    utility = teacher.utility(pd.Series([neon.description, plain.description]), pd.DataFrame([shoes, shoes]))
+    assert utility[0] > utility[1]
+    assert teacher.compare(shoes, neon, plain) + teacher.compare(shoes, plain, neon) == pytest.approx(1.0)
+
+
+def test_ctr_target_needs_impressions_and_known_creatives() -> None:
+    creatives, pairs = _market()
+    with pytest.raises(UserError, match="left_impressions, right_impressions missing"):
+        fit_teacher(pairs.assign(left_ctr=0.1, right_ctr=0.1), creatives, TeacherConfig(target="ctr"))
+    unknown = pairs.assign(left_creative_id=["X"] + list(pairs["left_creative_id"].iloc[1:]))
+    with pytest.raises(UserError, match="1 training pairs name creatives without a description"):
+        fit_teacher(unknown, creatives, TeacherConfig())

@@ -79,6 +79,10 @@ class TeacherConfig:
     """The description teacher (``caig.reward.teacher``): soft labels on every creative pair, for distillation."""
 
     enabled: bool = False  # paper: off (the RM learns from the logged pairs only)
+    target: Literal["pairs", "ctr"] = "pairs"  # what the teacher fits: the logged pairs' labels (a logistic
+    #   regression, one bit per pair) or each paired creative's logged CTR within its product (a ridge
+    #   regression of its log-odds weighted by impressions, then scaled to the pairs' labels: README)
+    ridge_alpha: float = 100.0  # L2 strength of the ctr target's ridge regression
     max_ngram: int = 1  # word n-grams of the descriptions (1: single words generalise best, README)
     min_df: int = 2  # n-grams in fewer creatives are dropped
     regularization_c: float = 1.0  # inverse L2 strength of the logistic regression
@@ -94,6 +98,12 @@ class TeacherConfig:
             raise ValueError("teacher.borrowed_per_product and teacher.pairs_per_product must be >= 0")
         if self.max_ngram < 1 or self.min_df < 1:
             raise ValueError("teacher.max_ngram and teacher.min_df must be >= 1")
+        if self.target not in ("pairs", "ctr"):
+            raise ValueError(
+                "teacher.target must be 'pairs' (the pairs' labels) or 'ctr' (each creative's CTR)"
+            )
+        if self.ridge_alpha <= 0:
+            raise ValueError("teacher.ridge_alpha must be positive")
         if self.regularization_c <= 0 or self.epochs <= 0:
             raise ValueError("teacher.regularization_c and teacher.epochs must be positive")
         if self.learning_rate < 0:

@@ -8,6 +8,11 @@ impressions to pass the pair rule) are clean, dense targets for the image RM, wh
 preferences from pixels (distillation). The RM still scores images only: the teacher is a training aid,
 switched by ``reward.teacher.enabled`` and useless on creatives without descriptions.
 
+``teacher.target`` chooses what it fits: ``pairs`` (the pairs' labels, one bit each) or ``ctr`` (every paired
+creative's logged clicks and impressions: a ridge regression of its log-odds CTR minus its product's mean,
+weighted by the inverse variance of that log-odds, then one scale fitted to the pairs' labels so that its
+probabilities stay calibrated). Both see only the logs and the descriptions.
+
 With ``teacher.borrowed_per_product`` > 0, each product also gets backgrounds borrowed from other products'
 creatives, rendered around it (the procedural renderer, at the ads' size) and labelled by the teacher: more
 distinct images per product, so the RM learns what a background does for a product instead of memorising a few
@@ -27,8 +32,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from PIL import Image
+from scipy.special import expit
 from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from tqdm import tqdm
 
 from caig.errors import UserError
@@ -44,7 +50,7 @@ class DescriptionTeacher:
     vectorizer: CountVectorizer
     categories: list[str]
     colours: list[str]
-    model: LogisticRegression
+    coef: np.ndarray  # one weight per feature: P(a beats b) = logistic((features(a) - features(b)) @ coef)
 
     def features(self, descriptions: pd.Series, catalog_rows: pd.DataFrame) -> sp.csr_matrix:
         """Per creative: its words, and its words within its product's category and colour."""
@@ -52,7 +58,7 @@ class DescriptionTeacher:
 
     def prob_left(self, left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
         """P(left ad gets more clicks) for aligned rows of left and right creative features."""
-        return self.model.predict_proba(left - right)[:, 1]
+        return expit(np.asarray((left - right) @ self.coef).ravel())
 
     def utility(self, descriptions: pd.Series, catalog_rows: pd.DataFrame) -> np.ndarray:
         """Each ad's score for its product: P(a beats b) is the logistic of utility(a) - utility(b)."""
@@ -67,7 +73,7 @@ class DescriptionTeacher:
     def utility_of_words(self, words: Any, catalog_rows: pd.DataFrame) -> np.ndarray:
         """``utility`` of words already read (one 0/1 column per ``vectorizer`` word), e.g. from pixels."""
         features = _features(sp.csr_matrix(words), catalog_rows, self.categories, self.colours)
-        return np.asarray(features @ self.model.coef_.ravel()).ravel()
+        return np.asarray(features @ self.coef).ravel()
 
     def compare(self, product: Mapping[str, Any], a: Any, b: Any) -> float:
         """P(ad a gets more clicks than ad b) from their ``description``s: PCPO's judge read from the text
@@ -105,26 +111,80 @@ def creatives_with_products(
 
 
 def fit_teacher(pairs: pd.DataFrame, creatives: pd.DataFrame, config: TeacherConfig) -> DescriptionTeacher:
-    """Fit the teacher on logged pairs (``label`` left/right) of creatives with descriptions and products."""
+    """Fit the teacher on logged pairs (``label`` left/right; ``left_ctr`` / ``left_impressions`` and the
+    right side's for ``target`` ctr) of creatives with descriptions and products."""
     vectorizer = CountVectorizer(ngram_range=(1, config.max_ngram), binary=True, min_df=config.min_df)
     vectorizer.fit(creatives["description"])
-    teacher = DescriptionTeacher(
-        vectorizer,
-        sorted(creatives["category"].unique()),
-        sorted(creatives["colour"].unique()),
-        LogisticRegression(C=config.regularization_c, fit_intercept=False, max_iter=2000),
-    )
+    categories, colours = sorted(creatives["category"].unique()), sorted(creatives["colour"].unique())
+    teacher = DescriptionTeacher(vectorizer, categories, colours, np.zeros(0))
     x = teacher.features(creatives["description"], creatives)
     index = pd.Index(creatives.index)
+    missing = ~pairs["left_creative_id"].isin(index) | ~pairs["right_creative_id"].isin(index)
+    if missing.any():
+        raise UserError(
+            f"{int(missing.sum())} training pairs name creatives without a description in creatives.parquet "
+            "(the teacher reads their words): import the creatives' descriptions or set reward.teacher.enabled=false"
+        )
     left, right = (
         x[index.get_indexer(pairs["left_creative_id"])],
         x[index.get_indexer(pairs["right_creative_id"])],
     )
     y = (pairs["label"] == "left").to_numpy()
-    # Both orders: the fitted preference is antisymmetric and the classes are balanced.
-    teacher.model.fit(sp.vstack([left - right, right - left]), np.concatenate([y, ~y]).astype(int))
-    log.info("description teacher: %d pairs, %d features", len(pairs), x.shape[1])
+    if config.target == "ctr":
+        direction = ctr_coefficients(pairs, x, index, creatives["product_id"], config.ridge_alpha)
+        scale = _pair_logistic((left - right) @ direction[:, None], y, c=1e6)  # one number: calibration
+        teacher.coef = direction * scale[0]
+    else:
+        teacher.coef = _pair_logistic(left - right, y, config.regularization_c)
+    log.info("description teacher (%s): %d pairs, %d features", config.target, len(pairs), x.shape[1])
     return teacher
+
+
+def _pair_logistic(difference: Any, left_won: np.ndarray, c: float) -> np.ndarray:
+    """Weights of a logistic regression without intercept on both orders of each pair: the fitted preference
+    is antisymmetric and the classes are balanced."""
+    model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
+    stacked = (
+        sp.vstack([difference, -difference])
+        if sp.issparse(difference)
+        else np.vstack([difference, -difference])
+    )
+    model.fit(stacked, np.concatenate([left_won, ~left_won]).astype(int))
+    return model.coef_.ravel()
+
+
+def ctr_coefficients(
+    pairs: pd.DataFrame, x: sp.csr_matrix, index: pd.Index, product_ids: pd.Series, alpha: float
+) -> np.ndarray:
+    """Word weights from every paired creative's logged CTR: a ridge regression of its log-odds minus its
+    product's (weighted) mean, weighted by ``impressions * p * (1 - p)`` (the inverse variance of the log-odds),
+    so that the product's own click rate drops out and well-measured creatives count more."""
+    absent = [c for c in ("left_impressions", "right_impressions") if c not in pairs.columns]
+    if absent:
+        raise UserError(
+            f"reward.teacher.target=ctr needs the pairs' impressions ({', '.join(absent)} missing; "
+            "`caig data pairs` writes them): rebuild the pairs or set reward.teacher.target=pairs"
+        )
+    sides = [
+        pairs[[f"{side}_creative_id", f"{side}_ctr", f"{side}_impressions"]].set_axis(
+            ["creative_id", "ctr", "impressions"], axis=1
+        )
+        for side in ("left", "right")
+    ]
+    totals = pd.concat(sides).drop_duplicates("creative_id")
+    impressions = totals["impressions"].to_numpy(dtype=np.float64)
+    p = (totals["ctr"].to_numpy() * impressions + 0.5) / (impressions + 1.0)  # smoothed: no 0 or 1
+    weight = impressions * p * (1 - p)
+    log_odds = np.log(p / (1 - p))
+    rows = index.get_indexer(totals["creative_id"])
+    group = pd.factorize(product_ids.to_numpy()[rows])[0]
+    by_group = sp.csr_matrix((weight, (group, np.arange(len(group)))))  # groups x creatives, weighted
+    group_weight = np.asarray(by_group.sum(axis=1)).ravel()
+    features = x[rows].astype(np.float32).toarray()
+    features -= (sp.diags(1 / group_weight) @ (by_group @ x[rows])).toarray().astype(np.float32)[group]
+    target = log_odds - (by_group @ log_odds / group_weight)[group]
+    model = Ridge(alpha=alpha, fit_intercept=False).fit(features, target, sample_weight=weight)
+    return model.coef_.astype(np.float64).ravel()
 
 
 def borrowed_creatives(
