@@ -55,6 +55,7 @@ from caig.reward.perception import (
     word_f1,
 )
 from caig.reward.teacher import creatives_with_products, fit_teacher
+from caig.reward.trainer import training_device
 from caig.reward.world_pairs import pairs_from_events
 from caig.typed_config import as_dict
 
@@ -171,6 +172,7 @@ def tower_row(
     """The tiny tower's reader: perception from ``--model`` on the training world, words read on the test world."""
     t0 = time.perf_counter()
     llava, processor = load_model(args.model)
+    llava.to(training_device())  # perception trains where the model is: the GPU where there is one
     with tempfile.TemporaryDirectory() as borrowed_dir:  # reward.perception.borrowed_per_product's ads
         borrowed = perception_borrowed(args.train_world, reward.perception, Path(borrowed_dir), reward.seed)
         reader, summary = train_perception(
