@@ -10,7 +10,7 @@ scoring of the test pairs. The ceiling is the test world's Bayes pair accuracy (
         --test-world WORLD_SEED1 --work /tmp/rm-skill --out benchmarks/results [--set reward.epochs=2]
 
 ``--stage-skill`` also scores the test (and broad) pairs after every curriculum stage, with the classification
-head and with the CTR head's margin (``RewardScorer.ctr_margin_source``): where the curriculum gains and loses.
+head and with the CTR head's margin (``RewardScorer.score_source_with_margin``): where the curriculum gains and loses.
 
 Seeds side by side on several cores: one process per ``--seeds N --name rm_skill_sN``, then the same command
 with ``--runs-from rm_skill_s0.json rm_skill_s1.json rm_skill_s2.json`` writes the aggregate.
@@ -35,7 +35,7 @@ from caig.profile import load_profile
 from caig.reward.config import RewardConfig
 from caig.reward.evaluate import score_and_measure, world_ceiling
 from caig.reward.pairs_dataset import PairSource, attach_sources
-from caig.reward.scoring import RewardScorer, skill
+from caig.reward.scoring import RewardScorer, pair_metrics, skill
 from caig.reward.trainer import load_reward_config, load_reward_model, train_reward_model
 from caig.reward.world_pairs import pairs_from_events
 from caig.typed_config import as_dict
@@ -99,10 +99,10 @@ def main() -> None:
             check_same_config(rm_dir, config)
             summary = json.loads((rm_dir / "train.json").read_text())
         else:
-            after_stage = stage_skill({"test": (test, ceiling), "broad": (broad, broad_ceiling)})
+            sets = {"test": (test, ceiling), "broad": (broad, broad_ceiling)}
             summary = train_reward_model(
                 args.model, train, config, rm_dir, data_dir=args.train_world, shared=args.shared,
-                after_stage=after_stage if args.stage_skill else None,
+                after_stage=stage_skill(sets) if args.stage_skill else None,
             )  # fmt: skip
         scorer = RewardScorer(*load_reward_model(rm_dir))
         metrics, _ = score_and_measure(scorer, test, ceiling)
@@ -177,9 +177,11 @@ def stage_skill(sets: dict[str, tuple[PairSource | None, float | None]]):
         for set_name, (source, ceiling) in sets.items():
             if source is None:
                 continue
-            metrics, _ = score_and_measure(scorer, source, ceiling)
+            p_left, p_swapped, margin = scorer.score_source_with_margin(source)  # one pass per order
             labels_left = (source.pairs["label"] == "left").to_numpy()
-            ctr_accuracy = float(((scorer.ctr_margin_source(source) > 0) == labels_left).mean())
+            metrics = pair_metrics(p_left, p_swapped, labels_left)
+            metrics["skill"] = skill(metrics["pair_accuracy"], ceiling)
+            ctr_accuracy = float(((margin > 0) == labels_left).mean())
             measured[set_name] = {
                 "cls_pair_accuracy": round(metrics["pair_accuracy"], 4),
                 "cls_skill": _round(metrics["skill"]),

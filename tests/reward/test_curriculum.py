@@ -55,7 +55,9 @@ def test_teacher_utilities_are_the_ctr_targets_and_agree_with_its_labels(
     config = dataclasses.replace(rm_config, teacher=TeacherConfig(enabled=True, min_df=1, utility_weight=0.5))
     teacher, _ = training_stages(train_pairs, config, small_world_dir, tmp_path)
     pairs = teacher.source.pairs
-    assert teacher.name == "teacher" and teacher.config.point_weight == 0.5 and teacher.config.ctr_scale == 1.0
+    assert (
+        teacher.name == "teacher" and teacher.config.point_weight == 0.5 and teacher.config.ctr_scale == 1.0
+    )
     # P(right wins) is the logistic of utility(right) - utility(left); the utilities are standardised
     utilities = np.concatenate([pairs["left_ctr"], pairs["right_ctr"]])
     assert abs(utilities.mean()) < 0.5 and 0.5 < utilities.std() < 1.5

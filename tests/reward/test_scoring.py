@@ -55,6 +55,9 @@ def test_ctr_margin_is_swap_consistent(tiny_model_dir, rm_config, train_pairs) -
     columns = {f"{a}_{c}": f"{b}_{c}" for a, b in (("left", "right"), ("right", "left"))
                for c in ("creative_id", "image_path", "ctr")}  # fmt: skip
     swapped = dataclasses.replace(source, pairs=source.pairs.rename(columns=columns))
-    margin = scorer.ctr_margin_source(source)
+    p_left, p_swapped, margin = scorer.score_source_with_margin(source)
     assert np.abs(margin).min() > 0  # the pairs differ
-    np.testing.assert_allclose(scorer.ctr_margin_source(swapped), -margin, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scorer.score_source_with_margin(swapped)[2], -margin, rtol=1e-5, atol=1e-6)
+    # the same passes give score_source's probabilities
+    for mine, theirs in zip((p_left, p_swapped), scorer.score_source(source), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6)

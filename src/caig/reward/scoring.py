@@ -71,13 +71,21 @@ class RewardScorer:
     def device(self) -> torch.device:
         return self.model.cls_head.weight.device
 
+    def heads(self, examples: Sequence[dict[str, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+        """Both heads in one forward pass per batch of ``eval_batch_size``: P(left image is better), (N,), and
+        the CTR head's ``[ctr_left, ctr_right]``, (N, 2)."""
+        both = self._batched(
+            examples, lambda out: torch.cat([torch.softmax(out["logits"], dim=-1)[:, :1], out["ctr"]], dim=1)
+        ).reshape(len(examples), 3)
+        return both[:, 0], both[:, 1:]
+
     def prob_left(self, examples: Sequence[dict[str, torch.Tensor]]) -> np.ndarray:
-        """P(left image is better) for encoded examples, in batches of ``eval_batch_size``."""
-        return self._batched(examples, lambda out: torch.softmax(out["logits"], dim=-1)[:, 0])
+        """P(left image is better) for encoded examples."""
+        return self.heads(examples)[0]
 
     def ctr(self, examples: Sequence[dict[str, torch.Tensor]]) -> np.ndarray:
         """The CTR head's ``[ctr_left, ctr_right]`` for encoded examples: (N, 2)."""
-        return self._batched(examples, lambda out: out["ctr"]).reshape(len(examples), 2)
+        return self.heads(examples)[1]
 
     @torch.no_grad()
     def _batched(
@@ -97,16 +105,15 @@ class RewardScorer:
 
     def score_source(self, source: PairSource) -> tuple[np.ndarray, np.ndarray]:
         """(P(left better) in the stored order, P(left better) with the images swapped) for every pair."""
-        p_left = self.prob_left(encode_pairs(source, self.processor, self.config))
-        p_swapped = self.prob_left(encode_pairs(source, self.processor, self.config, swap=True))
+        p_left, p_swapped, _ = self.score_source_with_margin(source)
         return p_left, p_swapped
 
-    def ctr_margin_source(self, source: PairSource) -> np.ndarray:
-        """The CTR head's ``ctr_left - ctr_right`` for every pair, averaged over both orders (> 0: left is
-        better): the regression branch as a ranker, beside the classification head's ``score_source``."""
-        stored = self.ctr(encode_pairs(source, self.processor, self.config))
-        swapped = self.ctr(encode_pairs(source, self.processor, self.config, swap=True))
-        return ((stored[:, 0] - stored[:, 1]) + (swapped[:, 1] - swapped[:, 0])) / 2
+    def score_source_with_margin(self, source: PairSource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``score_source``'s two probabilities and, from the same passes, the CTR head's ``ctr_left -
+        ctr_right`` averaged over both orders (> 0: left is better): the regression branch as a ranker."""
+        p_left, stored = self.heads(encode_pairs(source, self.processor, self.config))
+        p_swapped, swapped = self.heads(encode_pairs(source, self.processor, self.config, swap=True))
+        return p_left, p_swapped, ((stored[:, 0] - stored[:, 1]) + (swapped[:, 1] - swapped[:, 0])) / 2
 
     def _encode(
         self, product: Mapping[str, Any], left: Image.Image, right: Image.Image

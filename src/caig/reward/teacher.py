@@ -132,24 +132,19 @@ def fit_teacher(pairs: pd.DataFrame, creatives: pd.DataFrame, config: TeacherCon
     y = (pairs["label"] == "left").to_numpy()
     if config.target == "ctr":
         direction = ctr_coefficients(pairs, x, index, creatives["product_id"], config.ridge_alpha)
-        scale = _pair_logistic((left - right) @ direction[:, None], y, c=1e6)  # one number: calibration
-        teacher.coef = direction * scale[0]
+        margin = sp.csr_matrix((left - right) @ direction[:, None])  # one feature: the scale calibrates
+        teacher.coef = direction * _pair_logistic(margin, y, c=1e6)[0]
     else:
         teacher.coef = _pair_logistic(left - right, y, config.regularization_c)
     log.info("description teacher (%s): %d pairs, %d features", config.target, len(pairs), x.shape[1])
     return teacher
 
 
-def _pair_logistic(difference: Any, left_won: np.ndarray, c: float) -> np.ndarray:
+def _pair_logistic(difference: sp.csr_matrix, left_won: np.ndarray, c: float) -> np.ndarray:
     """Weights of a logistic regression without intercept on both orders of each pair: the fitted preference
     is antisymmetric and the classes are balanced."""
     model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
-    stacked = (
-        sp.vstack([difference, -difference])
-        if sp.issparse(difference)
-        else np.vstack([difference, -difference])
-    )
-    model.fit(stacked, np.concatenate([left_won, ~left_won]).astype(int))
+    model.fit(sp.vstack([difference, -difference]), np.concatenate([left_won, ~left_won]).astype(int))
     return model.coef_.ravel()
 
 
@@ -180,8 +175,9 @@ def ctr_coefficients(
     group = pd.factorize(product_ids.to_numpy()[rows])[0]
     by_group = sp.csr_matrix((weight, (group, np.arange(len(group)))))  # groups x creatives, weighted
     group_weight = np.asarray(by_group.sum(axis=1)).ravel()
-    features = x[rows].astype(np.float32).toarray()
-    features -= (sp.diags(1 / group_weight) @ (by_group @ x[rows])).toarray().astype(np.float32)[group]
+    paired = x[rows]
+    features = paired.astype(np.float32).toarray()
+    features -= (sp.diags(1 / group_weight) @ (by_group @ paired)).toarray().astype(np.float32)[group]
     target = log_odds - (by_group @ log_odds / group_weight)[group]
     model = Ridge(alpha=alpha, fit_intercept=False).fit(features, target, sample_weight=weight)
     return model.coef_.astype(np.float64).ravel()

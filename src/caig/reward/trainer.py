@@ -148,7 +148,8 @@ def train_reward_model(
     the perceived vision tower and the borrowed renders (``caig.reward.shared_stages``; the ablation's rows).
     ``after_stage(name, model, processor, config)``, called after each curriculum stage, returns measurements
     kept in that stage's summary under ``after_stage`` (e.g. the skill each stage leaves: rm_skill.py
-    ``--stage-skill``); it must leave the model as it found it. Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve of
+    ``--stage-skill``); it must not change the weights (the model goes back into training mode after it).
+    Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve of
     the last stage, and every stage's.
     """
     out = Path(out)
