@@ -13,11 +13,16 @@ the teacher uses them):
 - ``cnn``: a small convolutional net on the same ``image_side`` pixels (a diagnostic of what the pixels
   allow, not a part of the RM).
 
-Per reader: word F1 on the held-out world, the correlation of its utilities with the reference's, and pair
-accuracy and skill on the test pairs (``data.pairs``) and on the broader pairs of the training rule, with the
-words composed by both teachers (``reward.teacher.target``: ``pairs``, keys unprefixed, and ``ctr``, keys
-``ctr_...``). The ceiling is the oracle's Bayes pair accuracy (evaluation only). Writes
-``rm_perception_bound.json`` (``--name``); ``--cnn-epochs 0`` skips the CNN, ``--no-tower`` the tiny tower.
+Per reader: word F1 on the held-out world (and its 12 worst words), the correlation of its utilities with the
+reference's, and pair accuracy and skill on the test pairs (``data.pairs``) and on the broader pairs of the
+training rule, with the words composed by both teachers (``reward.teacher.target``: ``pairs``, keys
+unprefixed, and ``ctr``, keys ``ctr_...``), from the words read (probability > 0.5) and, keys ``soft_...``,
+from the reader's probabilities: the teacher's utility is linear in the words, so composing the probabilities
+gives the expected utility given the pixels, which is what an RM regressing that utility can at best learn.
+The ceiling is the oracle's Bayes pair accuracy (evaluation only). Writes ``rm_perception_bound.json``
+(``--name``); ``--cnn-epochs 0`` skips the CNN, ``--no-tower`` the tiny tower, ``--keep DIR`` also saves the
+readers' probabilities and ``--probabilities FILE`` measures a saved reader again. ``test_skill_one_group_read``:
+the test skill when one term group's words are the reader's and the rest exact (where the reading costs).
 
     .venv/bin/python benchmarks/rm_perception_bound.py --model TINY_BASE --train-world WBIG \
         --test-world W1 --out benchmarks/results
@@ -26,6 +31,7 @@ words composed by both teachers (``reward.teacher.target``: ``pairs``, keys unpr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -54,10 +60,11 @@ from caig.reward.perception import (
     train_perception,
     word_f1,
 )
-from caig.reward.teacher import creatives_with_products, fit_teacher
+from caig.reward.teacher import DescriptionTeacher, creatives_with_products, fit_teacher
 from caig.reward.trainer import training_device
 from caig.reward.world_pairs import pairs_from_events
 from caig.typed_config import as_dict
+from caig.world.vocabulary import GROUPS, terms_in_group
 
 
 def main() -> None:
@@ -72,6 +79,16 @@ def main() -> None:
     parser.add_argument("--name", default="rm_perception_bound", help="result file name (without .json)")
     parser.add_argument("--cnn-width", type=int, default=32, help="channels of the first conv block")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--keep", type=Path, help="also write each reader's word probabilities on the test ads here (.npz)"
+    )
+    parser.add_argument(
+        "--probabilities",
+        type=Path,
+        action="append",
+        default=[],
+        help="measure a reader kept by --keep (its .npz) instead of training it again (repeatable)",
+    )
     parser.add_argument(
         "--no-tower",
         dest="tower",
@@ -112,9 +129,21 @@ def main() -> None:
             logits = torch.from_numpy(np.log(probabilities + 1e-7) - np.log1p(-probabilities + 1e-7))
             row["word_f1"] = round(word_f1(logits, torch.from_numpy(true_words)), 4)
             row["ads_all_words_right"] = round(float((read == true_words).all(axis=1).mean()), 4)
-        for target, composer in teachers.items():  # keys of the pairs teacher unprefixed, as before
-            prefix = "" if target == "pairs" else f"{target}_"
-            util = composer.utility_of_words(read, test_ads)
+            row["worst_words"] = worst_words(read, true_words, vocabulary)
+            row["test_skill_one_group_read"] = one_group_read(
+                read, true_words, vocabulary, teachers, test_ads, test_pairs, ceilings["test"]
+            )
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(
+                    args.keep / f"{args.name}_{name}.npz",
+                    probabilities=probabilities,
+                    creative_id=np.asarray(test_ads.index, dtype=str),
+                )
+        readings = {"": read} if name == "words" else {"": read, "soft_": probabilities}
+        for (soft, words), (target, composer) in itertools.product(readings.items(), teachers.items()):
+            prefix = soft + ("" if target == "pairs" else f"{target}_")  # pairs, thresholded: unprefixed
+            util = composer.utility_of_words(words, test_ads)
             if name != "words":
                 reference = composer.utility_of_words(true_words, test_ads)
                 row[f"{prefix}utility_corr"] = round(float(np.corrcoef(util, reference)[0, 1]), 4)
@@ -127,6 +156,8 @@ def main() -> None:
 
     rows = [measure("words", true_words, 0.0)]
     test_paths = [str(args.test_world / p) for p in test_ads["image_path"]]
+    for kept in args.probabilities:
+        rows.append(measure(kept.stem, kept_probabilities(kept, test_ads.index), 0.0))
     if args.tower:
         rows.append(tower_row(args, reward, test_paths, measure))
     if args.cnn_epochs > 0:
@@ -181,6 +212,46 @@ def tower_row(
     logits = reader.logits(llava, ad_pixels(processor, test_paths, reward.image_side))
     row = measure("tiny_tower", torch.sigmoid(logits).numpy(), time.perf_counter() - t0)
     return row | {"train_held_out_word_f1": summary["held_out_word_f1"]}
+
+
+def worst_words(read: np.ndarray, truth: np.ndarray, vocabulary: list[str], n: int = 12) -> dict[str, float]:
+    """The ``n`` words a reader names worst (their own F1 on the held-out ads): where its reading fails."""
+    tp = (read * truth).sum(axis=0)
+    denominator = read.sum(axis=0) + truth.sum(axis=0)
+    f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 1.0)
+    return {vocabulary[i]: round(float(f1[i]), 3) for i in np.argsort(f1)[:n]}
+
+
+def kept_probabilities(path: Path, creative_ids: pd.Index) -> np.ndarray:
+    """A kept reader's word probabilities on the test ads, in ``creative_ids``' order."""
+    kept = np.load(path)
+    return pd.DataFrame(kept["probabilities"], index=kept["creative_id"]).loc[creative_ids].to_numpy()
+
+
+def one_group_read(
+    read: np.ndarray,
+    truth: np.ndarray,
+    vocabulary: list[str],
+    teachers: dict[str, DescriptionTeacher],
+    ads: pd.DataFrame,
+    pairs: pd.DataFrame,
+    ceiling: float,
+) -> dict[str, dict[str, float]]:
+    """Test skill, per teacher, when the words of ONE term group (scene, prop, ...) are the reader's and all
+    others exact: which part of the reading costs the most (the exact words' skill minus this)."""
+    costs = {}
+    for group in GROUPS:
+        words = {w for term in terms_in_group(group) for w in term.text.split()}
+        columns = [i for i, word in enumerate(vocabulary) if word in words]
+        mixed = truth.copy()
+        mixed[:, columns] = read[:, columns]
+        costs[group] = {
+            target: round(
+                (pair_accuracy(t.utility_of_words(mixed, ads), ads.index, pairs) - 0.5) / (ceiling - 0.5), 4
+            )
+            for target, t in teachers.items()
+        }
+    return costs
 
 
 def pair_accuracy(util: np.ndarray, ids: pd.Index, pairs: pd.DataFrame) -> float:
