@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -61,13 +62,26 @@ def test_image_tokens_are_the_tile_tokens_llava_gives_the_rm(tiny_model_dir, sma
     creatives = pd.read_parquet(small_world_dir / "creatives.parquet")
     paths = [str(small_world_dir / p) for p in creatives["image_path"].head(2)]
     pixels = ad_pixels(processor, paths, side=32)
-    assert pixels.shape == (2, 3, 32, 32)
+    assert pixels.values.dtype == torch.uint8 and pixels.normalised().shape == (2, 3, 32, 32)
     with torch.no_grad():
-        single = image_tokens(llava, pixels)
+        single = image_tokens(llava, pixels.normalised())
         joined = join_side_by_side(*(open_ad(p, side=64) for p in paths), side=32)
         pair = processor.image_processor([joined], return_tensors="pt")["pixel_values"]  # base, left, right
         tiles = image_tokens(llava, pair[0, 1:3])
     torch.testing.assert_close(single, tiles, atol=1e-4, rtol=1e-4)
+
+
+def test_ad_pixels_keep_bytes_and_normalise_as_the_image_processor(tiny_model_dir, small_world_dir) -> None:
+    """Bytes in memory, the processor's float views out: the tower's input does not change."""
+    _, processor = load_model(tiny_model_dir)
+    creatives = pd.read_parquet(small_world_dir / "creatives.parquet")
+    paths = [str(small_world_dir / p) for p in creatives["image_path"].head(3)]
+    pixels = ad_pixels(processor, paths, side=32)
+    expected = processor.image_processor([open_ad(p, 32) for p in paths], return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(pixels.normalised(), expected[:, 0], atol=1e-5, rtol=1e-5)
+    chosen = pixels.select(np.array([False, True, True]))
+    torch.testing.assert_close(chosen.normalised(), pixels.normalised(torch.tensor([1, 2])))
+    assert len(chosen) == 2
 
 
 def test_it_learns_the_words_and_trains_only_the_vision_side(tiny_model_dir, small_world_dir) -> None:
