@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from caig.reward.config import RewardConfig
 from caig.reward.inputs import rm_prompt, template_index
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import encode_batch
-from caig.reward.perception import open_ad, split_products
+from caig.reward.pairs_dataset import Recipe, encode_recipes
+from caig.reward.perception import split_products
 from caig.reward.scoring import RewardScorer
 from caig.reward.teacher import DescriptionTeacher
 
@@ -59,36 +58,31 @@ def ad_utility_source(
     return AdSource(ads, products)
 
 
-def encode_ads(
-    ads: pd.DataFrame,
-    products: pd.DataFrame,
-    processor: Any,
-    config: RewardConfig,
-    seed: int | None,
-    chunk: int = 256,
-) -> list[dict[str, torch.Tensor]]:
-    """Each ad alone as model inputs (its product's RM prompt, the ad at ``image_side``) with targets
+def ad_recipes(
+    ads: pd.DataFrame, products: pd.DataFrame, processor: Any, config: RewardConfig, seed: int | None
+) -> list[Recipe]:
+    """Each ad alone as a ``Recipe`` (its product's RM prompt, the ad at ``image_side``) with targets
     ``ctr = [utility, utility]`` (the CTR head's two outputs) and an uninformative ``labels`` 0.5 (the stage
     trains with ``ce_weight`` 0). ``seed`` draws a template per ad when ``config.template`` is -1."""
     rng = random.Random(seed) if seed is not None else None
-    rows = list(ads.itertuples())
-    examples: list[dict[str, torch.Tensor]] = []
-    for start in tqdm(range(0, len(rows), chunk), desc="encode ads", leave=False, disable=len(rows) < 1000):
-        texts, images = [], []
-        for row in rows[start : start + chunk]:
-            texts.append(
-                rm_prompt(processor, products.loc[row.product_id], config, template_index(config, rng))
-            )
-            images.append(open_ad(row.image_path, config.image_side))
-            examples.append(
-                {
-                    "labels": torch.tensor(0.5),
-                    "ctr": torch.tensor([row.utility, row.utility], dtype=torch.float32),
-                }
-            )
-        for i, encoded in enumerate(encode_batch(processor, texts, images, config.max_length)):
-            examples[start + i].update(encoded)
-    return examples
+    return [
+        Recipe(
+            rm_prompt(processor, products.loc[row.product_id], config, template_index(config, rng)),
+            (row.image_path,),
+            {
+                "labels": torch.tensor(0.5),
+                "ctr": torch.tensor([row.utility, row.utility], dtype=torch.float32),
+            },
+        )
+        for row in ads.itertuples()
+    ]
+
+
+def encode_ads(
+    ads: pd.DataFrame, products: pd.DataFrame, processor: Any, config: RewardConfig, seed: int | None
+) -> list[dict[str, torch.Tensor]]:
+    """``ad_recipes`` encoded as model inputs with their targets."""
+    return encode_recipes(ad_recipes(ads, products, processor, config, seed), processor, config)
 
 
 def held_out_correlation(model: RewardModel, source: AdSource, processor: Any, config: RewardConfig) -> float:
@@ -96,8 +90,13 @@ def held_out_correlation(model: RewardModel, source: AdSource, processor: Any, c
     held = source.ads[source.ads["held_out"]]
     if len(held) < 2:
         return float("nan")
-    examples = encode_ads(held, source.products, processor, config, seed=None)
     was_training = model.training  # RewardScorer puts the model in eval mode; later stages train it
-    predicted = RewardScorer(model, processor, config).ctr(examples).mean(axis=1)  # each ad's utility
+    scorer = RewardScorer(model, processor, config)
+    predicted = np.concatenate(  # each ad's utility, encoded a chunk at a time (large images stay small)
+        [
+            scorer.ctr(encode_ads(held.iloc[start : start + 512], source.products, processor, config, None))
+            for start in range(0, len(held), 512)
+        ]
+    ).mean(axis=1)
     model.train(was_training)
     return float(np.corrcoef(predicted, held["utility"].to_numpy())[0, 1])

@@ -157,6 +157,12 @@ class RewardConfig:
     logging_steps: int = 10  # loss-curve resolution
     seed: int = 0  # training seed (template draws, shuffling, head initialisation)
     eval_batch_size: int = 32  # pairs per forward pass when scoring
+    # a stage's examples are encoded once, up front, when they take at most this many GB encoded (the tiny
+    # model's many epochs); above it each batch is encoded as it is drawn (large images, large logs)
+    encode_up_front_gb: float = 4.0
+    encode_workers: int = (
+        0  # DataLoader workers that encode batches drawn that way (0: in the training process)
+    )
     cpu_threads: int = 1  # torch threads on CPU (tiny ops: 1 is fastest on shared cores); 0: default
     # Curriculum before the logged pairs (off in the paper; README "Reward model" says when they help).
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # stage 0: background words
@@ -192,6 +198,8 @@ class RewardConfig:
                 "head 'text' has no CTR branch for reward.ad_utility or reward.teacher.utility_weight to train: "
                 "set ad_utility.enabled=false and teacher.utility_weight=0, or head=classification"
             )
+        if self.encode_up_front_gb < 0 or self.encode_workers < 0:
+            raise ValueError("encode_up_front_gb and encode_workers must be >= 0")
         if self.ctr_scale <= 0:
             raise ValueError("ctr_scale must be positive")
         if self.lora_r < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:

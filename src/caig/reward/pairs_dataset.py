@@ -4,14 +4,20 @@ A pairs table has the columns of ``caig.data.pairs.PAIR_COLUMNS`` (``product_id`
 ``right_creative_id``, ``left_ctr``, ``right_ctr``, ``label``) and optionally ``left_image_path`` /
 ``right_image_path`` and ``p_right`` (a soft label: the probability that the right ad is better, written by
 a teacher or a warm-up task; ``label`` must agree with it); image paths are resolved against the data directory (a built world or imported logs,
-holding ``catalog.parquet`` and ``creatives.parquet``). Every example is encoded once, up front: the tiny
-model trains for many epochs and re-running the image processor every step would cost more than the model.
+holding ``catalog.parquet`` and ``creatives.parquet``).
+
+Each example is first a ``Recipe`` (prompt, image paths, targets: bytes), then encoded by the processor.
+Where a stage's encoded examples fit ``reward.encode_up_front_gb`` they are encoded once, up front (the tiny
+model trains for many epochs and re-running the image processor every step would cost more than the model);
+above it (large images, large logs: a 7B LLaVA-NeXT pair, three 336-px views in float32, is 4 MB encoded)
+the ``EncodingCollator`` encodes each batch as it is drawn (``reward.encode_workers`` DataLoader workers).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,7 @@ from tqdm import tqdm
 
 from caig.errors import UserError
 from caig.reward.config import RewardConfig
-from caig.reward.inputs import join_side_by_side, rm_prompt, template_index
+from caig.reward.inputs import join_side_by_side, rm_prompt, square_ad, template_index
 
 log = logging.getLogger("caig.reward")
 REQUIRED = ["product_id", "left_creative_id", "right_creative_id", "left_ctr", "right_ctr", "label"]
@@ -113,6 +119,70 @@ def load_pair_source(pairs_path: str | Path, data_dir: str | Path, split: str = 
     return attach_sources(read_pairs(pairs_path, split), data_dir)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """One example before the image processor: its prompt, its ad image(s) (one ad alone, or left and right
+    joined side by side) and its targets (``labels``, ``ctr``)."""
+
+    text: str
+    image_paths: tuple[str, ...]
+    targets: dict[str, torch.Tensor]
+
+    def image(self, side: int) -> Image.Image:
+        """The image the RM sees: the two ads joined left | right, or the one ad as one side of a pair."""
+        if len(self.image_paths) == 2:
+            return join_side_by_side(*(open_image(p) for p in self.image_paths), side)
+        return square_ad(open_image(self.image_paths[0]), side)
+
+
+def pair_recipes(
+    source: PairSource,
+    processor: Any,
+    config: RewardConfig,
+    swap: bool = False,
+    seed: int | None = None,
+) -> list[Recipe]:
+    """Every pair as a ``Recipe``; ``swap`` puts the right image on the left.
+
+    Targets: ``labels`` (0 = left is better, 1 = right; the float ``p_right`` where the table has that column)
+    and ``ctr`` (``[ctr_left, ctr_right] * ctr_scale``), both following the swap. ``seed`` draws a template per
+    pair when ``config.template`` is -1 (None: template 0).
+    """
+    rng = random.Random(seed) if seed is not None else None
+    soft = "p_right" in source.pairs.columns
+    recipes = []
+    for row in source.pairs.itertuples():
+        paths = (row.left_image_path, row.right_image_path)
+        ctr = [float(row.left_ctr), float(row.right_ctr)]
+        label: float = float(row.p_right) if soft else (0 if row.label == "left" else 1)
+        if swap:
+            paths, ctr, label = paths[::-1], ctr[::-1], 1 - label
+        text = rm_prompt(processor, source.products.loc[row.product_id], config, template_index(config, rng))
+        targets = {
+            "labels": torch.tensor(label),
+            "ctr": torch.tensor(ctr, dtype=torch.float32) * config.ctr_scale,
+        }
+        recipes.append(Recipe(text, paths, targets))
+    return recipes
+
+
+def encode_recipes(
+    recipes: Sequence[Recipe], processor: Any, config: RewardConfig, chunk: int = 128
+) -> list[dict[str, torch.Tensor]]:
+    """Recipes as model inputs with their targets; the processor runs on chunks (several times faster than
+    one call per example)."""
+    examples: list[dict[str, torch.Tensor]] = []
+    bar = tqdm(total=len(recipes), desc="encode", unit="ex", leave=False, disable=len(recipes) < 1000)
+    for start in range(0, len(recipes), chunk):
+        part = recipes[start : start + chunk]
+        images = [r.image(config.image_side) for r in part]
+        encoded = encode_batch(processor, [r.text for r in part], images, config.max_length)
+        examples += [e | r.targets for e, r in zip(encoded, part)]
+        bar.update(len(part))
+    bar.close()
+    return examples
+
+
 def encode_pairs(
     source: PairSource,
     processor: Any,
@@ -121,38 +191,8 @@ def encode_pairs(
     seed: int | None = None,
     chunk: int = 128,
 ) -> list[dict[str, torch.Tensor]]:
-    """Encode every pair as model inputs with its targets; ``swap`` puts the right image on the left.
-
-    Targets: ``labels`` (0 = left is better, 1 = right; the float ``p_right`` where the table has that column)
-    and ``ctr`` (``[ctr_left, ctr_right] * ctr_scale``),
-    both following the swap. ``seed`` draws a template per pair when ``config.template`` is -1 (None: template 0).
-    The processor runs on chunks of pairs (several times faster than one call per pair).
-    """
-    rng = random.Random(seed) if seed is not None else None
-    examples: list[dict[str, torch.Tensor]] = []
-    rows = list(source.pairs.itertuples())
-    soft = "p_right" in source.pairs.columns
-    for start in tqdm(range(0, len(rows), chunk), desc="encode pairs", leave=False, disable=len(rows) < 1000):
-        texts, images = [], []
-        for row in rows[start : start + chunk]:
-            left, right = open_image(row.left_image_path), open_image(row.right_image_path)
-            ctr = [float(row.left_ctr), float(row.right_ctr)]
-            label: float = float(row.p_right) if soft else (0 if row.label == "left" else 1)
-            if swap:
-                left, right, ctr, label = right, left, ctr[::-1], 1 - label
-            texts.append(
-                rm_prompt(processor, source.products.loc[row.product_id], config, template_index(config, rng))
-            )
-            images.append(join_side_by_side(left, right, config.image_side))
-            examples.append(
-                {
-                    "labels": torch.tensor(label),
-                    "ctr": torch.tensor(ctr, dtype=torch.float32) * config.ctr_scale,
-                }
-            )
-        for i, encoded in enumerate(encode_batch(processor, texts, images, config.max_length)):
-            examples[start + i].update(encoded)
-    return examples
+    """Every pair encoded as model inputs with its targets (``pair_recipes``, then ``encode_recipes``)."""
+    return encode_recipes(pair_recipes(source, processor, config, swap, seed), processor, config, chunk)
 
 
 def encode_one(processor: Any, text: str, image: Image.Image, max_length: int) -> dict[str, torch.Tensor]:
@@ -221,14 +261,28 @@ class Collator:
         return batch
 
 
+class EncodingCollator:
+    """Encode a batch of ``Recipe``s as it is drawn, then pad it: for stages whose encoded examples would not
+    fit ``reward.encode_up_front_gb``."""
+
+    def __init__(self, processor: Any, config: RewardConfig, padding_side: str = "right"):
+        self.processor = processor
+        self.config = config
+        self.pad = Collator(processor.tokenizer.pad_token_id, padding_side)
+
+    def __call__(self, recipes: list[Recipe]) -> dict[str, torch.Tensor]:
+        return self.pad(encode_recipes(recipes, self.processor, self.config))
+
+
 class SwapPairCollator:
     """Batch of pairs in both orders for ``swap_consistent_training``: rows 0..B-1 as given, rows B..2B-1 the
-    same pairs swapped (each example is ``{"ab": encoded, "ba": encoded swapped}``); ``swap_pairs`` = B."""
+    same pairs swapped (each example is ``{"ab": example, "ba": example swapped}``, encoded or ``Recipe``s
+    for an ``EncodingCollator``); ``swap_pairs`` = B."""
 
-    def __init__(self, pad_token_id: int):
-        self.collate = Collator(pad_token_id)
+    def __init__(self, collate: Callable[[list[Any]], dict[str, torch.Tensor]]):
+        self.collate = collate
 
-    def __call__(self, examples: list[dict[str, dict[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self.collate([e["ab"] for e in examples] + [e["ba"] for e in examples])
         batch["swap_pairs"] = torch.tensor(len(examples))
         return batch

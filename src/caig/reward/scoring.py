@@ -111,9 +111,29 @@ class RewardScorer:
     def score_source_with_margin(self, source: PairSource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``score_source``'s two probabilities and, from the same passes, the CTR head's ``ctr_left -
         ctr_right`` averaged over both orders (> 0: left is better): the regression branch as a ranker."""
-        p_left, stored = self.heads(encode_pairs(source, self.processor, self.config))
-        p_swapped, swapped = self.heads(encode_pairs(source, self.processor, self.config, swap=True))
+        p_left, stored = self.pair_heads(source)
+        p_swapped, swapped = self.pair_heads(source, swap=True)
         return p_left, p_swapped, ((stored[:, 0] - stored[:, 1]) + (swapped[:, 1] - swapped[:, 0])) / 2
+
+    def pair_heads(
+        self, source: PairSource, swap: bool = False, chunk: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``heads`` of every pair of ``source`` (``swap``: right image on the left), encoded ``chunk`` pairs at
+        a time so that large images and large test sets never sit encoded in memory at once."""
+        parts = [
+            self.heads(
+                encode_pairs(
+                    PairSource(source.pairs.iloc[start : start + chunk], source.products),
+                    self.processor,
+                    self.config,
+                    swap=swap,
+                )
+            )
+            for start in range(0, len(source.pairs), chunk)
+        ]
+        if not parts:
+            return np.zeros(0), np.zeros((0, 2))
+        return np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts])
 
     def _encode(
         self, product: Mapping[str, Any], left: Image.Image, right: Image.Image

@@ -21,13 +21,20 @@ from transformers import Trainer, TrainingArguments
 
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
-from caig.reward.ad_utility import AdSource, encode_ads, held_out_correlation
+from caig.reward.ad_utility import AdSource, ad_recipes, held_out_correlation
 from caig.reward.config import RewardConfig
 from caig.reward.curriculum import Stage, training_stages
 from caig.reward.inputs import answer_token_ids
 from caig.reward.loss import answer_loss, reward_loss
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Collator, PairSource, SwapPairCollator, encode_pairs
+from caig.reward.pairs_dataset import (
+    Collator,
+    EncodingCollator,
+    PairSource,
+    SwapPairCollator,
+    encode_recipes,
+    pair_recipes,
+)
 from caig.reward.perception import perception_borrowed, train_perception
 from caig.reward.shared_stages import (
     cached_renders,
@@ -99,7 +106,7 @@ def training_arguments(config: RewardConfig, out: Path, n_examples: int) -> Trai
         data_seed=config.seed,
         bf16=config.bf16,
         remove_unused_columns=False,
-        dataloader_num_workers=0,
+        dataloader_num_workers=config.encode_workers,
         dataloader_pin_memory=False,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=n_examples < 200,
@@ -265,20 +272,50 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
 def stage_examples(
     source: PairSource | AdSource, processor: Any, config: RewardConfig
 ) -> tuple[list[Any], Any]:
-    """A stage's encoded examples and their collator: single ads (held-out products left out), or pairs in
-    one order, both orders, or both orders per example for swap-consistent training."""
-    collator: Any = Collator(processor.tokenizer.pad_token_id)
+    """A stage's examples and their collator: single ads (held-out products left out), or pairs in one order,
+    both orders, or both orders per example for swap-consistent training; encoded up front or per batch
+    (``up_front_or_per_batch``)."""
     if isinstance(source, AdSource):
         ads = source.ads[~source.ads["held_out"]]
-        return encode_ads(ads, source.products, processor, config, seed=config.seed), collator
-    examples: list[Any] = encode_pairs(source, processor, config, seed=config.seed)
+        return up_front_or_per_batch(
+            ad_recipes(ads, source.products, processor, config, config.seed), processor, config
+        )
+    recipes: list[Any] = pair_recipes(source, processor, config, seed=config.seed)
     if config.swap_consistent_training:
-        swapped = encode_pairs(source, processor, config, swap=True, seed=config.seed)
-        examples = [{"ab": ab, "ba": ba} for ab, ba in zip(examples, swapped)]
-        collator = SwapPairCollator(processor.tokenizer.pad_token_id)
-    elif config.train_both_orders:
-        examples += encode_pairs(source, processor, config, swap=True, seed=config.seed + 1)
-    return examples, collator
+        swapped = pair_recipes(source, processor, config, swap=True, seed=config.seed)
+        return up_front_or_per_batch(
+            [{"ab": ab, "ba": ba} for ab, ba in zip(recipes, swapped)], processor, config
+        )
+    if config.train_both_orders:
+        recipes += pair_recipes(source, processor, config, swap=True, seed=config.seed + 1)
+    return up_front_or_per_batch(recipes, processor, config)
+
+
+def up_front_or_per_batch(items: list[Any], processor: Any, config: RewardConfig) -> tuple[list[Any], Any]:
+    """Encode a stage's recipes once, up front, when they fit ``reward.encode_up_front_gb`` encoded (the
+    first one, measured, times their number); else keep the recipes and encode each batch as it is drawn
+    (``EncodingCollator``). Items are ``Recipe``s, or ``{"ab", "ba"}`` pairs of them (swap-consistent)."""
+    swap = bool(items) and isinstance(items[0], dict)
+    flat = [it[k] for k in ("ab", "ba") for it in items] if swap else items
+    first = encode_recipes(flat[:1], processor, config)
+    gigabytes = (
+        len(flat) * sum(v.numel() * v.element_size() for v in first[0].values()) / 1e9 if first else 0.0
+    )
+    if gigabytes <= config.encode_up_front_gb:
+        examples: list[Any] = encode_recipes(flat, processor, config)
+        collate: Any = Collator(processor.tokenizer.pad_token_id)
+        if swap:
+            examples = [
+                {"ab": ab, "ba": ba} for ab, ba in zip(examples[: len(items)], examples[len(items) :])
+            ]
+    else:
+        log.info(
+            "RM stage examples: %d would take %.1f GB encoded (> reward.encode_up_front_gb %.1f); "
+            "encoding each batch as it is drawn",
+            len(flat), gigabytes, config.encode_up_front_gb,
+        )  # fmt: skip
+        examples, collate = items, EncodingCollator(processor, config)
+    return examples, (SwapPairCollator(collate) if swap else collate)
 
 
 def save_reward_model(model: RewardModel, processor: Any, config: RewardConfig, out: str | Path) -> Path:
