@@ -210,7 +210,7 @@ def tower_row(
             llava, processor, args.train_world, reward.perception, reward.image_side, reward.seed, borrowed
         )
     logits = reader.logits(llava, ad_pixels(processor, test_paths, reward.image_side))
-    row = measure("tiny_tower", torch.sigmoid(logits).numpy(), time.perf_counter() - t0)
+    row = measure("tiny_tower", torch.sigmoid(logits).cpu().numpy(), time.perf_counter() - t0)
     return row | {"train_held_out_word_f1": summary["held_out_word_f1"]}
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from caig.errors import UserError
 from caig.mllm.build import load_model
 from caig.reward.pairs_dataset import (
     Collator,
@@ -66,3 +67,22 @@ def test_stage_examples_encode_up_front_within_the_limit_and_per_batch_above(
     assert not hasattr(first, "keys") or "pixel_values" not in first  # a Recipe, not an encoded example
     _assert_same_batch(collate_per_batch(per_batch[1:4]), collate_up_front(up_front[1:4]))
     assert len(encode_recipes(pair_recipes(source, processor, rm_config)[:2], processor, rm_config)) == 2
+
+
+def test_per_batch_stages_refuse_missing_images_and_long_prompts_before_training(
+    tmp_path, tiny_model_dir, rm_config, train_pairs
+) -> None:
+    """Encoding per batch would find a bad example only when drawn: the checks run up front instead."""
+    _, processor = load_model(tiny_model_dir)
+    source = _subset(train_pairs, 4)
+    per_batch = dataclasses.replace(rm_config, encode_up_front_gb=0.0)
+    pairs = source.pairs.copy()
+    pairs.loc[2, "right_image_path"] = str(tmp_path / "gone.png")
+    with pytest.raises(UserError, match="1 ad image.*gone.png"):
+        stage_examples(dataclasses.replace(source, pairs=pairs), processor, per_batch)
+    up_front, _ = stage_examples(source, processor, rm_config)  # the same prompts, encoded: the true lengths
+    longest = max(len(e["input_ids"]) for e in up_front)
+    with pytest.raises(UserError, match=f"{longest} tokens, above reward.max_length={longest - 1}"):
+        stage_examples(source, processor, dataclasses.replace(per_batch, max_length=longest - 1))
+    examples, _ = stage_examples(source, processor, dataclasses.replace(per_batch, max_length=longest))
+    assert len(examples) == len(up_front) and not hasattr(examples[0], "keys")  # recipes, checked

@@ -6,7 +6,7 @@ A pairs table has the columns of ``caig.data.pairs.PAIR_COLUMNS`` (``product_id`
 a teacher or a warm-up task; ``label`` must agree with it); image paths are resolved against the data directory (a built world or imported logs,
 holding ``catalog.parquet`` and ``creatives.parquet``).
 
-Each example is first a ``Recipe`` (prompt, image paths, targets: bytes), then encoded by the processor.
+Each example is first a ``Recipe`` (prompt, image paths, small target tensors), then encoded by the processor.
 Where a stage's encoded examples fit ``reward.encode_up_front_gb`` they are encoded once, up front (the tiny
 model trains for many epochs and re-running the image processor every step would cost more than the model);
 above it (large images, large logs: a 7B LLaVA-NeXT pair, three 336-px views in float32, is 4 MB encoded)
@@ -181,6 +181,30 @@ def encode_recipes(
         bar.update(len(part))
     bar.close()
     return examples
+
+
+def check_recipes(
+    recipes: Sequence[Recipe], processor: Any, config: RewardConfig, first: dict[str, torch.Tensor]
+) -> None:
+    """What encoding would refuse, checked before training when batches are encoded as they are drawn (else
+    a missing image or an overlong prompt would stop a run hours in): every image file exists, and every
+    prompt fits ``reward.max_length`` with the image tokens of ``first`` (the first recipe, encoded; all
+    examples of a stage have the same image shape)."""
+    missing = [p for r in recipes for p in r.image_paths if not Path(p).is_file()]
+    if missing:
+        raise UserError(
+            f"{len(missing)} ad image(s) of the RM examples do not exist (e.g. {missing[0]}); "
+            "check the creatives' image_path against the data directory"
+        )
+    tokenize = processor.tokenizer
+    lengths = [len(ids) for ids in tokenize([r.text for r in recipes], add_special_tokens=False)["input_ids"]]
+    image_tokens = len(first["input_ids"]) - lengths[0]  # the placeholder's expansion
+    longest = max(lengths) + image_tokens
+    if longest > config.max_length:
+        raise UserError(
+            f"an RM input has {longest} tokens, above reward.max_length={config.max_length}; "
+            "raise reward.max_length or shorten the attributes"
+        )
 
 
 def encode_pairs(

@@ -59,7 +59,7 @@ class AdPixels:
     ``processor.image_processor`` would give it (test).
     """
 
-    values: torch.Tensor  # (N, 3, side, side) uint8, after the processor's resize
+    values: torch.Tensor  # (N, 3, H, W) uint8: the processor's base view (side x side where its crop is side)
     rescale: float
     mean: torch.Tensor  # (3, 1, 1)
     std: torch.Tensor  # (3, 1, 1)
@@ -68,7 +68,7 @@ class AdPixels:
         return len(self.values)
 
     def normalised(self, index: torch.Tensor | np.ndarray | slice | None = None) -> torch.Tensor:
-        """The ads at ``index`` (all when None) as the vision tower's float input: (n, 3, side, side)."""
+        """The ads at ``index`` (all when None) as the vision tower's float input: (n, 3, H, W)."""
         values = self.values if index is None else self.values[index]
         return (values.float() * self.rescale - self.mean) / self.std
 
@@ -79,7 +79,8 @@ class AdPixels:
 
 def ad_pixels(processor: Any, paths: list[str], side: int, batch: int = 256) -> AdPixels:
     """Each ad resized to ``side`` x ``side`` as the RM sees one side of a pair, as bytes (``AdPixels``);
-    ``normalised()`` gives (N, 3, side, side), the base view the vision tower gets."""
+    ``normalised()`` gives the processor's base view, (N, 3, H, W) (H = W = ``side`` where the processor's crop is
+    ``side``), which the vision tower gets."""
     chunks = []
     for start in tqdm(range(0, len(paths), batch), desc="perception images", disable=len(paths) < 2000):
         images = [open_ad(p, side) for p in paths[start : start + batch]]

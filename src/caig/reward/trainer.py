@@ -32,6 +32,7 @@ from caig.reward.pairs_dataset import (
     EncodingCollator,
     PairSource,
     SwapPairCollator,
+    check_recipes,
     encode_recipes,
     pair_recipes,
 )
@@ -87,9 +88,12 @@ class RewardTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-def training_arguments(config: RewardConfig, out: Path, n_examples: int) -> TrainingArguments:
+def training_arguments(
+    config: RewardConfig, out: Path, n_examples: int, encode_per_batch: bool = False
+) -> TrainingArguments:
     """TrainingArguments from the RM config (no checkpoints: the tiny run is minutes; the RM is saved at the end);
-    ``out`` is the stage's trainer directory."""
+    ``out`` is the stage's trainer directory. DataLoader workers (``encode_workers``) only where batches are
+    encoded as they are drawn: padding encoded examples needs none."""
     return TrainingArguments(
         output_dir=str(out),
         per_device_train_batch_size=config.batch_size,
@@ -106,7 +110,7 @@ def training_arguments(config: RewardConfig, out: Path, n_examples: int) -> Trai
         data_seed=config.seed,
         bf16=config.bf16,
         remove_unused_columns=False,
-        dataloader_num_workers=config.encode_workers,
+        dataloader_num_workers=config.encode_workers if encode_per_batch else 0,
         dataloader_pin_memory=False,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=n_examples < 200,
@@ -240,7 +244,12 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
     log.info("RM stage %s: %d examples, %s, head %s", stage.name, len(examples), config.method, config.head)
     trainer = RewardTrainer(
         model=model,
-        args=training_arguments(config, out / "trainer" / stage.name, len(examples)),
+        args=training_arguments(
+            config,
+            out / "trainer" / stage.name,
+            len(examples),
+            encode_per_batch=isinstance(getattr(collator, "collate", collator), EncodingCollator),
+        ),
         train_dataset=examples,
         data_collator=collator,
         reward_config=config,
@@ -314,6 +323,7 @@ def up_front_or_per_batch(items: list[Any], processor: Any, config: RewardConfig
             "encoding each batch as it is drawn",
             len(flat), gigabytes, config.encode_up_front_gb,
         )  # fmt: skip
+        check_recipes(flat, processor, config, first[0])
         examples, collate = items, EncodingCollator(processor, config)
     return examples, (SwapPairCollator(collate) if swap else collate)
 
