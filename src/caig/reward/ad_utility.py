@@ -91,12 +91,9 @@ def held_out_correlation(model: RewardModel, source: AdSource, processor: Any, c
     if len(held) < 2:
         return float("nan")
     was_training = model.training  # RewardScorer puts the model in eval mode; later stages train it
-    scorer = RewardScorer(model, processor, config)
-    predicted = np.concatenate(  # each ad's utility, encoded a chunk at a time (large images stay small)
-        [
-            scorer.ctr(encode_ads(held.iloc[start : start + 512], source.products, processor, config, None))
-            for start in range(0, len(held), 512)
-        ]
-    ).mean(axis=1)
+    recipes = ad_recipes(held, source.products, processor, config, seed=None)
+    predicted = (
+        RewardScorer(model, processor, config).recipe_heads(recipes)[1].mean(axis=1)
+    )  # each ad's utility
     model.train(was_training)
     return float(np.corrcoef(predicted, held["utility"].to_numpy())[0, 1])

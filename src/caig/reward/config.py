@@ -160,9 +160,8 @@ class RewardConfig:
     # a stage's examples are encoded once, up front, when they take at most this many GB encoded (the tiny
     # model's many epochs); above it each batch is encoded as it is drawn (large images, large logs)
     encode_up_front_gb: float = 4.0
-    encode_workers: int = (
-        0  # DataLoader workers that encode batches drawn that way (0: in the training process)
-    )
+    # DataLoader workers that encode the batches drawn that way (0: in the training process)
+    encode_workers: int = 0
     cpu_threads: int = 1  # torch threads on CPU (tiny ops: 1 is fastest on shared cores); 0: default
     # Curriculum before the logged pairs (off in the paper; README "Reward model" says when they help).
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # stage 0: background words

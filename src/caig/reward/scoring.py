@@ -22,7 +22,14 @@ from PIL import Image
 from caig.reward.config import RewardConfig
 from caig.reward.inputs import join_side_by_side, rm_prompt, template_index
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Collator, PairSource, encode_one, encode_pairs
+from caig.reward.pairs_dataset import (
+    Collator,
+    EncodingCollator,
+    PairSource,
+    Recipe,
+    encode_one,
+    pair_recipes,
+)
 
 
 def pair_metrics(p_left: np.ndarray, p_left_swapped: np.ndarray, labels_left: np.ndarray) -> dict[str, float]:
@@ -60,6 +67,7 @@ class RewardScorer:
         self.processor = processor
         self.config = config
         self.collate = Collator(processor.tokenizer.pad_token_id, padding_side="left")
+        self.encode_and_collate = EncodingCollator(processor, config, padding_side="left")
 
     @classmethod
     def from_dir(cls, rm_dir: str | Path, device: str | None = None) -> RewardScorer:
@@ -74,9 +82,21 @@ class RewardScorer:
     def heads(self, examples: Sequence[dict[str, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
         """Both heads in one forward pass per batch of ``eval_batch_size``: P(left image is better), (N,), and
         the CTR head's ``[ctr_left, ctr_right]``, (N, 2)."""
+        return self._heads(examples, self.collate)
+
+    def recipe_heads(self, recipes: Sequence[Recipe]) -> tuple[np.ndarray, np.ndarray]:
+        """``heads`` of ``Recipe``s, each batch encoded as it is scored: large images and large test sets never
+        sit encoded in memory at once."""
+        return self._heads(recipes, self.encode_and_collate)
+
+    def _heads(
+        self, items: Sequence[Any], collate: Callable[[list[Any]], dict]
+    ) -> tuple[np.ndarray, np.ndarray]:
         both = self._batched(
-            examples, lambda out: torch.cat([torch.softmax(out["logits"], dim=-1)[:, :1], out["ctr"]], dim=1)
-        ).reshape(len(examples), 3)
+            items,
+            lambda out: torch.cat([torch.softmax(out["logits"], dim=-1)[:, :1], out["ctr"]], dim=1),
+            collate,
+        ).reshape(len(items), 3)
         return both[:, 0], both[:, 1:]
 
     def prob_left(self, examples: Sequence[dict[str, torch.Tensor]]) -> np.ndarray:
@@ -90,14 +110,15 @@ class RewardScorer:
     @torch.no_grad()
     def _batched(
         self,
-        examples: Sequence[dict[str, torch.Tensor]],
+        examples: Sequence[Any],
         read: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+        collate: Callable[[list[Any]], dict[str, torch.Tensor]],
     ) -> np.ndarray:
         """``read`` of the model's outputs for every example, in batches of ``eval_batch_size``."""
         values = []
         size = self.config.eval_batch_size
         for start in range(0, len(examples), size):
-            batch = self.collate(list(examples[start : start + size]))
+            batch = collate(list(examples[start : start + size]))
             batch = {k: v.to(self.device) for k, v in batch.items() if k not in ("labels", "ctr")}
             batch["pixel_values"] = batch["pixel_values"].to(self.model.cls_head.weight.dtype)
             values.append(read(self.model(**batch)).float().cpu().numpy())
@@ -111,29 +132,9 @@ class RewardScorer:
     def score_source_with_margin(self, source: PairSource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``score_source``'s two probabilities and, from the same passes, the CTR head's ``ctr_left -
         ctr_right`` averaged over both orders (> 0: left is better): the regression branch as a ranker."""
-        p_left, stored = self.pair_heads(source)
-        p_swapped, swapped = self.pair_heads(source, swap=True)
+        p_left, stored = self.recipe_heads(pair_recipes(source, self.processor, self.config))
+        p_swapped, swapped = self.recipe_heads(pair_recipes(source, self.processor, self.config, swap=True))
         return p_left, p_swapped, ((stored[:, 0] - stored[:, 1]) + (swapped[:, 1] - swapped[:, 0])) / 2
-
-    def pair_heads(
-        self, source: PairSource, swap: bool = False, chunk: int = 256
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``heads`` of every pair of ``source`` (``swap``: right image on the left), encoded ``chunk`` pairs at
-        a time so that large images and large test sets never sit encoded in memory at once."""
-        parts = [
-            self.heads(
-                encode_pairs(
-                    PairSource(source.pairs.iloc[start : start + chunk], source.products),
-                    self.processor,
-                    self.config,
-                    swap=swap,
-                )
-            )
-            for start in range(0, len(source.pairs), chunk)
-        ]
-        if not parts:
-            return np.zeros(0), np.zeros((0, 2))
-        return np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts])
 
     def _encode(
         self, product: Mapping[str, Any], left: Image.Image, right: Image.Image
