@@ -132,7 +132,7 @@ class Recipe:
         """The image the RM sees: the two ads joined left | right, or the one ad as one side of a pair."""
         if len(self.image_paths) == 2:
             return join_side_by_side(*(open_image(p) for p in self.image_paths), side)
-        return square_ad(open_image(self.image_paths[0]), side)
+        return open_ad(self.image_paths[0], side)
 
 
 def pair_recipes(
@@ -253,6 +253,12 @@ def open_image(path: str) -> Image.Image:
             return image.convert("RGB")
     except OSError as err:
         raise UserError(f"cannot read ad image {path}: {err}") from None
+
+
+def open_ad(path: str, side: int) -> Image.Image:
+    """The ad image at ``path`` as the RM sees one side of a pair (``square_ad``); an unreadable file is a
+    ``UserError`` naming it."""
+    return square_ad(open_image(path), side)
 
 
 class Collator:

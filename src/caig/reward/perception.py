@@ -22,15 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from sklearn.feature_extraction.text import CountVectorizer
 from torch import nn
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from caig.reward.config import PerceptionConfig
-from caig.reward.inputs import square_ad
-from caig.reward.pairs_dataset import open_image
+from caig.reward.pairs_dataset import open_ad
 from caig.reward.teacher import creatives_with_products, render_borrowed
 
 log = logging.getLogger("caig.reward")
@@ -95,12 +93,6 @@ def ad_pixels(processor: Any, paths: list[str], side: int, batch: int = 256) -> 
         mean=torch.tensor(image_processor.image_mean, dtype=torch.float32).view(3, 1, 1),
         std=torch.tensor(image_processor.image_std, dtype=torch.float32).view(3, 1, 1),
     )
-
-
-def open_ad(path: str, side: int) -> Image.Image:
-    """The ad image at ``path`` as the RM sees one side of a pair (``square_ad``); an unreadable file is a
-    ``UserError`` naming it."""
-    return square_ad(open_image(path), side)
 
 
 def image_tokens(llava: Any, pixels: torch.Tensor) -> torch.Tensor:
