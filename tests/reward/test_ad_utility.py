@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
-from caig.reward.ad_utility import ad_utility_source, encode_ads, held_out_correlation
+from caig.reward.ad_utility import ad_utility_source, encode_ads, held_out_fit
 from caig.reward.config import AdUtilityConfig, RewardConfig, TeacherConfig
 from caig.reward.curriculum import teacher_and_ads, training_stages
 from caig.reward.scoring import RewardScorer
@@ -75,7 +76,7 @@ def test_the_stage_trains_the_ctr_head_on_its_targets_and_measures_held_out_prod
     ads["utility"] = (brightness - brightness.mean()) / brightness.std()
     llava, processor = load_model(tiny_model_dir)
     model = build_reward_model(llava, processor, stage.config)
-    before = held_out_correlation(model, stage.source, processor, stage.config)
+    before = held_out_fit(model, stage.source, processor, stage.config)["held_out_utility_corr"]
     summary = fit_stage(model, processor, stage, tmp_path)
     assert summary["pairs"] == 180 and summary["steps"] == 4 * 23  # 180 training ads, 8 per step
     assert summary["held_out_utility_corr"] > 0.6 and summary["held_out_utility_corr"] > before + 0.3
@@ -85,6 +86,48 @@ def test_the_stage_trains_the_ctr_head_on_its_targets_and_measures_held_out_prod
     assert np.corrcoef(predicted, held["utility"])[0, 1] == pytest.approx(
         summary["held_out_utility_corr"], abs=1e-3
     )
+
+
+def test_held_out_fit_reads_own_creatives_and_differences_within_each_product(
+    tiny_model_dir, teacher_ads, train_pairs
+) -> None:
+    """Borrowed backgrounds count in the first correlation only; the third takes each product's mean out."""
+    teacher, ads = teacher_ads
+    ads = ads.assign(borrowed=np.arange(len(ads)) % 3 == 0)  # a third marked borrowed
+    source = ad_utility_source(teacher, ads, train_pairs.products, held_out_share=0.5, seed=0)
+    assert source.ads["borrowed"].sum() == 80
+    llava, processor = load_model(tiny_model_dir)
+    config = RewardConfig(image_side=32, image_position="after_text")
+    model = build_reward_model(llava, processor, config)
+    held = source.ads[source.ads["held_out"]]
+    examples = encode_ads(held, source.products, processor, config, seed=None)
+    predicted = pd.Series(RewardScorer(model, processor, config).ctr(examples).mean(axis=1), index=held.index)
+    own = held[~held["borrowed"]]
+    centre = own.groupby("product_id")["utility"].transform("mean")
+    centred_prediction = predicted[own.index] - predicted[own.index].groupby(own["product_id"]).transform(
+        "mean"
+    )
+    fit = held_out_fit(model, source, processor, config)
+    assert fit["held_out_utility_corr"] == pytest.approx(
+        np.corrcoef(predicted, held["utility"])[0, 1], abs=1e-4
+    )
+    assert fit["held_out_own_utility_corr"] == pytest.approx(
+        np.corrcoef(predicted[own.index], own["utility"])[0, 1], abs=1e-4
+    )
+    assert fit["held_out_within_product_corr"] == pytest.approx(
+        np.corrcoef(centred_prediction, own["utility"] - centre)[0, 1], abs=1e-4
+    )
+    assert len({round(v, 6) for v in fit.values()}) == 3  # three different sets of numbers
+
+
+def test_borrowed_backgrounds_are_marked_among_the_teachers_ads(
+    tmp_path, rm_config, train_pairs, small_world_dir
+) -> None:
+    config = dataclasses.replace(rm_config, teacher=TeacherConfig(min_df=1, borrowed_per_product=1))
+    _, ads = teacher_and_ads(train_pairs, config, small_world_dir, tmp_path)
+    assert ads["borrowed"].sum() == ads["product_id"].nunique() == len(ads) - 240
+    assert ads.loc[ads["borrowed"]].index.str.startswith("B").all()
+    assert not ads.loc[~ads["borrowed"]].index.str.startswith("B").any()
 
 
 def test_stages_in_order_and_the_data_is_needed(
@@ -100,7 +143,9 @@ def test_stages_in_order_and_the_data_is_needed(
         tiny_model_dir, train_pairs, config, tmp_path / "rm", data_dir=small_world_dir
     )
     assert [s["stage"] for s in summary["stages"]] == ["ad-utility", "teacher", "pairs"]
-    assert "held_out_utility_corr" in summary["stages"][0]
+    assert {"held_out_utility_corr", "held_out_own_utility_corr", "held_out_within_product_corr"} <= set(
+        summary["stages"][0]
+    )
     with pytest.raises(UserError, match="--world"):
         training_stages(
             train_pairs,

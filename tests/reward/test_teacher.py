@@ -60,6 +60,21 @@ def test_teacher_learns_a_category_dependent_word_preference() -> None:
     np.testing.assert_allclose(p_left + p_swapped, 1.0, atol=1e-9)  # antisymmetric: no side bias
 
 
+def test_utility_parts_add_up_and_the_category_part_carries_a_category_dependent_word() -> None:
+    creatives, pairs = _market()
+    teacher = fit_teacher(pairs, creatives, TeacherConfig(min_df=1, regularization_c=10.0))
+    parts = teacher.utility_parts(creatives["description"], creatives)
+    assert list(parts) == ["words", "category x words", "colour x words"]
+    np.testing.assert_allclose(
+        sum(parts.values()), teacher.utility(creatives["description"], creatives), atol=1e-9
+    )
+    neon = creatives["description"].str.contains("neon").to_numpy()
+    shoes = (creatives["category"] == "shoes").to_numpy()
+    by_category = parts["category x words"]
+    assert by_category[neon & shoes].mean() > 0.5 > -0.5 > by_category[neon & ~shoes].mean()
+    assert abs(parts["words"][neon].mean()) < 0.5 * by_category[neon & shoes].mean()  # neon alone: no worth
+
+
 def test_teacher_judges_pcpo_pairs_from_their_descriptions_for_the_product() -> None:
     creatives, pairs = _market()
     teacher = fit_teacher(pairs, creatives, TeacherConfig(min_df=1, regularization_c=10.0))

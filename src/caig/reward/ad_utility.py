@@ -33,7 +33,7 @@ from caig.reward.teacher import DescriptionTeacher
 class AdSource:
     """Single ads with their teacher utility: what the ad-utility stage trains on."""
 
-    ads: pd.DataFrame  # index creative_id; product_id, image_path (absolute), utility, held_out
+    ads: pd.DataFrame  # index creative_id; product_id, image_path (absolute), utility, held_out, borrowed
     products: pd.DataFrame  # catalog indexed by product_id
 
 
@@ -45,13 +45,15 @@ def ad_utility_source(
     seed: int,
 ) -> AdSource:
     """Every ad of ``creatives`` (descriptions, categories, colours, absolute image paths) with its teacher
-    utility, standardised over these ads, and whether its product is held out."""
+    utility, standardised over these ads, whether its product is held out, and whether it is a borrowed
+    background (``creatives['borrowed']``; none when the column is absent)."""
     ads = pd.DataFrame(
         {
             "product_id": creatives["product_id"].to_numpy(),
             "image_path": creatives["image_path"].to_numpy(),
             "utility": teacher.standardised_utility(creatives).to_numpy(),
             "held_out": split_products(creatives["product_id"], held_out_share, seed),
+            "borrowed": creatives.get("borrowed", pd.Series(False, index=creatives.index)).to_numpy(bool),
         },
         index=creatives.index,
     )
@@ -85,15 +87,38 @@ def encode_ads(
     return encode_recipes(ad_recipes(ads, products, processor, config, seed), processor, config)
 
 
-def held_out_correlation(model: RewardModel, source: AdSource, processor: Any, config: RewardConfig) -> float:
-    """Pearson correlation of the RM's and the teacher's utilities on the held-out products' ads (NaN if none)."""
+HELD_OUT_FIT = ("held_out_utility_corr", "held_out_own_utility_corr", "held_out_within_product_corr")
+
+
+def held_out_fit(
+    model: RewardModel, source: AdSource, processor: Any, config: RewardConfig
+) -> dict[str, float]:
+    """How well the RM's utilities follow the teacher's on the held-out products (NaN where too few ads):
+
+    - ``held_out_utility_corr``: Pearson correlation over all their ads, borrowed backgrounds included;
+    - ``held_out_own_utility_corr``: over their own creatives only, the same ads whatever
+      ``teacher.borrowed_per_product`` is, so settings with more or fewer borrowed ads compare;
+    - ``held_out_within_product_corr``: over their own creatives, each product's mean taken out of both
+      utilities: the part the pairs of one product compare (the mean of a product cancels in a pair).
+    """
     held = source.ads[source.ads["held_out"]]
     if len(held) < 2:
-        return float("nan")
+        return {key: float("nan") for key in HELD_OUT_FIT}
     was_training = model.training  # RewardScorer puts the model in eval mode; later stages train it
     recipes = ad_recipes(held, source.products, processor, config, seed=None)
-    predicted = (
-        RewardScorer(model, processor, config).recipe_heads(recipes)[1].mean(axis=1)
-    )  # each ad's utility
+    predicted = RewardScorer(model, processor, config).recipe_heads(recipes)[1].mean(axis=1)  # each ad's
     model.train(was_training)
-    return float(np.corrcoef(predicted, held["utility"].to_numpy())[0, 1])
+    fit = held.assign(predicted=predicted)
+    own = fit[~fit["borrowed"]]
+    centred = own[["predicted", "utility"]] - own.groupby("product_id")[["predicted", "utility"]].transform(
+        "mean"
+    )
+    return {
+        "held_out_utility_corr": _corr(fit["predicted"], fit["utility"]),
+        "held_out_own_utility_corr": _corr(own["predicted"], own["utility"]),
+        "held_out_within_product_corr": _corr(centred["predicted"], centred["utility"]),
+    }
+
+
+def _corr(a: pd.Series, b: pd.Series) -> float:
+    return float(np.corrcoef(a, b)[0, 1]) if len(a) >= 2 and a.std() > 0 and b.std() > 0 else float("nan")

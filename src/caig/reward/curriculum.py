@@ -47,8 +47,8 @@ def teacher_and_ads(
 ) -> tuple[DescriptionTeacher, pd.DataFrame]:
     """The description teacher, fitted on the logged pairs, and the ads it labels: each product's creatives
     and, with ``teacher.borrowed_per_product``, its borrowed backgrounds (rendered to ``out/borrowed``, or
-    to and from ``shared``: ``caig.reward.shared_stages``)."""
-    creatives = creatives_with_products(data_dir)
+    to and from ``shared``: ``caig.reward.shared_stages``); column ``borrowed`` tells the two apart."""
+    creatives = creatives_with_products(data_dir).assign(borrowed=False)
     teacher = fit_teacher(source.pairs, creatives, config.teacher)
     if config.teacher.borrowed_per_product:
         per_product = config.teacher.borrowed_per_product
@@ -56,7 +56,7 @@ def teacher_and_ads(
             shared, out / "borrowed", data_dir, per_product, config.seed,
             lambda folder: render_borrowed(creatives, data_dir, per_product, folder, config.seed),
         )  # fmt: skip
-        creatives = pd.concat([creatives, borrowed])
+        creatives = pd.concat([creatives, borrowed.assign(borrowed=True)])
     paths = creatives["image_path"]  # the world's own creatives are relative to data_dir
     creatives = creatives.assign(
         image_path=[str(p if Path(p).is_absolute() else (data_dir / p).resolve()) for p in paths]

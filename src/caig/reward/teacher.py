@@ -75,6 +75,18 @@ class DescriptionTeacher:
         features = _features(sp.csr_matrix(words), catalog_rows, self.categories, self.colours)
         return np.asarray(features @ self.coef).ravel()
 
+    def utility_parts(self, descriptions: pd.Series, catalog_rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        """``utility`` split into what the words are worth alone, within the product's category and within
+        its colour (the three add up to it): how much of the ranking an RM must compose from the product."""
+        features = self.features(descriptions, catalog_rows)
+        n_words, n_categories = len(self.vectorizer.vocabulary_), len(self.categories)
+        edges = {"words": (0, n_words), "category x words": (n_words, n_words * (1 + n_categories))}
+        edges["colour x words"] = (n_words * (1 + n_categories), features.shape[1])
+        return {
+            name: np.asarray(features[:, lo:hi] @ self.coef[lo:hi]).ravel()
+            for name, (lo, hi) in edges.items()
+        }
+
     def compare(self, product: Mapping[str, Any], a: Any, b: Any) -> float:
         """P(ad a gets more clicks than ad b) from their ``description``s: PCPO's judge read from the text
         (``caig.pcpo.rollout.PairJudge``), a diagnostic beside the paper's RM, which reads the images."""

@@ -21,7 +21,7 @@ from transformers import Trainer, TrainingArguments
 
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
-from caig.reward.ad_utility import AdSource, ad_recipes, held_out_correlation
+from caig.reward.ad_utility import AdSource, ad_recipes, held_out_fit
 from caig.reward.config import RewardConfig
 from caig.reward.curriculum import Stage, training_stages
 from caig.reward.inputs import answer_token_ids
@@ -258,10 +258,11 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
     result = trainer.train()
     measured = {}
     if isinstance(source, AdSource):
-        measured["held_out_utility_corr"] = round(held_out_correlation(model, source, processor, config), 4)
+        measured = {k: round(v, 4) for k, v in held_out_fit(model, source, processor, config).items()}
         log.info(
-            "RM stage %s: held-out utility correlation %.3f", stage.name, measured["held_out_utility_corr"]
-        )
+            "RM stage %s: held-out utility correlation %.3f (own creatives %.3f, within product %.3f)",
+            stage.name, *measured.values(),
+        )  # fmt: skip
     return {
         "stage": stage.name,
         "pairs": len(examples),
