@@ -106,13 +106,12 @@ def held_out_fit(
         return {key: float("nan") for key in HELD_OUT_FIT}
     was_training = model.training  # RewardScorer puts the model in eval mode; later stages train it
     recipes = ad_recipes(held, source.products, processor, config, seed=None)
-    predicted = RewardScorer(model, processor, config).recipe_heads(recipes)[1].mean(axis=1)  # each ad's
+    heads = RewardScorer(model, processor, config).recipe_heads(recipes)
     model.train(was_training)
-    fit = held.assign(predicted=predicted)
+    fit = held.assign(predicted=heads[1].mean(axis=1))  # each ad's utility: the CTR head's two outputs
     own = fit[~fit["borrowed"]]
-    centred = own[["predicted", "utility"]] - own.groupby("product_id")[["predicted", "utility"]].transform(
-        "mean"
-    )
+    columns = ["predicted", "utility"]
+    centred = own[columns] - own.groupby("product_id")[columns].transform("mean")
     return {
         "held_out_utility_corr": _corr(fit["predicted"], fit["utility"]),
         "held_out_own_utility_corr": _corr(own["predicted"], own["utility"]),
