@@ -48,14 +48,21 @@ def main() -> None:
     )
     args = parser.parse_args()
     setup_logging()
-    results, teacher_utility = [], None
+    results, teacher_utility, fitted = [], None, {}
     with tempfile.TemporaryDirectory() as scratch:
         for rm_dir in args.rm:
             model, processor, trained = load_reward_model(rm_dir)
             config = replace(trained, teacher=replace(trained.teacher, borrowed_per_product=args.borrowed))
-            pairs, _ = pairs_from_events(args.train_world, config.train_pairs)
-            source = attach_sources(pairs, args.train_world)
-            teacher, ads = teacher_and_ads(source, config, args.train_world, Path(scratch), args.shared)
+            # RMs of one seed and pair rule share the training pairs, the fitted teacher and its ads
+            key = json.dumps([as_dict(config.train_pairs), as_dict(config.teacher), config.seed])
+            if key not in fitted:
+                pairs, _ = pairs_from_events(args.train_world, config.train_pairs)
+                source = attach_sources(pairs, args.train_world)
+                fitted[key] = (
+                    source,
+                    *teacher_and_ads(source, config, args.train_world, Path(scratch), args.shared),
+                )
+            source, teacher, ads = fitted[key]
             held_out_share = config.ad_utility.held_out_share
             ads_source = ad_utility_source(teacher, ads, source.products, held_out_share, config.seed)
             fit = held_out_fit(model, ads_source, processor, config)

@@ -21,7 +21,7 @@ from transformers import Trainer, TrainingArguments
 
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
-from caig.reward.ad_utility import AdSource, ad_recipes, held_out_fit
+from caig.reward.ad_utility import HELD_OUT_FIT, AdSource, ad_recipes, held_out_fit
 from caig.reward.config import RewardConfig
 from caig.reward.curriculum import Stage, training_stages
 from caig.reward.inputs import answer_token_ids
@@ -261,7 +261,7 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
         measured = {k: round(v, 4) for k, v in held_out_fit(model, source, processor, config).items()}
         log.info(
             "RM stage %s: held-out utility correlation %.3f (own creatives %.3f, within product %.3f)",
-            stage.name, *measured.values(),
+            stage.name, *(measured[key] for key in HELD_OUT_FIT),
         )  # fmt: skip
     return {
         "stage": stage.name,
