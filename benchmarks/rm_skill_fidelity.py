@@ -108,7 +108,9 @@ def main() -> None:
         t: fit_teacher(train_pairs, train_ads, replace(reward.teacher, target=t)) for t in ("pairs", "ctr")
     }
     references = {
-        "words_fit_to_true_ctr": measured(words_fit_to_truth(teachers["ctr"], args, train_ads, test_ads))
+        "words_fit_to_true_ctr": measured(
+            words_fit_to_truth(teachers["ctr"], args.train_world, train_ads, test_ads, args.ridge_alpha)
+        )
     }
     for target, teacher in teachers.items():
         references[f"{target}_teacher_exact_words"] = measured(
@@ -151,20 +153,25 @@ def true_log_odds(world_dir: Path, ads: pd.DataFrame) -> np.ndarray:
 
 
 def within_product(values: np.ndarray, ads: pd.DataFrame) -> np.ndarray:
-    """``values`` minus their product's mean: what a pair of one product's ads compares."""
-    series = pd.Series(values, index=ads.index)
-    return (series - series.groupby(ads["product_id"]).transform("mean")).to_numpy()
+    """``values`` (one row per ad: a vector or a feature matrix) minus their product's mean: what a pair of
+    one product's ads compares."""
+    frame = pd.DataFrame(values)
+    centred = frame - frame.groupby(ads["product_id"].to_numpy()).transform("mean")
+    return centred.to_numpy().reshape(np.shape(values))
 
 
 def words_fit_to_truth(
-    teacher: DescriptionTeacher, args: argparse.Namespace, train_ads: pd.DataFrame, test_ads: pd.DataFrame
+    teacher: DescriptionTeacher,
+    train_world: Path,
+    train_ads: pd.DataFrame,
+    test_ads: pd.DataFrame,
+    alpha: float,
 ) -> np.ndarray:
     """ORACLE: the teacher's features (words, category x words, colour x words) ridge-fitted to the training
     world's true log-odds within product: the most a words model could take from unlimited logs."""
-    features = teacher.features(train_ads["description"], train_ads).toarray()
-    centred = features - pd.DataFrame(features).groupby(train_ads["product_id"].to_numpy()).transform("mean")
-    target = within_product(true_log_odds(args.train_world, train_ads), train_ads)
-    model = Ridge(alpha=args.ridge_alpha, fit_intercept=False).fit(centred.to_numpy(), target)
+    features = within_product(teacher.features(train_ads["description"], train_ads).toarray(), train_ads)
+    target = within_product(true_log_odds(train_world, train_ads), train_ads)
+    model = Ridge(alpha=alpha, fit_intercept=False).fit(features, target)
     return np.asarray(teacher.features(test_ads["description"], test_ads) @ model.coef_).ravel()
 
 
