@@ -22,6 +22,22 @@ def test_mask_patches_blacks_out_75_percent_of_patches():
     assert black.sum() == 12 and white.sum() == 4
 
 
+def test_mask_patches_keeps_the_backdrop_the_model_sees():
+    """A transparent product image: unmasked patches show the same grey backdrop as the matched input."""
+    from caig.mllm.encode import model_image
+
+    image = Image.new("RGBA", (128, 128), (0, 0, 0, 0))  # fully transparent: only backdrop
+    image.paste((200, 10, 10, 255), (48, 48, 80, 80))  # a small opaque product in the middle
+    masked = np.asarray(mask_patches(image, np.random.default_rng(0)))
+    seen = np.asarray(model_image(image))
+    patches = masked.reshape(4, 32, 4, 32, 3).transpose(0, 2, 1, 3, 4).reshape(16, -1)
+    matched = seen.reshape(4, 32, 4, 32, 3).transpose(0, 2, 1, 3, 4).reshape(16, -1)
+    black = (patches == 0).all(axis=1)
+    assert black.sum() == 12
+    assert (patches[~black] == matched[~black]).all()
+    assert (matched[~black] == 128).mean() > 0.5  # grey backdrop, not black
+
+
 def test_textual_mismatch_keeps_image_and_takes_other_category_text():
     me, same, other = _product("P1", "sofa"), _product("P2", "sofa"), _product("P3", "lipstick")
     mismatched, kind = make_mismatch(me, [me, same, other], np.random.default_rng(0), "pcpo-no-visual")

@@ -1,6 +1,7 @@
 """Mismatched product inputs for PCPO (paper section 3.4): the chosen response stays, the product changes.
 
-Visual-aware: 75% of the product image's 32x32 patches set to black. Textual-aware: the product's text
+Visual-aware: 75% of the product image's 32x32 patches set to black, on the same grey backdrop the matched
+input is shown on (``caig.mllm.encode.model_image``), so that only the product changes, not the backdrop. Textual-aware: the product's text
 attributes replaced by another product's. The official code instead swapped the whole conversation,
 including the other product's response, which contradicts Eq. 11; we follow the paper.
 """
@@ -12,12 +13,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
+from caig.mllm.encode import model_image
+
 
 def mask_patches(
     image: Image.Image, rng: np.random.Generator, ratio: float = 0.75, patch: int = 32
 ) -> Image.Image:
-    """Black out ``ratio`` of the image's ``patch`` x ``patch`` patches (the last row/column may be partial)."""
-    arr = np.array(image.convert("RGB"))
+    """Black out ``ratio`` of the image's ``patch`` x ``patch`` patches (the last row/column may be partial).
+
+    A transparent product image is first composited onto the backdrop the model sees it on.
+    """
+    arr = np.array(model_image(image))
     h, w = arr.shape[:2]
     rows, cols = -(-h // patch), -(-w // patch)
     n = rows * cols
