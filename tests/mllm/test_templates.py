@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from caig.mllm.build import make_processor
 from caig.mllm.chat import render, split_prompt_answer
 from caig.mllm.instruct import f_instruct, pm_prompt, rm_prompt
 from caig.mllm.templates import PM_TEMPLATES, RM_TEMPLATES, fill
@@ -53,4 +54,6 @@ def test_chat_template_training_text_extends_the_generation_prompt(tiny):
     prompt, completion = split_prompt_answer(processor, "What colour?", "red")
     assert prompt == "<s>USER: <image>\nWhat colour? ASSISTANT:"
     assert completion == " red</s>"
-    assert render(processor, "Q", image=False, system="Be brief.") == "<s>Be brief. USER: Q ASSISTANT:"
+
+    briefed = make_processor(processor.tokenizer, 32, 16, system='Be "brief".')
+    assert render(briefed, "Q", image=False) == '<s>Be "brief". USER: Q ASSISTANT:'

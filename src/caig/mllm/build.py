@@ -34,7 +34,7 @@ except ImportError:  # older 5.x: the "slow" processor is the PIL/numpy one
     from transformers import LlavaNextImageProcessor as PilImageProcessor
 
 from caig.errors import UserError
-from caig.mllm.chat import CHAT_TEMPLATE
+from caig.mllm.chat import chat_template, is_ours
 from caig.mllm.config import MLLMConfig, TinyModelConfig
 from caig.mllm.tokenizer import check_special_tokens, static_corpus, train_tokenizer, world_corpus
 
@@ -43,9 +43,14 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def make_processor(
-    tokenizer: Any, image_size: int, patch_size: int, grid_pinpoints: list[list[int]] | None = None
+    tokenizer: Any,
+    image_size: int,
+    patch_size: int,
+    grid_pinpoints: list[list[int]] | None = None,
+    system: str = "",
 ) -> LlavaNextProcessor:
-    """A LLaVA-NeXT processor: PIL image processor (no torchvision), CLIP's CLS dropped, our chat template.
+    """A LLaVA-NeXT processor: PIL image processor (no torchvision), CLIP's CLS dropped, our chat template
+    with ``system`` as its system prompt.
 
     ``grid_pinpoints`` default to one square tile of ``image_size`` (fewest image tokens).
     """
@@ -59,8 +64,22 @@ def make_processor(
         tokenizer=tokenizer,
         patch_size=patch_size,
         vision_feature_select_strategy="default",
-        chat_template=CHAT_TEMPLATE,
+        chat_template=chat_template(system),
         num_additional_image_tokens=1,
+    )
+
+
+# LLaVA-v1.6 (llava-v1.6-vicuna-7b): CLIP ViT-L/14 at 336 px, "anyres" over these grid resolutions (height,
+# width). A processor with these settings counts the production model's image tokens exactly, with no weights.
+LLAVA_V16_IMAGE_SIZE = 336
+LLAVA_V16_PATCH_SIZE = 14
+LLAVA_V16_GRID_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+
+
+def llava_v16_processor(tokenizer: Any, system: str = "") -> LlavaNextProcessor:
+    """A processor with LLaVA-v1.6's image settings and our chat template, for any tokenizer."""
+    return make_processor(
+        tokenizer, LLAVA_V16_IMAGE_SIZE, LLAVA_V16_PATCH_SIZE, LLAVA_V16_GRID_PINPOINTS, system
     )
 
 
@@ -74,12 +93,14 @@ def tiny_grid_pinpoints(tiny: TinyModelConfig) -> list[list[int]]:
     return [[side, side], [side, 2 * side]]
 
 
-def tiny_processor(tiny: TinyModelConfig, world_dir: str | Path | None = None) -> LlavaNextProcessor:
+def tiny_processor(
+    tiny: TinyModelConfig, world_dir: str | Path | None = None, system: str = ""
+) -> LlavaNextProcessor:
     """The tiny preset's processor: trained tokenizer, PIL image processor with the tiny grid pinpoints."""
-    corpus = static_corpus() + (world_corpus(world_dir) if world_dir else [])
+    corpus = static_corpus() + (world_corpus(world_dir) if world_dir else []) + ([system] if system else [])
     tokenizer = train_tokenizer(corpus, tiny.vocab_size)
     check_special_tokens(tokenizer, {w for text in corpus for w in text.split()})
-    return make_processor(tokenizer, tiny.image_size, tiny.patch_size, tiny_grid_pinpoints(tiny))
+    return make_processor(tokenizer, tiny.image_size, tiny.patch_size, tiny_grid_pinpoints(tiny), system)
 
 
 def tiny_model_config(tiny: TinyModelConfig, processor: LlavaNextProcessor) -> LlavaNextConfig:
@@ -120,7 +141,7 @@ def tiny_model_config(tiny: TinyModelConfig, processor: LlavaNextProcessor) -> L
 
 def build_tiny(config: MLLMConfig, world_dir: str | Path | None = None) -> tuple[Any, LlavaNextProcessor]:
     """A freshly initialised tiny LLaVA-NeXT and its processor (seeded: same config, same weights)."""
-    processor = tiny_processor(config.tiny, world_dir)
+    processor = tiny_processor(config.tiny, world_dir, config.system_prompt)
     torch.manual_seed(config.tiny.seed)
     model = LlavaNextForConditionalGeneration(tiny_model_config(config.tiny, processor))
     _set_generation_ids(model, processor)
@@ -135,8 +156,16 @@ def model_dir_of(path: str | Path) -> Path:
     return path / "model" if (path / "model" / "config.json").is_file() else path
 
 
-def load_model(path: str | Path, dtype: str = "float32") -> tuple[Any, LlavaNextProcessor]:
-    """Load a saved model and processor from a local directory (never from a hub); PEFT adapters merged."""
+def load_model(
+    path: str | Path, dtype: str = "float32", system: str | None = None
+) -> tuple[Any, LlavaNextProcessor]:
+    """Load a saved model and processor from a local directory (never from a hub).
+
+    A model saved by caig keeps the chat template it was trained with (its system prompt included); a
+    checkpoint of another origin (the published LLaVA-v1.6) gets ours with ``system`` as the system prompt.
+    ``system`` given for a caig model must equal the one it carries: a model is never served or trained on
+    another prompt than its own.
+    """
     path = Path(path)
     if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
         raise UserError(
@@ -144,7 +173,13 @@ def load_model(path: str | Path, dtype: str = "float32") -> tuple[Any, LlavaNext
             "or point mllm.model_path at a local LLaVA-NeXT directory"
         )
     processor = AutoProcessor.from_pretrained(path, local_files_only=True, backend="pil")
-    processor.chat_template = CHAT_TEMPLATE
+    if not is_ours(processor.chat_template):
+        processor.chat_template = chat_template(system or "")
+    elif system is not None and processor.chat_template != chat_template(system):
+        raise UserError(
+            f"{path} was trained with another system prompt than mllm.system_prompt={system!r}; "
+            "use the model's own (leave mllm.system_prompt as it was when the model was built) or rebuild it"
+        )
     if (path / "adapter_config.json").is_file():
         raise UserError(
             f"{path} holds LoRA adapters only; load the merged model directory written by pretrain"
@@ -165,7 +200,7 @@ def build_or_load(config: MLLMConfig, world_dir: str | Path | None = None) -> tu
             "mllm.model_path is empty; set it to a local LLaVA-v1.6-7B directory or mounted model URI "
             "(e.g. --set mllm.model_path=/models/llava-v1.6-vicuna-7b-hf)"
         )
-    return load_model(config.model_path, config.dtype)
+    return load_model(config.model_path, config.dtype, config.system_prompt)
 
 
 def save_model(model: Any, processor: LlavaNextProcessor, out: str | Path) -> Path:

@@ -29,14 +29,14 @@ def model_image(image: Image.Image) -> Image.Image:
 
 
 def encode_example(
-    processor: Any, image: Image.Image | None, question: str, answer: str, max_length: int, system: str = ""
+    processor: Any, image: Image.Image | None, question: str, answer: str, max_length: int
 ) -> dict[str, torch.Tensor]:
     """One training example: ``input_ids``, ``labels`` (answer tokens only) and, with an image, pixels.
 
     Raises ValueError when the example is longer than ``max_length`` tokens (image tokens included): a
     truncated answer would teach the model to stop early, so the caller must raise the limit instead.
     """
-    prompt, completion = split_prompt_answer(processor, question, answer, image is not None, system)
+    prompt, completion = split_prompt_answer(processor, question, answer, image is not None)
     images = [model_image(image)] if image is not None else None
     batch = processor(
         images=images, text=[prompt + completion], return_tensors="pt", add_special_tokens=False
@@ -104,7 +104,7 @@ def stack_patches(pixel_values: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def prompt_inputs(
-    processor: Any, images: Sequence[Image.Image | None], questions: Sequence[str], system: str = ""
+    processor: Any, images: Sequence[Image.Image | None], questions: Sequence[str]
 ) -> dict[str, torch.Tensor]:
     """A left-padded generation batch: the chat template's prompts (ending ``ASSISTANT:``) with their images.
 
@@ -113,7 +113,7 @@ def prompt_inputs(
     has_image = [im is not None for im in images]
     if any(has_image) and not all(has_image):
         raise ValueError("a generation batch must have an image for every prompt or for none")
-    texts = [render(processor, q, None, has_image[0] if has_image else True, system) for q in questions]
+    texts = [render(processor, q, None, has_image[0] if has_image else True) for q in questions]
     rgb = [model_image(im) for im in images] if all(has_image) and images else None
     tokenizer = processor.tokenizer
     side = tokenizer.padding_side

@@ -33,18 +33,15 @@ def evaluate_pm(
     max_new_tokens: int = 40,
     samples_per_product: int = 2,
     seed: int = 0,
-    system: str = "",
 ) -> dict[str, Any]:
     """Category and colour accuracy, and match rate of sampled PM descriptions, on ``product_ids``."""
     products = world.products.loc[list(product_ids)].reset_index()
     images = [world.product_image(pid) for pid in products["product_id"]]
     rows = products.to_dict("records")
     category = generate(
-        model, processor, images, [CATEGORY_QUESTION] * len(rows), max_new_tokens=6, seed=seed, system=system
+        model, processor, images, [CATEGORY_QUESTION] * len(rows), max_new_tokens=6, seed=seed
     )
-    colour = generate(
-        model, processor, images, [COLOUR_QUESTION] * len(rows), max_new_tokens=4, seed=seed, system=system
-    )
+    colour = generate(model, processor, images, [COLOUR_QUESTION] * len(rows), max_new_tokens=4, seed=seed)
     pm_images, pm_questions, pm_rows = [], [], []
     for k in range(samples_per_product):
         for i, row in enumerate(rows):
@@ -59,7 +56,6 @@ def evaluate_pm(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         seed=seed,
-        system=system,
     )
     verdicts = [world.judge_match(r["product_id"], d) for r, d in zip(pm_rows, descriptions)]
     return {

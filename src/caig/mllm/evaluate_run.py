@@ -38,5 +38,4 @@ def run_evaluation(
         temperature=config.eval_temperature,
         max_new_tokens=config.eval_max_new_tokens,
         seed=config.seed,
-        system=profile.mllm.system_prompt,
     )

@@ -21,7 +21,6 @@ def generate(
     temperature: float = 0.0,
     batch_size: int = 16,
     seed: int | None = None,
-    system: str = "",
 ) -> list[str]:
     """Answers to ``questions`` (one per image), greedy when ``temperature == 0``, else sampled.
 
@@ -41,7 +40,7 @@ def generate(
     )
     for start in range(0, len(questions), batch_size):
         batch = prompt_inputs(
-            processor, images[start : start + batch_size], questions[start : start + batch_size], system
+            processor, images[start : start + batch_size], questions[start : start + batch_size]
         )
         batch = {k: v.to(model.device) for k, v in batch.items()}
         if "pixel_values" in batch:

@@ -37,14 +37,12 @@ class PromptService:
         processor: Any,
         config: ServingConfig,
         attributes: list[str],
-        system: str = "",
         world: World | None = None,
     ):
         self.model = model.eval()
         self.processor = processor
         self.config = config
         self.attributes = list(attributes)
-        self.system = system
         self.world = world
 
     @classmethod
@@ -67,7 +65,6 @@ class PromptService:
             processor,
             config,
             profile.mllm.instruct_attributes,
-            profile.mllm.system_prompt,
             world,
         )
 
@@ -86,7 +83,6 @@ class PromptService:
                 temperature=temperature,
                 batch_size=n,
                 seed=seed,
-                system=self.system,
             )
             answer = {"descriptions": texts}
             if "product_id" in product:
