@@ -38,7 +38,7 @@ from caig.pcpo.loop import run_pcpo
 from caig.profile import load_profile
 from caig.reward.teacher import creatives_with_products, fit_teacher
 from caig.reward.world_pairs import pairs_from_events
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 # the oracle's view of the RM's choices per round (caig.evaluate.metrics.judge_choices)
 CHOICE_KEYS = ("rm_prefers_match", "chosen_match_share", "chosen_eye_catching_share")

@@ -29,7 +29,7 @@ from caig.pcpo.mismatch import textual_mismatch, visual_mismatch
 from caig.pcpo.rollout import question
 from caig.pcpo.trainer import response_logprobs
 from caig.profile import load_profile
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 
 def _summary(drops: np.ndarray) -> dict:

@@ -35,7 +35,7 @@ def build_tasks(
     record_metrics(summary, "tasks", {k: result[k] for k in ("n_products", "n_examples", "tasks")})
 
 
-@dsl.component(base_image=step_image(), install_kfp_package=False)
+@dsl.component(base_image=train_image(), install_kfp_package=False)  # builds or loads the MLLM: torch
 def build_base_model(profile: str, world: Input[Dataset], model: Output[Model]):
     """The base prompt model with ``caig.mllm.build.build_or_load``: the tiny preset built from config
     (tokenizer trained on the world's text), or LLaVA-v1.6-7B loaded from ``mllm.model_path``."""
@@ -65,7 +65,7 @@ def pretrain_pm(
     from pathlib import Path
 
     from caig.logs import setup_logging
-    from caig.mllm.pretrain import run_pretrain
+    from caig.mllm.pretrain import headline, run_pretrain
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.params import profile_from_parameter
 
@@ -73,18 +73,5 @@ def pretrain_pm(
     report = run_pretrain(
         profile_from_parameter(profile), Path(base.path), Path(tasks.path), Path(pm.path), Path(world.path)
     )
-    before, after = report["before"], report["after"]
     pm.metadata.update({"method": report["method"], "global_step": report["global_step"]})
-    record_metrics(
-        summary,
-        "pretrain",
-        {
-            "match_rate_before": before["match_rate"],
-            "match_rate_after": after["match_rate"],
-            "category_accuracy_before": before["category_accuracy"],
-            "category_accuracy": after["category_accuracy"],
-            "train_loss": report["train_loss"],
-            "train_seconds": report["train_seconds"],
-            "examples": report["n_train_examples"],
-        },
-    )
+    record_metrics(summary, "pretrain", headline(report))

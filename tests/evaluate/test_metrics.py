@@ -11,7 +11,7 @@ from caig.evaluate.metrics import (
     judge_generations,
     summarise,
 )
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from caig.evaluate.mllm_judge import (
 )
 from caig.evaluate.review import ANSWERS
 from caig.mllm.build import build_tiny, save_model
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from caig.cli import main
 from caig.errors import UserError
 from caig.evaluate.annotation import import_batch, read_manifest
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 PRODUCTS = 8
 

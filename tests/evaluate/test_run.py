@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from caig.evaluate.run import choices_by_round, run_evaluation
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 
 def _fake_run(root, world, texts_by_round):

@@ -13,7 +13,7 @@ from caig.errors import UserError
 from caig.mllm.build import build_or_load, load_model
 from caig.mllm.chat import render
 from caig.mllm.config import MLLMConfig
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 
 def test_saved_tiny_model_loads_with_from_pretrained(tiny_model_dir):

@@ -7,7 +7,7 @@ import torch
 
 from caig.mllm.encode import IGNORE_INDEX, Collator, encode_example, prompt_inputs
 from caig.mllm.generate import generate
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 
 @pytest.fixture(scope="module")

@@ -218,3 +218,51 @@ def test_deepspeed_zero2_runs_the_same_code_path_on_cpu(tiny_model_dir, tasks_di
     assert report["distributed"] == {"deepspeed": True, "zero_stage": 2, "world_size": 1}
     assert report["global_step"] >= 2 and len(report["loss_curve"]) >= 2
     LlavaNextForConditionalGeneration.from_pretrained(tmp_path / "model")
+
+
+def test_pretrain_on_real_data_skips_the_oracle_and_never_imports_it(
+    small_world_dir, tiny_model_dir, tmp_path
+):
+    """No world.json (imported logs): training runs, the oracle evaluation is skipped with its reason, and the
+    process never imports ``caig.world.oracle``."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_world_dir, data, ignore=shutil.ignore_patterns("world.json", "events"))
+    mix = tmp_path / "mix"
+    shutil.copytree(_mix_of(small_world_dir, tmp_path), mix)
+    summary = json.loads((mix / "tasks.json").read_text())
+    (mix / "tasks.json").write_text(json.dumps({**summary, "world_dir": str(data)}))
+    script = (
+        "import sys, json, dataclasses\n"
+        "from caig.profile import load_profile\n"
+        "from caig.mllm.pretrain import run_pretrain\n"
+        "p = load_profile('local')\n"
+        f"p = dataclasses.replace(p, pretrain=dataclasses.replace(p.pretrain, **{FAST!r}))\n"
+        f"r = run_pretrain(p, {str(tiny_model_dir)!r}, {str(mix)!r}, {str(tmp_path / 'out')!r})\n"
+        "print(json.dumps({'oracle': [m for m in sys.modules if m == 'caig.world.oracle'], 'evaluation': r['evaluation'],"
+        " 'before': r['before'], 'steps': r['global_step']}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["oracle"] == [] and result["before"] is None and result["steps"] > 0
+    assert "no world.json" in result["evaluation"]["skipped"]
+
+
+def _mix_of(world_dir: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "mix-src"
+    build_task_mix(world_dir, out, MIX)
+    return out
+
+
+def test_a_limit_that_cannot_hold_an_example_stops_before_training(
+    small_profile, tiny_model_dir, tasks_dir, tmp_path
+):
+    from caig.errors import UserError
+
+    with pytest.raises(
+        UserError, match=r"pretrain.max_length=16 cannot hold the longest task example: it needs \d+"
+    ):
+        run_pretrain(fast_profile(small_profile, max_length=16), tiny_model_dir, tasks_dir, tmp_path)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "eval_before.json").exists()

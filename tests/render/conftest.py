@@ -47,7 +47,7 @@ def tiny_renderer(tiny_config):
 
 @pytest.fixture(scope="session")
 def world_product(small_world_dir: Path):
-    from caig.world import load_world
+    from caig.world.loaded import load_world
 
     return load_world(small_world_dir).product_image("P00003")
 

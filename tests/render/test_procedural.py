@@ -9,7 +9,7 @@ from PIL import Image
 from caig.errors import UserError
 from caig.render.placement import place_product
 from caig.render.procedural import ProceduralRenderer
-from caig.world import load_world
+from caig.world.loaded import load_world
 
 
 @pytest.fixture(scope="module")

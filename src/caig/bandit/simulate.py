@@ -290,7 +290,7 @@ def _reward_model(ctx: np.ndarray, arm: np.ndarray, reward: np.ndarray, shape: t
 
 def simulate(world_dir: Path, config: SimulateConfig, priors: pd.DataFrame | None = None) -> dict:
     """Run the three policies on the same traffic; return the summary and per-policy cumulative regret."""
-    from caig.world import load_world
+    from caig.world.loaded import load_world
 
     world = load_world(world_dir)
     events = read_logged_events(world_dir)

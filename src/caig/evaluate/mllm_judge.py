@@ -237,7 +237,7 @@ def load_judge_model(model_dir: str | Path, dtype: str = "float32") -> tuple[Any
 def world_items(world_dir: str | Path, limit: int, seed: int) -> tuple[list[JudgeItem], list[str]]:
     """``limit`` of a world's creatives (seeded draw; all if fewer) as judge items, and the oracle's
     kind for each. EVALUATION ONLY: the oracle labels are the reference the judge is compared with."""
-    from caig.world import load_world
+    from caig.world.loaded import load_world
 
     if limit < 1:
         raise UserError(f"--limit {limit}: judge at least 1 creative")

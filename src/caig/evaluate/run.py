@@ -22,8 +22,7 @@ from caig.evaluate.metrics import category_uplift, ctr_uplift, judge_choices, ju
 from caig.evaluate.plots import plot_by_round, sample_grid
 from caig.evaluate.report_page import write_report
 from caig.profile import Profile
-from caig.world import load_world
-from caig.world.loaded import World
+from caig.world.loaded import World, load_world
 
 log = logging.getLogger("caig.evaluate")
 SAMPLE_PRODUCTS = 4

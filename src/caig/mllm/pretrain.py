@@ -28,6 +28,7 @@ from caig.mllm.config import PretrainConfig
 from caig.mllm.dataset import TaskDataset
 from caig.mllm.encode import Collator
 from caig.mllm.loss import example_mean_loss
+from caig.mllm.token_budget import check_limit
 
 if TYPE_CHECKING:
     from caig.profile import Profile
@@ -181,26 +182,24 @@ def _run(
     eval_world_dir: str | Path | None,
 ) -> dict[str, Any]:
     from caig.data.tasks import load_task_mix
-    from caig.mllm.evaluate_run import evaluation_set, run_evaluation
 
     config = profile.pretrain
     out.mkdir(parents=True, exist_ok=True)
     train_examples, _, summary = load_task_mix(tasks_dir)
     world_dir = Path(world_dir or summary["world_dir"])
     model, processor = load_model(model_dir, "float32")
+    dataset = TaskDataset(train_examples, world_dir, processor, config.max_length)
+    check_limit("pretrain.max_length", config.max_length, dataset.longest(), "the longest task example")
     torch.manual_seed(config.seed)
-    eval_world, eval_ids = evaluation_set(tasks_dir, world_dir, eval_world_dir, config.eval_products)
-    before = _cached(
-        out / "eval_before.json", lambda: run_evaluation(model, processor, eval_world, eval_ids, profile)
-    )
+    evaluate, evaluation = oracle_evaluation(profile, tasks_dir, world_dir, eval_world_dir)
+    before = _cached(out / "eval_before.json", lambda: evaluate(model, processor)) if evaluate else None
     if config.method == "lora":
         model = lora_wrap(model, config)
-    dataset = TaskDataset(train_examples, world_dir, processor, config.max_length, profile.mllm.system_prompt)
     training = train(model, processor, dataset, config, out)
     if config.method == "lora":
         model = model.merge_and_unload()
     save_model(model, processor, out / "model")
-    after = run_evaluation(model, processor, eval_world, eval_ids, profile)
+    after = evaluate(model, processor) if evaluate else None
     report = {
         "model_in": str(model_dir.resolve()),
         "tasks": str(tasks_dir.resolve()),  # absolute: PCPO reads it from another working directory
@@ -208,21 +207,71 @@ def _run(
         "n_train_examples": len(dataset),
         "tasks_per_kind": summary["tasks"],
         **training,
-        "eval_world": str(eval_world.directory),
-        "eval_products": len(eval_ids),
+        "evaluation": evaluation,
         "before": before,
         "after": after,
-        "match_rate_gain": after["match_rate"] - before["match_rate"],
+        "match_rate_gain": after["match_rate"] - before["match_rate"] if evaluate else None,
     }
     (out / "pretrain.json").write_text(json.dumps(report, indent=2))
-    log.info(
-        "pre-training done: category accuracy %.3f -> %.3f, match rate %.3f -> %.3f",
-        before["category_accuracy"],
-        after["category_accuracy"],
-        before["match_rate"],
-        after["match_rate"],
-    )
+    if evaluate:
+        log.info(
+            "pre-training done: category accuracy %.3f -> %.3f, match rate %.3f -> %.3f",
+            before["category_accuracy"],
+            after["category_accuracy"],
+            before["match_rate"],
+            after["match_rate"],
+        )
+    else:
+        log.info(
+            "pre-training done (loss %.4f); evaluation skipped: %s",
+            training["train_loss"],
+            evaluation["skipped"],
+        )
     return report
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures of a pre-training report that the run's metrics carry (the evaluation's, or why not)."""
+    figures: dict[str, Any] = {
+        "train_loss": report["train_loss"],
+        "train_seconds": report["train_seconds"],
+        "examples": report["n_train_examples"],
+    }
+    before, after = report["before"], report["after"]
+    if before is None or after is None:
+        return {**figures, "evaluation_skipped": report["evaluation"]["skipped"]}
+    return {
+        "match_rate_before": before["match_rate"],
+        "match_rate_after": after["match_rate"],
+        "category_accuracy_before": before["category_accuracy"],
+        "category_accuracy": after["category_accuracy"],
+        **figures,
+    }
+
+
+def oracle_evaluation(
+    profile: Profile, tasks_dir: Path, world_dir: Path, eval_world_dir: str | Path | None
+) -> tuple[Any, dict[str, Any]]:
+    """(evaluate(model, processor) or None, what is evaluated or why not).
+
+    The match rate asks the simulated world's oracle (EVALUATION ONLY), so it exists only where the data
+    is a simulated world (``world.json``); on imported real logs the oracle is never imported and the
+    evaluation is skipped with the reason, for the run's metrics.
+    """
+    where = Path(eval_world_dir or world_dir)
+    if not (where / "world.json").is_file():
+        reason = (
+            f"{where} is not a simulated world (no world.json): the oracle match rate exists only in the "
+            "simulator; real data is judged by the MLLM judge and the A.2 review export (caig evaluate)"
+        )
+        return None, {"skipped": reason}
+    from caig.mllm.evaluate_run import evaluation_set, run_evaluation
+
+    world, ids = evaluation_set(tasks_dir, world_dir, eval_world_dir, profile.pretrain.eval_products)
+    return (
+        lambda model, processor: run_evaluation(model, processor, world, ids, profile),
+        {"world": str(world.directory), "products": len(ids)},
+    )
 
 
 def _cached(path: Path, compute: Any) -> dict[str, Any]:

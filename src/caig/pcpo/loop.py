@@ -26,9 +26,10 @@ from caig.errors import UserError
 from caig.mllm.build import load_model, model_dir_of
 from caig.mllm.generate import generate
 from caig.mllm.templates import PM_TEMPLATES
+from caig.mllm.token_budget import check_limit
 from caig.pcpo.config import PCPOConfig
 from caig.pcpo.mismatch import ProductInput
-from caig.pcpo.rollout import PairJudge, RMJudge, pairs_frame, question, rollout
+from caig.pcpo.rollout import PairJudge, RMJudge, longest_sequence, pairs_frame, question, rollout
 from caig.pcpo.trainer import train_round
 from caig.profile import Profile
 from caig.typed_config import as_dict
@@ -124,6 +125,12 @@ def run_pcpo(
     attributes = list(profile.mllm.instruct_attributes)
     torch.manual_seed(config.seed)
     model, processor = load_model(model_dir_of(pm_dir), dtype=profile.mllm.dtype)
+    check_limit(
+        "pcpo.max_length",
+        config.max_length,
+        longest_sequence(processor, train_products + heldout, attributes, config.max_new_tokens),
+        f"a product image, the longest PM prompt and {config.max_new_tokens} new tokens",
+    )
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()

@@ -13,9 +13,11 @@ import pandas as pd
 from PIL import Image
 
 from caig.errors import UserError
+from caig.mllm.chat import render
 from caig.mllm.generate import generate
 from caig.mllm.instruct import pm_prompt
 from caig.mllm.templates import PM_TEMPLATES
+from caig.mllm.token_budget import image_tokens, text_tokens
 from caig.pcpo.config import PCPOConfig
 from caig.pcpo.mismatch import ProductInput, make_mismatch
 from caig.pcpo.trainer import PreferencePair
@@ -66,6 +68,19 @@ class RolloutStats:
 def question(product: ProductInput, template: int, attributes: Sequence[str]) -> str:
     """The PM's instruct prompt for a product: Table 4 PM template ``template`` plus its attributes."""
     return pm_prompt(product.attributes, attributes, index=template)
+
+
+def longest_sequence(
+    processor: Any, products: Sequence[ProductInput], attributes: Sequence[str], max_new_tokens: int
+) -> int:
+    """Tokens of the longest sequence PCPO can train on: any product's prompt under every template, with
+    the largest product image (a textual mismatch pairs one product's image with another's text), and an
+    answer of ``max_new_tokens`` plus ``</s>``."""
+    prompts = [
+        render(processor, question(p, t, attributes)) for p in products for t in range(len(PM_TEMPLATES))
+    ]
+    image = max(image_tokens(processor, *p.image.size) for p in products)
+    return max(text_tokens(processor, prompts)) - 1 + image + max_new_tokens + 1
 
 
 def rollout(

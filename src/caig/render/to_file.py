@@ -20,7 +20,7 @@ def render_to_file(
 
     The sidecar holds backend, model, seed, product box, safety result and timing (model load and render).
     """
-    from caig.world import load_world
+    from caig.world.loaded import load_world
 
     out = Path(out)
     if out.suffix.lower() != ".png":

@@ -1,9 +1,6 @@
 """The simulated e-commerce world: catalog, creatives, click logs and the oracle that knows the truth.
 
-``caig.world.load_world(DIR)`` loads a world built by ``caig world build``; its ``true_ctr`` and
-``judge_match`` are the oracle, for evaluation and tests only.
+``caig.world.loaded.load_world(DIR)`` loads a world built by ``caig world build``; its ``true_ctr`` and
+``judge_match`` are the oracle, for evaluation and tests only. The package itself imports nothing, so that
+a stage using the world's vocabulary or config never loads the oracle (``caig.world.oracle``) with it.
 """
-
-from caig.world.loaded import World, load_world
-
-__all__ = ["World", "load_world"]
