@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # caig-train: the CUDA image of the GPU pipeline steps (pre-training, reward model, PCPO, DPO), with torch,
-# transformers, peft, trl, accelerate, diffusers and DeepSpeed (ZeRO through torchrun or the Kubeflow
+# transformers, peft, accelerate, diffusers, scikit-learn and DeepSpeed (ZeRO through torchrun or the Kubeflow
 # training operator). Build from the repository root:
 #   docker build -f images/train.Dockerfile -t ghcr.io/caig/caig-train:0.1.0 .
 # The builder is the CUDA *devel* image so DeepSpeed's fused Adam ops are compiled once, at build time, for

@@ -51,6 +51,7 @@ def test_checked_in_yaml_matches_the_code(tmp_path):
         )
 
 
+TORCH_CPU_STEPS = {"build-base-model"}  # builds or loads the MLLM (torch) on a CPU node: the train image
 GPU_STEPS = {"pretrain-pm", "train-rm", "evaluate-rm", "optimize-pm", "optimize-pm-2", "evaluate-runs"}
 
 
@@ -75,7 +76,7 @@ def test_training_pipeline_parameters_and_images():
         if name.startswith("condition"):
             continue
         image = executors[_executor(spec, task)]["container"]["image"]
-        expected = "caig-train" if name in GPU_STEPS else "caig-step"
+        expected = "caig-train" if name in GPU_STEPS | TORCH_CPU_STEPS else "caig-step"
         assert image == f"ghcr.io/caig/{expected}:0.1.0", name
     assert set(spec["root"]["outputDefinitions"]["artifacts"]) == {"report", "summary", "metrics"}
 
