@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from caig.data.events import EVENT_SCHEMA
 from caig.profile import load_profile
-from caig.world.events import EVENT_SCHEMA
 
 RESULTS = Path(__file__).parent / "results" / "ingest_throughput.json"
 N_CREATIVES = 20_000

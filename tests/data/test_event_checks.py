@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 
 from caig.data.event_checks import REASONS, CreativeIndex, check_batch
-from caig.world.events import EVENT_SCHEMA
+from caig.data.events import EVENT_SCHEMA
 
 AS_OF = datetime(2026, 10, 10, tzinfo=UTC)
 CREATIVES = CreativeIndex.from_frame(pd.DataFrame({"creative_id": ["C1", "C2"], "product_id": ["P1", "P2"]}))

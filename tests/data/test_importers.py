@@ -1,6 +1,5 @@
-"""Import of a small file in the official CAIG release's layout, made from the small world's logs."""
+"""Import of the official CAIG release's format into a run's data directory, from the small world's logs."""
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,43 +9,19 @@ import pytest
 
 from caig.cli import main
 from caig.data.config import CaigImportConfig
-from caig.data.importers import import_caig_release, read_captions
-from caig.world.events import read_events
+from caig.data.events import read_events
+from caig.data.importers import ReleaseFiles, import_caig_release, read_captions
+from caig.world.release import export_release, logged_totals
+
+N_PRODUCTS = 12
 
 
 @pytest.fixture(scope="module")
-def release(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    """click_data.json {item: [creatives]}, caption_public.json (JSON lines) and images/ of 12 products,
-    plus 5 broken items; returns the folder and the expected per-creative totals."""
+def release(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release files of the small world's first 12 products, plus broken click items and products."""
     root = tmp_path_factory.mktemp("caig-release")
-    events = read_events(small_world_dir / "events")
-    totals = events.groupby(["creative_id", "product_id"], as_index=False).agg(
-        exp_impression_cnt=("clicked", "size"), exp_click_cnt=("clicked", "sum")
-    )
-    totals = totals[totals["product_id"].isin(sorted(totals["product_id"].unique())[:12])]
-    creatives = pd.read_parquet(small_world_dir / "creatives.parquet").set_index("creative_id")
-    (root / "images").mkdir()
-    data: dict[str, list] = {}
-    captions = []
-    for i, row in enumerate(totals.itertuples()):
-        digest = hashlib.sha1(row.creative_id.encode()).hexdigest()
-        shutil.copy(
-            small_world_dir / creatives.loc[row.creative_id, "image_path"], root / "images" / f"{digest}.png"
-        )
-        data.setdefault(f"item{row.product_id}", []).append(
-            {
-                "creative_id": row.creative_id,
-                "item_id": row.product_id,
-                "creative_image_hash": f"https://cdn.example.com/ads/{digest}",
-                "exp_impression_cnt": int(row.exp_impression_cnt),
-                "exp_click_cnt": int(row.exp_click_cnt),
-            }
-        )
-        field = "new_caption" if i == 0 else "caption"
-        if i != 1:  # one creative without a caption
-            captions.append(
-                {"creative_id": row.creative_id, field: creatives.loc[row.creative_id, "description"]}
-            )
+    export_release(small_world_dir, root, N_PRODUCTS)
+    data = json.loads((root / "click_data.json").read_text())
     first = data[next(iter(data))]
     data["itemBAD"] = [
         {"item_id": "PBAD", "exp_impression_cnt": 10, "exp_click_cnt": 1},  # no creative_id
@@ -54,66 +29,100 @@ def release(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         {"creative_id": "X2", "item_id": "PBAD", "exp_impression_cnt": 0, "exp_click_cnt": 0},
         {"creative_id": "X3", "item_id": "PBAD", "exp_impression_cnt": 5, "exp_click_cnt": 6},
         dict(first[0]),  # the same creative listed twice
+        {**first[0], "creative_id": "X4", "item_id": "PNOPE"},  # a product the products file lacks
+        {**first[0], "creative_id": "X5", "creative_image_hash": "https://cdn.example.com/ads/none"},
     ]
     (root / "click_data.json").write_text(json.dumps(data))
-    (root / "caption_public.json").write_text("\n".join(json.dumps(c) for c in captions) + "\n")
-    return root, totals
+    products = (root / "products.json").read_text()
+    extra = [
+        {"image": "P00000.png", "new_caption": "no id"},
+        {"id": "P00001", "image": "x.png", "new_caption": "twice"},
+    ]
+    extra += [
+        {"id": "PNOCAP", "image": "P00000.png"},
+        {"id": "PNOIMG", "image": "none.png", "new_caption": "t"},
+    ]
+    (root / "products.json").write_text(products + "".join(json.dumps(r) + "\n" for r in extra))
+    return root
 
 
-def test_import_counts_tables_and_rejects(release, tmp_path):
-    root, totals = release
-    report = import_caig_release(
+def files_of(root: Path) -> ReleaseFiles:
+    return ReleaseFiles(
         root / "click_data.json",
-        tmp_path / "ds",
-        CaigImportConfig(),
-        root / "caption_public.json",
         root / "images",
+        root / "products.json",
+        root / "product_images",
+        root / "caption_public.json",
     )
+
+
+def test_import_writes_a_run_data_directory_and_counts_every_reject(release, small_world_dir, tmp_path):
+    report = import_caig_release(files_of(release), tmp_path / "data", CaigImportConfig())
+    totals = logged_totals(small_world_dir)
+    catalog_ids = sorted(pd.read_parquet(small_world_dir / "catalog.parquet")["product_id"])[:N_PRODUCTS]
+    totals = totals[totals["product_id"].isin(catalog_ids)]
     n = len(totals)
-    assert report["items_read"] == n + 5 and report["rows_imported"] == n and report["rows_rejected"] == 5
+    assert report["rows_imported"] == n and report["rows_rejected"] == 7 and report["items_read"] == n + 7
     assert report["reject_reasons"] == {
         "null_id": 1,
         "wrong_type": 1,
         "zero_impressions": 1,
         "clicks_exceed_impressions": 1,
         "duplicate_creative": 1,
+        "unknown_product": 1,
+        "image_missing": 1,
     }
-    assert report["captions_missing"] == 1 and report["images_missing"] == 0 and report["products"] == 12
-    stats = pd.read_parquet(tmp_path / "ds" / "creative_stats.parquet")
-    assert list(stats.columns) == ["creative_id", "product_id", "date", "segment", "impressions", "clicks"]
-    merged = stats.merge(totals, on=["creative_id", "product_id"])
-    assert len(merged) == n and (merged.impressions == merged.exp_impression_cnt).all()
-    assert (merged.clicks == merged.exp_click_cnt).all() and set(stats.segment) == {"all"}
-    creatives = pd.read_parquet(tmp_path / "ds" / "creatives.parquet")
-    assert all(Path(p).is_file() for p in creatives.image_path)
-    assert (creatives.description != "").sum() == n - 1
-    rejected = pd.read_parquet(tmp_path / "ds" / "rejected.parquet")
-    assert sorted(rejected.reason) == sorted(report["reject_reasons"])
+    assert report["products"] == N_PRODUCTS and report["products_rejected"] == 4
+    assert report["product_reject_reasons"] == {
+        "null_id": 1,
+        "duplicate_product": 1,
+        "caption_missing": 1,
+        "image_missing": 1,
+    }
+    data = tmp_path / "data"
+    assert not (data / "world.json").exists()
+    events = read_events(data / "events")
+    counted = events.groupby("creative_id").agg(impressions=("clicked", "size"), clicks=("clicked", "sum"))
+    merged = totals.set_index("creative_id").join(counted, rsuffix="_imported")
+    assert (merged.impressions == merged.impressions_imported).all() and (
+        merged.clicks == merged.clicks_imported
+    ).all()
+    assert events["event_id"].is_unique and report["events"] == len(events)
+    catalog = pd.read_parquet(data / "catalog.parquet")
+    creatives = pd.read_parquet(data / "creatives.parquet")
+    assert list(catalog.columns) == ["product_id", "title", "image_path"] and report["attributes"] == [
+        "title"
+    ]
+    assert all((data / p).is_file() for p in [*catalog.image_path, *creatives.image_path])  # copied, relative
+    assert (creatives.description != "").all()
+    rejected = pd.read_parquet(data / "rejected.parquet")
+    assert len(rejected) == 11 and set(rejected.file) == {"clicks", "products"}
 
 
-def test_imported_release_feeds_validate_and_pairs(release, tmp_path, capsys):
-    root, _ = release
-    ds = tmp_path / "ds"
+def test_imported_data_feeds_ingest_validate_and_pairs(release, tmp_path, capsys):
+    data, ds = tmp_path / "data", tmp_path / "ds"
+    argv = ["data", "import", "--clicks", str(release / "click_data.json"), "--captions"]
+    argv += [str(release / "caption_public.json"), "--images", str(release / "images"), "--products"]
+    argv += [str(release / "products.json"), "--product-images", str(release / "product_images")]
+    main([*argv, "--date", "2026-10-07", "--out", str(data)])
+    assert json.loads(capsys.readouterr().out)["rows_imported"] > 0
     main(
         [
             "data",
-            "import-caig",
-            "--clicks",
-            str(root / "click_data.json"),
-            "--captions",
-            str(root / "caption_public.json"),
-            "--images",
-            str(root / "images"),
-            "--date",
-            "2026-10-07",
+            "ingest",
+            "--events",
+            str(data / "events"),
+            "--creatives",
+            str(data / "creatives.parquet"),
             "--out",
             str(ds),
+            "--as-of",
+            "2026-10-08",
         ]
     )
-    assert json.loads(capsys.readouterr().out)["rows_imported"] > 0
     main(["data", "validate", "--stats", str(ds), "--out", str(tmp_path / "report"), "--as-of", "2026-10-08"])
     summary = json.loads((tmp_path / "report" / "validation.json").read_text())
-    assert summary["success"] and set(summary["suites"]) == {"stats"}
+    assert summary["success"]
     main(
         [
             "data",
@@ -121,7 +130,7 @@ def test_imported_release_feeds_validate_and_pairs(release, tmp_path, capsys):
             "--stats",
             str(ds),
             "--creatives",
-            str(ds / "creatives.parquet"),
+            str(data / "creatives.parquet"),
             "--out",
             str(tmp_path / "pairs"),
             "--set",
@@ -132,11 +141,61 @@ def test_imported_release_feeds_validate_and_pairs(release, tmp_path, capsys):
     assert pairs["counts"]["pairs_with_images"] == pairs["counts"]["pairs"] > 0
 
 
-def test_captions_as_a_json_object_and_bad_files(tmp_path):
+def _import(root: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "data",
+        "import",
+        "--clicks",
+        str(root / "click_data.json"),
+        "--images",
+        str(root / "images"),
+        "--products",
+        str(root / "products.json"),
+        "--product-images",
+        str(root / "product_images"),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    return err[0]
+
+
+def test_a_click_file_missing_a_required_field_names_it(release, tmp_path, capsys):
+    renamed = tmp_path / "release"
+    shutil.copytree(release, renamed)
+    text = (renamed / "click_data.json").read_text().replace('"exp_click_cnt"', '"clicks"')
+    (renamed / "click_data.json").write_text(text)
+    with pytest.raises(SystemExit) as done:
+        main(_import(renamed, tmp_path / "o"))
+    assert done.value.code == 2
+    line = _one_line_error(capsys)
+    assert "'exp_click_cnt'" in line and "data.caig_import.clicks_field" in line
+
+
+def test_a_release_without_images_is_refused(release, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as done:
+        main(_import(release, tmp_path / "o", "--images", str(tmp_path / "empty")))
+    assert done.value.code == 2
+    line = _one_line_error(capsys)
+    assert "no usable creative" in line and "image_missing" in line
+    with pytest.raises(SystemExit) as done:
+        main(_import(release, tmp_path / "o", "--images", str(tmp_path / "nowhere")))
+    assert done.value.code == 2 and "--images" in _one_line_error(capsys)
+
+
+def test_captions_as_a_json_object_and_bad_files(tmp_path, release, capsys):
     path = tmp_path / "captions.json"
     path.write_text(json.dumps({"C1": "a red sofa", "C2": {"new_caption": "a lamp"}}))
     assert read_captions(path, CaigImportConfig()) == {"C1": "a red sofa", "C2": "a lamp"}
-    (tmp_path / "broken.json").write_text('{"a": [1\nnot json\n')
+    broken = tmp_path / "release"
+    shutil.copytree(release, broken)
+    (broken / "click_data.json").write_text('{"a": [1\nnot json\n')
     with pytest.raises(SystemExit) as done:
-        main(["data", "import-caig", "--clicks", str(tmp_path / "broken.json"), "--out", str(tmp_path / "o")])
-    assert done.value.code == 2
+        main(_import(broken, tmp_path / "o"))
+    assert done.value.code == 2 and "--clicks" in _one_line_error(capsys)

@@ -12,9 +12,9 @@ import pytest
 
 from caig.cli import main
 from caig.data.config import IngestConfig
+from caig.data.events import EVENT_SCHEMA, read_events
 from caig.data.ingest import ingest_events
 from caig.data.quarantine import read_quarantine
-from caig.world.events import EVENT_SCHEMA, read_events
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 CONFIG = IngestConfig(batch_rows=50_000, memory_limit="256MB", threads=1)

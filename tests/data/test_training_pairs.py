@@ -9,8 +9,8 @@ import pytest
 
 from caig.cli import main
 from caig.data.config import PairRuleConfig
+from caig.data.events import read_events
 from caig.data.pairs import build_rm_pairs, creative_totals
-from caig.world.events import read_events
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from caig.data.events import EVENT_SCHEMA, read_events
 from caig.profile import load_profile
 from caig.world.build import build_world
-from caig.world.events import EVENT_SCHEMA, read_events
 
 TINY = ["world.n_products=24", "world.n_creatives_per_product=3", "world.n_events=30000", "world.n_days=3",
         "world.image_size=48", "world.contact_sheet_products=2", "data.pairs.min_impressions=100"]

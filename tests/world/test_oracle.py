@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from caig.world.events import read_events
+from caig.data.events import read_events
 from caig.world.loaded import load_world
 from caig.world.vocabulary import terms_in_group
 

@@ -141,7 +141,7 @@ def pairs(profile: Profile, stats_dir: Path, creatives: Path, out: Path) -> None
     click.echo(json.dumps({k: summary[k] for k in ("counts", "splits")}, indent=2))
 
 
-@data.command("import-caig")
+@click.command("import")
 @profile_options
 @click.option(
     "--clicks",
@@ -159,27 +159,38 @@ def pairs(profile: Profile, stats_dir: Path, creatives: Path, out: Path) -> None
     "--images",
     "images_dir",
     type=_PATH,
-    default=None,
+    required=True,
     help="Folder of creative images named by creative_image_hash.",
+)
+@click.option(
+    "--products",
+    type=_PATH,
+    required=True,
+    help="Products {id, image, new_caption} (JSON lines, list or object).",
+)
+@click.option(
+    "--product-images", "product_images", type=_PATH, required=True, help="Folder of the product images."
 )
 @click.option(
     "--date", "stats_date", default=None, help="Date to book the aggregated counts on (default: today)."
 )
 @click.option(
-    "--out", type=_PATH, required=True, help="Output: creative_stats.parquet, creatives.parquet, reports."
+    "--out", type=_PATH, required=True, help="The run's data directory: catalog, creatives, events/, images/."
 )
-def import_caig(
+def import_release(
     profile: Profile,
     clicks: Path,
     captions: Path | None,
-    images_dir: Path | None,
+    images_dir: Path,
+    products: Path,
+    product_images: Path,
     stats_date: str | None,
     out: Path,
 ) -> None:
-    """Import the official CAIG data release into creative_stats.parquet and creatives.parquet."""
+    """Import the official CAIG data release into a run's data directory (no world.json: no simulator)."""
     from datetime import date
 
-    from caig.data.importers import import_caig_release
+    from caig.data.importers import ReleaseFiles, import_caig_release
 
     day = None
     if stats_date:
@@ -187,9 +198,9 @@ def import_caig(
             day = date.fromisoformat(stats_date)
         except ValueError:
             raise UserError(f"--date '{stats_date}' is not a date; write it as YYYY-MM-DD") from None
-    if images_dir is not None and not images_dir.is_dir():
-        raise UserError(f"--images {images_dir}: not a directory; pass the folder of the release's images")
-    report = import_caig_release(
-        clicks, writable_dir(out), profile.data.caig_import, captions, images_dir, day
-    )
+    files = ReleaseFiles(clicks, images_dir, products, product_images, captions)
+    report = import_caig_release(files, writable_dir(out), profile.data.caig_import, day)
     click.echo(json.dumps(report, indent=2))
+
+
+data.add_command(import_release)

@@ -85,7 +85,7 @@ class SplitConfig:
 
 @dataclass
 class CaigImportConfig:
-    """Field names of the official CAIG data release (REFERENCE.md) read by ``caig data import-caig``."""
+    """Field names of the official CAIG data release (REFERENCE.md) read by ``caig data import``."""
 
     impressions_field: str = "exp_impression_cnt"  # impressions of a creative
     clicks_field: str = "exp_click_cnt"  # clicks of a creative
@@ -93,6 +93,8 @@ class CaigImportConfig:
     creative_field: str = "creative_id"  # creative id, the key of the captions file
     product_field: str = "item_id"  # product id inside an entry; the entry's key is used when it is absent
     caption_fields: list[str] = field(default_factory=lambda: ["caption", "new_caption"])  # first one present
+    product_id_field: str = "id"  # product id in the products file
+    product_image_field: str = "image"  # product image (RGBA png; alpha is the mask) under the product images
     segment: str = "all"  # the release has no segments: every row gets this one
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from caig.world.events import EVENT_SCHEMA
+from caig.data.events import EVENT_SCHEMA
 
 # Quarantine reasons, in priority order (a row failing several checks gets the first).
 REASONS = (

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from caig.data.config import PairRuleConfig
+from caig.data.events import write_events
 from caig.data.pairs import build_rm_pairs, creative_totals
 from caig.typed_config import as_dict
 from caig.world.catalog import build_catalog
 from caig.world.config import WorldConfig
 from caig.world.contact_sheet import draw_contact_sheet
 from caig.world.creatives import build_creatives
-from caig.world.events import simulate_events, write_events
+from caig.world.events import simulate_events
 from caig.world.loaded import load_world
 from caig.world.vocabulary import TERMS
 

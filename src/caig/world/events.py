@@ -1,29 +1,14 @@
-"""Impression/click logs: one row per impression, written as parquet partitioned by day.
-
-Schema (the contract of every importer and of ingestion): ``event_id`` string (unique), ``ts`` timestamp
-(UTC), ``product_id``, ``creative_id``, ``segment`` strings, ``clicked`` bool.
-"""
+"""The simulated world's impression/click logs, drawn from the oracle's CTR; written in the log format of
+``caig.data.events`` (the contract real logs follow too)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from caig.world.config import WorldConfig
-
-EVENT_SCHEMA = pa.schema([
-    ("event_id", pa.string()),
-    ("ts", pa.timestamp("us", tz="UTC")),
-    ("product_id", pa.string()),
-    ("creative_id", pa.string()),
-    ("segment", pa.string()),
-    ("clicked", pa.bool_()),
-])
 
 
 def allocate_impressions(config: WorldConfig, creatives: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -65,25 +50,3 @@ def simulate_events(config: WorldConfig, creatives: pd.DataFrame, ctr: np.ndarra
 def _event_ids(seed: int, n: int) -> pa.Array:
     digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(n)), pa.string()), 9, "0")
     return pc.binary_join_element_wise(f"ev-{seed}-", digits, "")
-
-
-def write_events(events: pd.DataFrame, directory: Path) -> list[Path]:
-    """Write one parquet file per UTC day under ``directory/YYYY-MM-DD/``; return the files."""
-    directory.mkdir(parents=True, exist_ok=True)
-    days = events["ts"].dt.tz_convert(None).to_numpy().astype("datetime64[D]")  # UTC calendar days
-    paths = []
-    for day, part in events.groupby(days, sort=True):
-        folder = directory / str(np.datetime64(day, "D"))
-        folder.mkdir(exist_ok=True)
-        path = folder / "part-00000.parquet"
-        table = pa.Table.from_pandas(part.reset_index(drop=True), schema=EVENT_SCHEMA, preserve_index=False)
-        pq.write_table(table, path)
-        paths.append(path)
-    return paths
-
-
-def read_events(directory: Path) -> pd.DataFrame:
-    """All events under ``directory`` (every ``*.parquet`` file, any depth), in the event schema."""
-    files = sorted(Path(directory).rglob("*.parquet"))
-    tables = [pq.read_table(f, schema=EVENT_SCHEMA) for f in files]
-    return pa.concat_tables(tables).to_pandas() if tables else EVENT_SCHEMA.empty_table().to_pandas()
