@@ -7,12 +7,16 @@ Colour: 'red', Price: '$49.99'". The product caption that fills a Table 4 templa
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from caig.mllm.config import INSTRUCT_ATTRIBUTES
 from caig.mllm.templates import pm_question, rm_question
+
+log = logging.getLogger("caig.mllm")
+_REPORTED: set[tuple[str, ...]] = set()
 
 ATTRIBUTE_LABELS = {
     "title": "Product Title",
@@ -34,6 +38,20 @@ def format_attribute(name: str, value: Any) -> str:
     else:
         text = str(value)
     return f"{ATTRIBUTE_LABELS[name]}: '{text}'"
+
+
+def catalog_attributes(configured: Sequence[str], columns: Iterable[str]) -> list[str]:
+    """The configured attributes a catalog has, in their order.
+
+    Imported real logs often carry only the title (the release's caption); the prompts then join the
+    attributes there are, and the ones left out are logged once per process, so no prompt changes silently.
+    """
+    present = set(columns)
+    missing = tuple(a for a in configured if a not in present)
+    if missing and missing not in _REPORTED:
+        _REPORTED.add(missing)
+        log.warning("the catalog has no %s: prompts carry the other attributes only", ", ".join(missing))
+    return [a for a in configured if a in present]
 
 
 def f_instruct(

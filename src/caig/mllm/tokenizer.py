@@ -37,13 +37,16 @@ def static_corpus() -> list[str]:
 
 
 def world_corpus(world_dir: str | Path) -> list[str]:
-    """A built world's own text: catalog titles and tags, creative descriptions (no oracle involved)."""
+    """A data directory's own text: catalog titles (and tags, where the catalog has them) and creative
+    descriptions (no oracle involved)."""
     import pandas as pd
 
     world_dir = Path(world_dir)
-    catalog = pd.read_parquet(world_dir / "catalog.parquet", columns=["title", "category", "tags", "colour"])
+    catalog = pd.read_parquet(world_dir / "catalog.parquet")  # imported real data may have the title only
     creatives = pd.read_parquet(world_dir / "creatives.parquet", columns=["description"])
-    texts = catalog["title"].tolist() + [" ".join(t) for t in catalog["tags"]]
+    texts = catalog["title"].tolist()
+    if "tags" in catalog.columns:
+        texts += [" ".join(t) for t in catalog["tags"]]
     return texts + creatives["description"].tolist()
 
 

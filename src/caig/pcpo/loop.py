@@ -25,6 +25,7 @@ from PIL import Image
 from caig.errors import UserError
 from caig.mllm.build import load_model, model_dir_of
 from caig.mllm.generate import generate
+from caig.mllm.instruct import catalog_attributes
 from caig.mllm.templates import PM_TEMPLATES
 from caig.mllm.token_budget import check_limit
 from caig.pcpo.config import PCPOConfig
@@ -57,11 +58,12 @@ def load_products(
     products = pd.read_parquet(tasks_dir / "products.parquet").sort_values("product_id")
 
     def inputs(rows: pd.DataFrame, root: Path) -> list[ProductInput]:
+        keys = [k for k in PRODUCT_ATTRIBUTES if k in rows.columns]  # real catalogs may have the title only
         return [
             ProductInput(
                 r["product_id"],
                 Image.open(root / r["image_path"]).convert("RGBA"),
-                {k: (list(r[k]) if k == "tags" else r[k]) for k in PRODUCT_ATTRIBUTES},
+                {k: (list(r[k]) if k == "tags" else r[k]) for k in keys},
             )
             for r in rows.to_dict("records")
         ]
@@ -122,7 +124,7 @@ def run_pcpo(
         pm_dir, Path(tasks_dir) if tasks_dir else None, Path(eval_world_dir) if eval_world_dir else None
     )
     heldout = heldout[: config.eval_products]
-    attributes = list(profile.mllm.instruct_attributes)
+    attributes = catalog_attributes(profile.mllm.instruct_attributes, train_products[0].attributes)
     torch.manual_seed(config.seed)
     model, processor = load_model(model_dir_of(pm_dir), dtype=profile.mllm.dtype)
     check_limit(

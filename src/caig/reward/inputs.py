@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 
 from caig.mllm.chat import render, split_prompt_answer
-from caig.mllm.instruct import caption, f_instruct
+from caig.mllm.instruct import caption, catalog_attributes, f_instruct
 from caig.mllm.templates import RM_TEMPLATES, fill
 from caig.reward.config import RewardConfig
 
@@ -46,7 +46,7 @@ def rm_question(product: Mapping[str, Any], config: RewardConfig, index: int) ->
     """The RM instruct prompt (Eq. 2) for one product, honouring the caption and attribute switches."""
     template = RM_TEMPLATES[index]
     question = fill(template, caption(product)) if config.use_caption else template.replace(" '{}'", "")
-    attributes = config.attributes if config.use_attributes else []
+    attributes = catalog_attributes(config.attributes, product.keys()) if config.use_attributes else []
     return f_instruct(question, product, attributes)
 
 

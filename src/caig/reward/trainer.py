@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainingArguments
 
 from caig.errors import UserError
-from caig.mllm.build import load_model, save_model
+from caig.mllm.build import load_model, model_dir_of, save_model
 from caig.reward.ad_utility import HELD_OUT_FIT, AdSource, ad_recipes, held_out_fit
 from caig.reward.config import RewardConfig
 from caig.reward.curriculum import Stage, training_stages
@@ -167,7 +167,7 @@ def train_reward_model(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     use_cpu_threads(config)
-    llava, processor = load_model(model_dir)
+    llava, processor = load_model(model_dir_of(model_dir))  # a `caig pretrain` output or a model directory
     model = build_reward_model(llava.to(training_device()), processor, config)
     curriculum = training_stages(source, config, data_dir, out, shared)
     stages = []
