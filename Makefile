@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.caig-installed
 PROFILE ?= local
 OUT     ?= runs/demo
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test smoke-production lint venv clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The production profile at CPU cost on an imported release (configs/smoke-production.yaml, caig.smoke).
+smoke-production: $(STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m smoke tests/smoke
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -1,4 +1,5 @@
-"""Evaluate: PCPO against the DPO baseline, judged by the world's oracle (the simulated online A/B test)."""
+"""Evaluate: PCPO against the DPO baseline, judged by the world's oracle (the simulated online A/B test), or
+on real logs by the review batch and the MLLM judge."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
@@ -16,19 +17,19 @@ def evaluate_runs(
     evaluation: Output[Dataset],
     summary: Output[Metrics],
 ):
-    """``caig.evaluate.run.run_evaluation`` of both runs: match rate, CTR uplift per round, plots, report.
+    """``caig.evaluate.runs.evaluate_runs`` of both runs: match rate, CTR uplift per round, plots, report.
 
     A GPU step: it renders the final round's ads and scores them with the RM (the RM win rate).
     """
     from pathlib import Path
 
-    from caig.evaluate.run import run_evaluation
+    from caig.evaluate.runs import evaluate_runs
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.params import profile_from_parameter
 
     setup_logging()
-    metrics = run_evaluation(
+    metrics = evaluate_runs(
         profile_from_parameter(profile),
         Path(world.path),
         {"pcpo": Path(pcpo.path), "dpo": Path(dpo.path)},

@@ -13,7 +13,24 @@ def test_local_and_production_profiles_load():
     production = load_profile("production")
     assert local.name == "local" and production.name == "production"
     assert local.world.n_products < production.world.n_products
-    assert production.data.pairs.max_ratio is None
+    # the paper's test rule for the RM's test pairs, its train rule for the training pairs
+    assert (production.data.pairs.min_impressions, production.data.pairs.max_ratio) == (1000, 1.2)
+    assert (production.reward.train_pairs.min_impressions, production.reward.train_pairs.max_ratio) == (50, None)
+
+
+def test_an_overlay_extends_a_profile_and_changes_only_what_it_says(tmp_path):
+    smoke, production = load_profile("smoke-production"), load_profile("production")
+    assert smoke.name == "smoke-production" and smoke.mllm.random_weights is not None
+    assert smoke.mllm.system_prompt == production.mllm.system_prompt
+    assert (smoke.pretrain.lora_r, smoke.pretrain.max_length) == (production.pretrain.lora_r, 4096)
+    assert smoke.pretrain.deepspeed_config == production.pretrain.deepspeed_config
+    assert smoke.render.image_size == production.render.image_size == 512
+    (tmp_path / "mine.yaml").write_text("extends: smoke-production\npcpo:\n  rounds: 3\n")
+    mine = load_profile(str(tmp_path / "mine.yaml"))
+    assert mine.pcpo.rounds == 3 and mine.pcpo.products_per_round == smoke.pcpo.products_per_round
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(UserError, match="loops back"):
+        load_profile(str(tmp_path / "loop.yaml"))
 
 
 def test_override_sets_a_nested_value():

@@ -72,7 +72,9 @@ def resolve_profile_path(profile: str) -> Path:
     if candidate.suffix in (".yaml", ".yml"):
         if candidate.is_file():
             return candidate
-        raise UserError(f"profile file '{profile}' does not exist; pass an existing YAML file or a profile name")
+        raise UserError(
+            f"profile file '{profile}' does not exist; pass an existing YAML file or a profile name"
+        )
     for directory in config_dirs():
         path = directory / f"{profile}.yaml"
         if path.is_file():
@@ -84,16 +86,47 @@ def resolve_profile_path(profile: str) -> Path:
 def load_profile(profile: str = "local", overrides: typing.Sequence[str] = ()) -> Profile:
     """Load and validate a profile, applying ``key.path=value`` overrides first."""
     path = resolve_profile_path(profile)
+    raw = read_profile_file(path)
+    raw.setdefault("name", path.stem)
+    for override in overrides:
+        apply_override(raw, override)
+    return build_config(Profile, raw, "", str(path))
+
+
+def read_profile_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A profile file's raw mapping; ``extends: NAME`` first loads that profile (a name, or a path relative to
+    this file) and lays this file's keys over it, section by section (an overlay changes only what it says)."""
+    if path.resolve() in seen:
+        raise UserError(f"{path}: 'extends' loops back to itself ({' -> '.join(str(p) for p in seen)})")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a profile must be a mapping of stage sections")
-    raw.setdefault("name", path.stem)
-    for override in overrides:
-        apply_override(raw, override)
-    return build_config(Profile, raw, "", str(path))
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise UserError(f"{path}: 'extends' must name a profile, e.g. extends: production")
+    relative = path.parent / base
+    base_path = (
+        relative
+        if relative.suffix in (".yaml", ".yml") and relative.is_file()
+        else resolve_profile_path(base)
+    )
+    return merge_sections(read_profile_file(base_path, (*seen, path.resolve())), raw)
+
+
+def merge_sections(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` laid over ``base``: mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_sections(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def profile_from_dict(data: dict[str, Any], source: str = "<dict>") -> Profile:
@@ -106,7 +139,9 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     key, sep, text = override.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise UserError(f"bad override '{override}'; write it as --set section.key=value, e.g. world.n_products=50")
+        raise UserError(
+            f"bad override '{override}'; write it as --set section.key=value, e.g. world.n_products=50"
+        )
     _check_override_path(key, override)
     try:
         value = yaml.safe_load(text) if text.strip() else ""

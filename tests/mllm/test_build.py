@@ -78,3 +78,25 @@ def test_cli_build_writes_a_loadable_model(tmp_path, small_world_dir, capsys):
     model, _ = load_model(tmp_path / "m")
     assert summary["parameters"] == sum(p.numel() for p in model.parameters())
     assert model.config.text_config.num_hidden_layers == 1
+
+
+def test_a_random_llava_v16_costs_the_production_token_counts(tmp_path):
+    """The smoke runs' model: LLaVA-v1.6-7b's architecture and processor at small sizes, random weights."""
+    from PIL import Image
+
+    from caig.mllm.build import save_model
+    from caig.mllm.token_budget import image_tokens
+    from caig.profile import load_profile
+
+    profile = load_profile("smoke-production")
+    model, processor = build_or_load(profile.mllm)
+    assert image_tokens(processor, 512, 512) == 2928 and image_tokens(processor, 1024, 512) == 1752
+    assert model.config.vision_config.patch_size == 14 and model.config.vision_feature_layer == -2
+    text = render(processor, "Describe a background for 'a red lamp'.", "a sunny beach")
+    assert text.startswith(f"<s>{profile.mllm.system_prompt} USER: <image>\n")
+    image = Image.new("RGB", (512, 512), (200, 30, 30))
+    batch = processor(images=[image], text=[text], return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        assert torch.isfinite(model(**batch, labels=batch["input_ids"]).loss)
+    loaded, loaded_processor = load_model(save_model(model, processor, tmp_path / "pm"))
+    assert loaded_processor.chat_template == processor.chat_template  # the system prompt travels with it

@@ -29,3 +29,22 @@ def run(profile: Profile, local: bool, seed: int, out: Path) -> None:
         raise UserError("only --local runs are supported by `caig run`; use `caig submit` for a cluster")
     metrics = run_demo(profile, writable_dir(out), seed=seed)
     click.echo(f"wrote {out / 'metrics.json'} ({len(metrics)} metrics) and {out / 'report.html'}")
+
+
+@click.command("smoke-production")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/smoke-production"),
+    show_default=True,
+    help="Run directory: fixture/, data/, models/, training/, refresh/ and metrics.json.",
+)
+def smoke_production(out: Path) -> None:
+    """Run caig-training and caig-refresh locally with the production profile at CPU cost
+    (configs/smoke-production.yaml: small random models of the production architectures) on a small release
+    imported with `caig data import` (no simulator); write OUT/metrics.json."""
+    from caig.smoke import run_production_smoke
+
+    summary = run_production_smoke(writable_dir(out))
+    seconds = sum(sum(s.values()) for s in summary["seconds"].values())
+    click.echo(f"wrote {out / 'metrics.json'}: both pipelines ran on imported data in {seconds:.0f} s of steps")

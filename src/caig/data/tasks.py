@@ -1,19 +1,41 @@
-"""The pre-training task mix (paper section 3.2, Table 3 analogue) from a world's catalog, images and logs.
+"""The pre-training task mix of paper Table 3 from a world's catalog, images and logs.
 
-Tasks, each an (image or none, question, answer) example:
+Tasks, each an (image or none, question, answer) example, grouped as in Table 3 ("CTR-driven Advertising
+Image Generation with Multimodal Large Language Models", arXiv 2502.06823); the paper's counts (in 10k
+examples) are in brackets, ours are ``TaskMixConfig``'s per-product counts:
 
-- image understanding: product image -> category, colour, a short product description; creative image ->
-  its background description;
-- multimodal comprehension: product image + attributes (f_instruct) -> the product title;
-- prompt generation: product image + a Table 4 PM template with the caption + attributes -> the background
-  description of one of the product's high-CTR creatives; the same from the attributes alone (no image);
-  and rewriting one of its low-CTR descriptions into a high-CTR one (Table 3's prompt -> optimised prompt).
+- image understanding (15): ``category``, ``colour`` and ``describe_product`` (product image -> category,
+  colour, "a red sneakers"; Table 3's <product image> -> <image description> (5), ours split into the
+  attributes the evaluation asks for), ``describe_background`` (a creative image -> its background
+  description; <product image> -> <product background description> (5): our product images have no
+  background, so the ad image shows it), ``title`` (product image + the other attributes -> the title;
+  <product image><product caption> -> <image description> (5));
+- multimodal content understanding (15): ``caption_background``, a creative image + the product's caption
+  (f_instruct attributes) -> that creative's background description. The creatives are the product's
+  high-CTR ones (the prompt-generation targets, in turn), their image shown, so the answer can be read from
+  the input. Not a random own creative: random backgrounds asked for with the product's attributes would
+  teach that any background suits the product, against the prompt-generation targets;
+- prompt generation (91): ``none_prompt`` (no image, no product: a generic question -> a high-CTR
+  description; <None> -> <prompt> (5)), ``rewrite`` (one of the product's low-CTR descriptions -> a high-CTR
+  one; <prompt> -> <optimised prompt> (5); ours also shows the product image and attributes, since what makes
+  a background click depends on the product), ``image_prompt`` (product image only (10)), ``caption_prompt``
+  (caption + attributes only, no image (10)) and ``prompt_generation`` (product image + a Table 4 PM template
+  with the caption + attributes (61), the prompt the PM is asked at inference).
 
-"High-CTR" comes from the LOGGED clicks and impressions (``events/`` or an ingested ``creative_stats.parquet``),
-smoothed towards the product's mean CTR; the world's oracle is never read here. Products are split into
+"Caption" is the product's attributes through f_instruct (the title also fills the PM template's slot);
+"prompt" is a background description. The prompt-generation targets are the descriptions of the product's
+``top_k_creatives`` highest-CTR creatives, ranked by the LOGGED clicks and impressions (``events/`` or an
+ingested ``creative_stats.parquet``), smoothed towards the product's mean CTR; the simulated world's oracle
+is never read here. Products with no creative above ``min_impressions`` get no prompt-generation or
+multimodal-understanding examples (and ``rewrite`` needs a second ranked creative), so the defaults are set
+on a built mix.
+
+A catalog may lack attributes (imported real logs often have only ``product_id``, ``title``,
+``image_path``): tasks whose question or answer reads a missing column are skipped, f_instruct gets only the
+attributes the catalog has, and every skipped example is counted with its reason. Products are split into
 train and held-out sets (by product, seeded); ``tasks.parquet`` holds the training examples,
 ``heldout.parquet`` the held-out products' examples, ``products.parquet`` the split, and ``tasks.json`` the
-counts per task and what was skipped.
+counts and shares per task and group, and the skipped examples per task and reason.
 """
 
 from __future__ import annotations
@@ -21,7 +43,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +55,47 @@ from caig.errors import UserError
 from caig.mllm.config import INSTRUCT_ATTRIBUTES, TaskMixConfig
 from caig.mllm.instruct import f_instruct, pm_prompt
 from caig.mllm.templates import (
+    CAPTION_BACKGROUND_QUESTION,
     CAPTION_PROMPT_QUESTION,
     CATEGORY_QUESTION,
     COLOUR_QUESTION,
     DESCRIBE_BACKGROUND_QUESTION,
     DESCRIBE_PRODUCT_QUESTION,
+    IMAGE_PROMPT_QUESTION,
+    NONE_PROMPT_QUESTION,
     REWRITE_QUESTION,
     TITLE_QUESTION,
 )
 
 log = logging.getLogger("caig.data")
 TASK_COLUMNS = ["task", "group", "product_id", "image_path", "question", "answer"]
+# Table 3's groups ("multimodal_comprehension" is its "multimodal content understanding").
 TASK_GROUPS = {
     "category": "image_understanding",
     "colour": "image_understanding",
     "describe_product": "image_understanding",
     "describe_background": "image_understanding",
-    "title": "multimodal_comprehension",
-    "prompt_generation": "prompt_generation",
-    "caption_prompt": "prompt_generation",
+    "title": "image_understanding",
+    "caption_background": "multimodal_comprehension",
+    "none_prompt": "prompt_generation",
     "rewrite": "prompt_generation",
+    "image_prompt": "prompt_generation",
+    "caption_prompt": "prompt_generation",
+    "prompt_generation": "prompt_generation",
 }
+# Catalog columns a task's question or answer reads beyond product_id and image_path (f_instruct's
+# attributes are cut to the catalog's own, so they are not listed); the PM template's caption is the title.
+TASK_NEEDS = {
+    "category": ("category",),
+    "colour": ("colour",),
+    "describe_product": ("category", "colour"),
+    "title": ("title",),
+    "prompt_generation": ("title",),
+}
+NO_CREATIVES = "the product has no creatives"
+NO_RANKED = "no creative of the product has more than min_impressions logged impressions"
+NO_LOW = "fewer than two ranked creatives: no low-CTR description to rewrite"
+Example = tuple[str, str, str]  # (image_path or "", question, answer)
 
 
 def logged_creative_ctr(world_dir: Path, stats_path: Path | None = None) -> pd.DataFrame:
@@ -113,69 +156,105 @@ def split_products(product_ids: Sequence[str], config: TaskMixConfig) -> dict[st
     return {pid: ("heldout" if pid in heldout else "train") for pid in ids}
 
 
+def attribute_gaps(columns: Sequence[str], config: TaskMixConfig) -> dict[str, str]:
+    """``task -> reason`` for the configured tasks that read a column the catalog lacks."""
+    gaps = {}
+    for task, needs in TASK_NEEDS.items():
+        missing = [c for c in needs if c not in columns]
+        if missing and config.task_counts()[task]:
+            gaps[task] = f"the catalog has no {', '.join(missing)} column"
+    return gaps
+
+
 def product_examples(
-    product: dict[str, Any],
+    product: Mapping[str, Any],
     ranked: pd.DataFrame,
     creatives: pd.DataFrame,
     config: TaskMixConfig,
     attributes: Sequence[str],
     rng: random.Random,
+    skip: Mapping[str, str] | None = None,
+    skipped: Counter[tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every task's examples for one product (``ranked``: this product's ranked creatives)."""
-    image, pid = product["image_path"], product["product_id"]
-    out: list[dict[str, Any]] = []
+    """Every task's examples for one product (``ranked``: this product's ranked creatives).
 
-    def add(task: str, image_path: str, question: str, answer: str) -> None:
-        out.append(
-            {
-                "task": task,
-                "group": TASK_GROUPS[task],
-                "product_id": pid,
-                "image_path": image_path,
-                "question": question,
-                "answer": answer,
-            }
-        )
+    ``skip`` names tasks to leave out with their reason (see ``attribute_gaps``); tasks this product has no
+    data for are left out too. Each left-out example is added to ``skipped[(task, reason)]``.
+    """
+    pid = product["product_id"]
+    own = creatives[creatives["product_id"] == pid]
+    best = ranked[ranked["rank"] < config.top_k_creatives]
+    low = ranked[(ranked["rank_from_bottom"] == 0) & (ranked["rank"] > 0)]["description"].tolist()
+    gaps = {**_data_gaps(len(own), len(best), len(low)), **(skip or {})}
+    makers = _makers(product, own, best, low, attributes, rng)
+    out = []
+    for task, n in config.task_counts().items():
+        if n and task in gaps:
+            if skipped is not None:
+                skipped[(task, gaps[task])] += n
+            continue
+        for i in range(n):
+            image, question, answer = makers[task](i)
+            out.append(dict(zip(TASK_COLUMNS, (task, TASK_GROUPS[task], pid, image, question, answer))))
+    return out
 
-    for _ in range(config.category):
-        add("category", image, CATEGORY_QUESTION, product["category"])
-    for _ in range(config.colour):
-        add("colour", image, COLOUR_QUESTION, product["colour"])
-    for _ in range(config.describe_product):
-        add(
-            "describe_product",
+
+def _data_gaps(n_own: int, n_top: int, n_low: int) -> dict[str, str]:
+    """``task -> reason`` for the tasks a product lacks the creatives or logged clicks for."""
+    gaps = {}
+    if not n_top:
+        gaps |= {t: NO_RANKED for t, g in TASK_GROUPS.items() if g != "image_understanding"}
+    elif not n_low:
+        gaps["rewrite"] = NO_LOW
+    if not n_own:
+        gaps |= {"describe_background": NO_CREATIVES, "caption_background": NO_CREATIVES}
+    return gaps
+
+
+def _makers(
+    product: Mapping[str, Any],
+    own: pd.DataFrame,
+    best: pd.DataFrame,
+    low: list[str],
+    attributes: Sequence[str],
+    rng: random.Random,
+) -> dict[str, Callable[[int], Example]]:
+    """``task -> make(i)``, the i-th example of the task for this product (called only when it has data)."""
+    image = product["image_path"]
+    no_title = [a for a in attributes if a != "title"]
+    top = best["description"].tolist()
+
+    def creative(question: str, rows: pd.DataFrame, i: int | None = None) -> Example:
+        row = rows.iloc[rng.randrange(len(rows)) if i is None else i % len(rows)]
+        return row["image_path"], question, row["description"]
+
+    return {
+        "category": lambda i: (image, CATEGORY_QUESTION, product["category"]),
+        "colour": lambda i: (image, COLOUR_QUESTION, product["colour"]),
+        "describe_product": lambda i: (
             image,
             DESCRIBE_PRODUCT_QUESTION,
             f"a {product['colour']} {product['category']}",
-        )
-    own = creatives[creatives["product_id"] == pid]
-    for _ in range(config.describe_background if len(own) else 0):
-        creative = own.iloc[rng.randrange(len(own))]
-        add(
-            "describe_background",
-            creative["image_path"],
-            DESCRIBE_BACKGROUND_QUESTION,
-            creative["description"],
-        )
-    no_title = [a for a in attributes if a != "title"]
-    for _ in range(config.title):
-        add("title", image, f_instruct(TITLE_QUESTION, product, no_title), product["title"])
-    top = ranked[ranked["rank"] < config.top_k_creatives]["description"].tolist()
-    if not top:
-        return out
-    for i in range(config.prompt_generation):
-        add("prompt_generation", image, pm_prompt(product, attributes, rng=rng), top[i % len(top)])
-    for i in range(config.caption_prompt):
-        add("caption_prompt", "", f_instruct(CAPTION_PROMPT_QUESTION, product, attributes), top[i % len(top)])
-    low = ranked[(ranked["rank_from_bottom"] == 0) & (ranked["rank"] > 0)]["description"].tolist()
-    for i in range(config.rewrite if low else 0):
-        add(
-            "rewrite",
+        ),
+        "describe_background": lambda i: creative(DESCRIBE_BACKGROUND_QUESTION, own),
+        "title": lambda i: (image, f_instruct(TITLE_QUESTION, product, no_title), product["title"]),
+        "caption_background": lambda i: creative(
+            f_instruct(CAPTION_BACKGROUND_QUESTION, product, attributes), best, i
+        ),
+        "none_prompt": lambda i: ("", NONE_PROMPT_QUESTION, top[i % len(top)]),
+        "rewrite": lambda i: (
             image,
             f_instruct(REWRITE_QUESTION.format(low[0]), product, attributes),
             top[i % len(top)],
-        )
-    return out
+        ),
+        "image_prompt": lambda i: (image, IMAGE_PROMPT_QUESTION, top[i % len(top)]),
+        "caption_prompt": lambda i: (
+            "",
+            f_instruct(CAPTION_PROMPT_QUESTION, product, attributes),
+            top[i % len(top)],
+        ),
+        "prompt_generation": lambda i: (image, pm_prompt(product, attributes, rng=rng), top[i % len(top)]),
+    }
 
 
 def build_task_mix(
@@ -192,15 +271,24 @@ def build_task_mix(
     stats = logged_creative_ctr(world_dir, Path(stats_path) if stats_path else None)
     ranked = rank_creatives(creatives, stats, config)
     split = split_products(catalog["product_id"].tolist(), config)
+    present = [a for a in attributes if a in catalog.columns]
+    absent = [a for a in attributes if a not in catalog.columns]
+    if absent:
+        log.warning("the catalog has no %s: f_instruct uses %s", ", ".join(absent), ", ".join(present))
+    skip = attribute_gaps(list(catalog.columns), config)
     rng = random.Random(config.split_seed)
     by_product = dict(tuple(ranked.groupby("product_id")))
-    rows = []
+    rows, skipped = [], {"train": Counter(), "heldout": Counter()}
     for product in catalog.to_dict("records"):
+        side = split[product["product_id"]]
         product_ranked = by_product.get(product["product_id"], ranked.iloc[0:0])
-        for row in product_examples(product, product_ranked, creatives, config, attributes, rng):
-            rows.append({**row, "split": split[product["product_id"]]})
+        examples = product_examples(
+            product, product_ranked, creatives, config, present, rng, skip, skipped[side]
+        )
+        rows += [{**row, "split": side} for row in examples]
     examples = pd.DataFrame(rows, columns=[*TASK_COLUMNS, "split"])
-    return _write(world_dir, out, catalog, split, examples, ranked, config, attributes)
+    summary = _write(world_dir, out, catalog, split, examples, ranked, config, present)
+    return _finish(out, summary, skipped, absent)
 
 
 def _write(
@@ -213,6 +301,7 @@ def _write(
     config: TaskMixConfig,
     attributes: Sequence[str],
 ) -> dict[str, Any]:
+    """Write the examples and the split; return the summary's counts and shares (train examples)."""
     out.mkdir(parents=True, exist_ok=True)
     train = examples[examples["split"] == "train"].drop(columns="split").reset_index(drop=True)
     heldout = examples[examples["split"] == "heldout"].drop(columns="split").reset_index(drop=True)
@@ -221,6 +310,9 @@ def _write(
     products = catalog.assign(split=catalog["product_id"].map(split))
     products.to_parquet(out / "products.parquet", index=False)
     no_ranked = sorted(set(catalog["product_id"]) - set(ranked["product_id"]))
+    tasks = train["task"].value_counts().sort_index()
+    groups = train["group"].value_counts().sort_index()
+    total = max(len(train), 1)
     summary = {
         "world_dir": str(world_dir),
         "n_products": {
@@ -228,14 +320,15 @@ def _write(
             "heldout": int((products["split"] == "heldout").sum()),
         },
         "n_examples": {"train": len(train), "heldout": len(heldout)},
-        "tasks": {t: int(n) for t, n in train["task"].value_counts().sort_index().items()},
-        "groups": {g: int(n) for g, n in train["group"].value_counts().sort_index().items()},
+        "tasks": {t: int(n) for t, n in tasks.items()},
+        "groups": {g: int(n) for g, n in groups.items()},
+        "task_shares": {t: round(n / total, 4) for t, n in tasks.items()},
+        "group_shares": {g: round(n / total, 4) for g, n in groups.items()},
         "products_without_ranked_creatives": len(no_ranked),
         "ranked_creatives": len(ranked),
         "config": {**config.__dict__},
         "attributes": list(attributes),
     }
-    (out / "tasks.json").write_text(json.dumps(summary, indent=2))
     log.info(
         "task mix: %d train / %d held-out examples; %d products had no creative above %d impressions",
         len(train),
@@ -243,6 +336,23 @@ def _write(
         len(no_ranked),
         config.min_impressions,
     )
+    return summary
+
+
+def _finish(
+    out: Path, summary: dict[str, Any], skipped: dict[str, Counter], absent: Sequence[str]
+) -> dict[str, Any]:
+    """Add the missing attributes and the skipped examples (``task -> reason -> split -> n``), write
+    ``tasks.json`` and return the summary."""
+    table: dict[str, dict[str, dict[str, int]]] = {}
+    for side, counts in skipped.items():
+        for (task, reason), n in sorted(counts.items()):
+            table.setdefault(task, {}).setdefault(reason, {"train": 0, "heldout": 0})[side] = n
+    summary = {**summary, "attributes_missing": list(absent), "skipped": table}
+    for task, reasons in table.items():
+        for reason, n in reasons.items():
+            log.info("task %s: skipped %d train / %d held-out examples: %s", task, *n.values(), reason)
+    (out / "tasks.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

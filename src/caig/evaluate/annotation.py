@@ -27,7 +27,7 @@ from PIL import Image
 
 from caig.errors import UserError
 from caig.evaluate.review import ANSWERS, QUESTION, ReviewItem, export_review, match_rates
-from caig.evaluate.run import load_rounds
+from caig.evaluate.rounds import load_rounds
 
 log = logging.getLogger("caig.evaluate")
 

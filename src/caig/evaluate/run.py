@@ -14,39 +14,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from caig.errors import UserError
+from caig.evaluate.annotation import Catalog
 from caig.evaluate.metrics import category_uplift, ctr_uplift, judge_choices, judge_generations, summarise
 from caig.evaluate.plots import plot_by_round, sample_grid
 from caig.evaluate.report_page import write_report
+from caig.evaluate.rounds import load_round_pairs, load_rounds
+from caig.evaluate.win_rate import paired, rm_win_rate
 from caig.profile import Profile
 from caig.world.loaded import World, load_world
 
 log = logging.getLogger("caig.evaluate")
 SAMPLE_PRODUCTS = 4
-
-
-def load_rounds(run_dir: Path) -> list[pd.DataFrame]:
-    """Held-out descriptions of round 0, 1, ... of one run (contiguous rounds only)."""
-    frames = _round_frames(run_dir, "heldout.parquet", first=0)
-    if not frames:
-        raise UserError(f"{run_dir} holds no round-00/heldout.parquet; pass a `caig pcpo --out` directory")
-    return frames
-
-
-def load_round_pairs(run_dir: Path) -> list[pd.DataFrame]:
-    """The preference pairs of rounds 1, 2, ... (``round-NN/pairs.parquet``), as far as they are contiguous."""
-    return _round_frames(run_dir, "pairs.parquet", first=1)
-
-
-def _round_frames(run_dir: Path, name: str, first: int) -> list[pd.DataFrame]:
-    frames, r = [], first
-    while (run_dir / f"round-{r:02d}" / name).is_file():
-        frames.append(pd.read_parquet(run_dir / f"round-{r:02d}" / name))
-        r += 1
-    return frames
 
 
 def choices_by_round(world: World, pairs: list[pd.DataFrame]) -> list[dict[str, float]] | None:
@@ -80,22 +61,6 @@ def evaluate_run(world: World, rounds: list[pd.DataFrame]) -> dict[str, Any]:
     }
 
 
-def rm_win_rate(world: World, scorer: Any, renderer: Any, first: pd.DataFrame, last: pd.DataFrame) -> float:
-    """Mean swap-consistent P(the final round's ad beats the pre-trained PM's ad), per the RM."""
-    wins = []
-    merged = first.merge(last, on="product_id", suffixes=("_base", "_final"))
-    for row in merged.itertuples():
-        product = world.products.loc[row.product_id].to_dict() | {"product_id": row.product_id}
-        image = world.product_image(row.product_id)
-        try:
-            base = renderer.render(image, row.description_base, 0)
-            final = renderer.render(image, row.description_final, 0)
-        except UserError:
-            continue  # an unrenderable description (e.g. empty) cannot be scored; counted by n below
-        wins.append(scorer.compare(product, final, base))
-    return float(np.mean(wins)) if wins else float("nan")
-
-
 def run_evaluation(
     profile: Profile,
     world_dir: str | Path,
@@ -119,7 +84,8 @@ def run_evaluation(
         if choices is not None:
             results[method]["rm_choices_by_round"] = choices
         if scorer is not None:
-            results[method]["rm_win_rate"] = rm_win_rate(world, scorer, renderer, rounds[0], rounds[-1])
+            pairs = paired(rounds[0], rounds[-1])
+            results[method]["rm_win_rate"] = rm_win_rate(Catalog(world.directory), scorer, renderer, pairs)
         log.info(
             "%s: match rate %.3f -> %.3f, true-CTR uplift %+.3f",
             method,

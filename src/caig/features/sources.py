@@ -44,6 +44,7 @@ CTR_STATS_SCHEMA = pa.schema(
     [("creative_id", pa.string()), ("product_id", pa.string()), ("event_timestamp", TS)]
     + [(name, pa.float64() if name.startswith("ctr_") else pa.int64()) for name in window_columns()]
 )
+OPTIONAL_PRODUCT_COLUMNS = ("category", "price", "colour")  # imported real catalogs may have the title only
 SOURCE_FILES = {
     "product_profile": "product_profile.parquet",
     "product_creatives": "product_creatives.parquet",
@@ -67,7 +68,7 @@ def prepare_sources(
         snapshot_time: timestamp of the catalog and creative lists (UTC). Default: the start of the first
             day in the stats, so point-in-time joins anywhere in the logged period see the catalog.
     """
-    catalog = _read(resolve(run_dir, config.catalog_path), "catalog", PRODUCT_PROFILE_SCHEMA.names[:-1])
+    catalog = _read(resolve(run_dir, config.catalog_path), "catalog", ["product_id", "title"])
     creatives = _read(resolve(run_dir, config.creatives_path), "creatives", ["creative_id", "product_id"])
     stats = _read(
         resolve(run_dir, config.stats_path), "creative stats", [], hint="run `caig data ingest` first"
@@ -94,13 +95,17 @@ def prepare_sources(
 
 
 def product_profile(catalog: pd.DataFrame, snapshot_time: pd.Timestamp) -> pd.DataFrame:
-    """One row per product: title, category, price, colour, stamped at the catalog snapshot."""
+    """One row per product: title, category, price, colour, stamped at the catalog snapshot; a column the
+    catalog lacks is null (Feast serves it as missing), and logged."""
     duplicated = catalog["product_id"].duplicated()
     if duplicated.any():
         raise UserError(
             f"catalog: {int(duplicated.sum())} duplicate product_id(s); product_id must be unique"
         )
-    frame = catalog[["product_id", "title", "category", "price", "colour"]].copy()
+    missing = [c for c in OPTIONAL_PRODUCT_COLUMNS if c not in catalog.columns]
+    if missing:
+        log.warning("the catalog has no %s: the product profile serves them as null", ", ".join(missing))
+    frame = catalog.reindex(columns=["product_id", "title", *OPTIONAL_PRODUCT_COLUMNS])
     frame["price"] = frame["price"].astype("float64")
     return frame.assign(event_timestamp=_utc(snapshot_time))
 

@@ -35,7 +35,7 @@ except ImportError:  # older 5.x: the "slow" processor is the PIL/numpy one
 
 from caig.errors import UserError
 from caig.mllm.chat import chat_template, is_ours
-from caig.mllm.config import MLLMConfig, TinyModelConfig
+from caig.mllm.config import MLLMConfig, ModelSizes, TinyModelConfig
 from caig.mllm.tokenizer import check_special_tokens, static_corpus, train_tokenizer, world_corpus
 
 log = logging.getLogger("caig.mllm")
@@ -97,56 +97,100 @@ def tiny_processor(
     tiny: TinyModelConfig, world_dir: str | Path | None = None, system: str = ""
 ) -> LlavaNextProcessor:
     """The tiny preset's processor: trained tokenizer, PIL image processor with the tiny grid pinpoints."""
-    corpus = static_corpus() + (world_corpus(world_dir) if world_dir else []) + ([system] if system else [])
+    corpus = _corpus(world_dir, system)
     tokenizer = train_tokenizer(corpus, tiny.vocab_size)
     check_special_tokens(tokenizer, {w for text in corpus for w in text.split()})
     return make_processor(tokenizer, tiny.image_size, tiny.patch_size, tiny_grid_pinpoints(tiny), system)
 
 
-def tiny_model_config(tiny: TinyModelConfig, processor: LlavaNextProcessor) -> LlavaNextConfig:
-    """LLaVA-NeXT config of the tiny preset, sized to the processor's tokenizer."""
+def random_model_config(
+    sizes: ModelSizes,
+    processor: LlavaNextProcessor,
+    image_size: int,
+    patch_size: int,
+    grid_pinpoints: list[list[int]],
+    v16: bool = False,
+) -> LlavaNextConfig:
+    """A LLaVA-NeXT config at ``sizes``, sized to the processor's tokenizer.
+
+    ``v16`` takes LLaVA-v1.6-vicuna's architecture choices: features from the vision tower's second-to-last
+    layer and an lm_head of its own; the tiny preset reads the last layer and ties the head to the embeddings.
+    """
     tokenizer = processor.tokenizer
     vision = CLIPVisionConfig(
-        hidden_size=tiny.vision_hidden_size,
-        intermediate_size=2 * tiny.vision_hidden_size,
-        num_hidden_layers=tiny.vision_layers,
-        num_attention_heads=tiny.vision_heads,
-        image_size=tiny.image_size,
-        patch_size=tiny.patch_size,
-        projection_dim=tiny.text_hidden_size,
+        hidden_size=sizes.vision_hidden_size,
+        intermediate_size=2 * sizes.vision_hidden_size,
+        num_hidden_layers=sizes.vision_layers,
+        num_attention_heads=sizes.vision_heads,
+        image_size=image_size,
+        patch_size=patch_size,
+        projection_dim=sizes.text_hidden_size,
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=tiny.text_hidden_size,
-        intermediate_size=tiny.text_intermediate_size,
-        num_hidden_layers=tiny.text_layers,
-        num_attention_heads=tiny.text_heads,
-        num_key_value_heads=tiny.text_heads,
-        max_position_embeddings=tiny.max_position_embeddings,
+        hidden_size=sizes.text_hidden_size,
+        intermediate_size=sizes.text_intermediate_size,
+        num_hidden_layers=sizes.text_layers,
+        num_attention_heads=sizes.text_heads,
+        num_key_value_heads=sizes.text_heads,
+        max_position_embeddings=sizes.max_position_embeddings,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=not v16,
     )
     return LlavaNextConfig(
         vision_config=vision,
         text_config=text,
         image_token_index=tokenizer.image_token_id,
-        image_grid_pinpoints=tiny_grid_pinpoints(tiny),
+        image_grid_pinpoints=grid_pinpoints,
         vision_feature_select_strategy="default",
-        vision_feature_layer=-1,
-        tie_word_embeddings=True,
+        vision_feature_layer=-2 if v16 else -1,
+        tie_word_embeddings=not v16,
     )
+
+
+def tiny_model_config(tiny: TinyModelConfig, processor: LlavaNextProcessor) -> LlavaNextConfig:
+    """LLaVA-NeXT config of the tiny preset, sized to the processor's tokenizer."""
+    return random_model_config(tiny, processor, tiny.image_size, tiny.patch_size, tiny_grid_pinpoints(tiny))
 
 
 def build_tiny(config: MLLMConfig, world_dir: str | Path | None = None) -> tuple[Any, LlavaNextProcessor]:
     """A freshly initialised tiny LLaVA-NeXT and its processor (seeded: same config, same weights)."""
     processor = tiny_processor(config.tiny, world_dir, config.system_prompt)
-    torch.manual_seed(config.tiny.seed)
-    model = LlavaNextForConditionalGeneration(tiny_model_config(config.tiny, processor))
+    return _random_model(tiny_model_config(config.tiny, processor), processor, config.tiny.seed, "tiny")
+
+
+def build_random_v16(
+    config: MLLMConfig, world_dir: str | Path | None = None
+) -> tuple[Any, LlavaNextProcessor]:
+    """LLaVA-v1.6-7b's architecture and processor at ``mllm.random_weights`` sizes, random weights: every
+    image costs the production model's token count (CLIP-L/336 patches, the v1.6 grid pinpoints)."""
+    sizes = config.random_weights
+    if sizes is None:
+        raise UserError("mllm.random_weights is not set; it gives the sizes of a random llava-v1.6-7b")
+    corpus = _corpus(world_dir, config.system_prompt)
+    tokenizer = train_tokenizer(corpus, sizes.vocab_size)
+    check_special_tokens(tokenizer, {w for text in corpus for w in text.split()})
+    processor = llava_v16_processor(tokenizer, config.system_prompt)
+    model_config = random_model_config(
+        sizes, processor, LLAVA_V16_IMAGE_SIZE, LLAVA_V16_PATCH_SIZE, LLAVA_V16_GRID_PINPOINTS, v16=True
+    )
+    return _random_model(model_config, processor, sizes.seed, "random llava-v1.6-7b")
+
+
+def _corpus(world_dir: str | Path | None, system: str) -> list[str]:
+    return static_corpus() + (world_corpus(world_dir) if world_dir else []) + ([system] if system else [])
+
+
+def _random_model(
+    model_config: LlavaNextConfig, processor: LlavaNextProcessor, seed: int, name: str
+) -> tuple[Any, LlavaNextProcessor]:
+    torch.manual_seed(seed)
+    model = LlavaNextForConditionalGeneration(model_config)
     _set_generation_ids(model, processor)
     n = sum(p.numel() for p in model.parameters())
-    log.info("tiny LLaVA-NeXT: %.2fM parameters, vocab %d", n / 1e6, len(processor.tokenizer))
+    log.info("%s LLaVA-NeXT: %.2fM parameters, vocab %d", name, n / 1e6, len(processor.tokenizer))
     return model, processor
 
 
@@ -192,9 +236,12 @@ def load_model(
 
 
 def build_or_load(config: MLLMConfig, world_dir: str | Path | None = None) -> tuple[Any, LlavaNextProcessor]:
-    """The preset's model: ``tiny`` built from config, ``llava-v1.6-7b`` loaded from ``model_path``."""
+    """The preset's model: ``tiny`` built from config, ``llava-v1.6-7b`` loaded from ``model_path`` (or built at
+    ``random_weights`` sizes for smoke runs)."""
     if config.preset == "tiny":
         return build_tiny(config, world_dir)
+    if config.random_weights is not None:
+        return build_random_v16(config, world_dir)
     if not config.model_path:
         raise UserError(
             "mllm.model_path is empty; set it to a local LLaVA-v1.6-7B directory or mounted model URI "

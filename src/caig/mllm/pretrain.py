@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +31,7 @@ from caig.mllm.dataset import TaskDataset
 from caig.mllm.encode import Collator
 from caig.mllm.loss import example_mean_loss
 from caig.mllm.token_budget import check_limit
+from caig.world.marker import is_simulated
 
 if TYPE_CHECKING:
     from caig.profile import Profile
@@ -72,6 +75,7 @@ def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
                 f"pretrain.deepspeed_config {path}: no such file; use configs/deepspeed_zero2.json or ''"
             )
         deepspeed = str(path)
+        single_process_environment()
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=config.batch_size,
@@ -99,6 +103,23 @@ def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
         # named only when on: newer transformers renamed it activation_checkpointing and warn on the old name
         **({"gradient_checkpointing": True} if config.gradient_checkpointing else {}),
     )
+
+
+def single_process_environment() -> None:
+    """The rendezvous variables of a one-process job, where no launcher (torchrun, deepspeed) set them.
+
+    A pipeline step on one GPU runs as a plain process; DeepSpeed then looks for an MPI launcher (and fails
+    without mpi4py) unless RANK, WORLD_SIZE and the master address are set. A launcher's values win.
+    """
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return
+    with socket.socket() as probe:  # a free loopback port for the single-member process group
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(port))
 
 
 def train(
@@ -259,7 +280,7 @@ def oracle_evaluation(
     evaluation is skipped with the reason, for the run's metrics.
     """
     where = Path(eval_world_dir or world_dir)
-    if not (where / "world.json").is_file():
+    if not is_simulated(where):
         reason = (
             f"{where} is not a simulated world (no world.json): the oracle match rate exists only in the "
             "simulator; real data is judged by the MLLM judge and the A.2 review export (caig evaluate)"

@@ -52,12 +52,20 @@ RM_TEMPLATES: tuple[str, ...] = (
     "product '{}'?",
 )
 
-# Pre-training task questions (paper Table 3 analogue). Image-only questions carry no caption.
+# Pre-training task questions (paper Table 3). Image-only questions carry no caption; the questions that
+# take the caption get the product attributes appended by f_instruct.
 CATEGORY_QUESTION = "What category of product is shown in this image?"
 COLOUR_QUESTION = "What colour is the product in this image?"
 DESCRIBE_PRODUCT_QUESTION = "Describe the product in this image."
 DESCRIBE_BACKGROUND_QUESTION = "Describe the background of this advertising image."
 TITLE_QUESTION = "Write a product title for this product based on its image and attributes."
+CAPTION_BACKGROUND_QUESTION = (
+    "Describe the background of this advertising image of the product with the following attributes."
+)
+NONE_PROMPT_QUESTION = "Write an eye-catching background description for an advertising image."
+IMAGE_PROMPT_QUESTION = (
+    "Generate a suitable background description for an advertising image of the product in this image."
+)
 CAPTION_PROMPT_QUESTION = (
     "Generate a suitable product background description based on the following attributes."
 )
@@ -69,6 +77,9 @@ TASK_QUESTIONS: tuple[str, ...] = (
     DESCRIBE_PRODUCT_QUESTION,
     DESCRIBE_BACKGROUND_QUESTION,
     TITLE_QUESTION,
+    CAPTION_BACKGROUND_QUESTION,
+    NONE_PROMPT_QUESTION,
+    IMAGE_PROMPT_QUESTION,
     CAPTION_PROMPT_QUESTION,
     REWRITE_QUESTION.replace("'{}'", ""),
 )

@@ -59,3 +59,20 @@ def stage_data(source: str | Path, out: str | Path) -> dict[str, Any]:
         summary.update({k: world[k] for k in ("n_clicks", "n_pairs", "bayes_pair_accuracy") if k in world})
     log.info("staged data from %s: %s", source, summary)
     return summary
+
+
+WORLD_FIGURES = ("n_products", "n_creatives", "n_events", "n_clicks", "n_pairs", "bayes_pair_accuracy")
+
+
+def run_data(profile: Any, seed: int, data: str, out: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's data in ``out``: the directory at ``data`` copied (``stage_data``), or, when ``data`` is empty,
+    the simulated world of ``seed`` built. Returns (figures, what the data is: ``source`` or ``seed``).
+
+    The simulator (and its oracle) is imported only to build a world, never for imported data.
+    """
+    if data:
+        return stage_data(data, out), {"source": data}
+    from caig.world.build import build_world
+
+    built = build_world(profile.world, Path(out), seed=seed, pair_rule=profile.data.pairs)
+    return {k: built[k] for k in WORLD_FIGURES}, {"seed": seed}

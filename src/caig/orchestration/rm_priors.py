@@ -96,7 +96,8 @@ def score_creatives(
         mine = by_product.get(product["product_id"])
         if mine is None:
             continue
-        product = {**product, "tags": list(product["tags"])}
+        if "tags" in product:  # a real catalog may have no tags
+            product = {**product, "tags": list(product["tags"])}
         images = [Image.open(world_dir / p).convert("RGB") for p in mine["image_path"]]
         ranked = rank(scorer, product, images)
         k = len(images)

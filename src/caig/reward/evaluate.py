@@ -21,13 +21,14 @@ import pandas as pd
 
 from caig.reward.pairs_dataset import PairSource, load_pair_source
 from caig.reward.scoring import RewardScorer, pair_metrics, skill
+from caig.world.marker import is_simulated
 
 log = logging.getLogger("caig.reward")
 
 
 def world_ceiling(data_dir: str | Path, pairs: pd.DataFrame) -> float | None:
     """ORACLE (evaluation only): the Bayes pair accuracy of ``pairs`` in the world at ``data_dir``."""
-    if not (Path(data_dir) / "world.json").is_file():
+    if not is_simulated(data_dir):
         return None
     from caig.world.build import bayes_pair_accuracy
     from caig.world.loaded import load_world

@@ -123,7 +123,8 @@ def world_product(world: World | None, product_id: Any, field: str) -> dict[str,
     if product_id not in world.products.index:
         raise InvalidRequest(field, f"unknown product '{product_id}' (not in the run's catalog)")
     row = world.products.loc[product_id].to_dict()
-    row["tags"] = list(row["tags"])
+    if "tags" in row:  # a real catalog may have no tags
+        row["tags"] = list(row["tags"])
     return {"product_id": product_id, **row}
 
 
