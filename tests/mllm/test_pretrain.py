@@ -39,6 +39,9 @@ MIX = TaskMixConfig(
     prompt_generation=1,
     caption_prompt=1,
     rewrite=0,
+    caption_background=0,
+    none_prompt=0,
+    image_prompt=0,
     min_impressions=100,
 )
 

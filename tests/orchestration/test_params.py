@@ -24,7 +24,7 @@ def test_json_parameter_round_trips_the_profile(small_profile):
 
 def test_null_values_survive(small_profile):
     profile = load_profile("production")
-    assert profile.data.pairs.max_ratio is None
+    assert profile.reward.train_pairs.max_ratio is None and profile.mllm.random_weights is None
     assert profile_from_parameter(profile_parameter(profile)) == profile
 
 

@@ -11,10 +11,10 @@ examples) are in brackets, ours are ``TaskMixConfig``'s per-product counts:
   background, so the ad image shows it), ``title`` (product image + the other attributes -> the title;
   <product image><product caption> -> <image description> (5));
 - multimodal content understanding (15): ``caption_background``, a creative image + the product's caption
-  (f_instruct attributes) -> that creative's background description. The creatives are the product's
-  high-CTR ones (the prompt-generation targets, in turn), their image shown, so the answer can be read from
-  the input. Not a random own creative: random backgrounds asked for with the product's attributes would
-  teach that any background suits the product, against the prompt-generation targets;
+  (f_instruct attributes) -> that creative's background description. The creative is a random one of the
+  product's own (seeded), its image shown, so the answer can be read from the input, and products without
+  logged clicks get it too; preferring high-CTR backgrounds is the prompt-generation tasks' part (drawing
+  from the high-CTR creatives instead gave no better held-out match rate in the local demo);
 - prompt generation (91): ``none_prompt`` (no image, no product: a generic question -> a high-CTR
   description; <None> -> <prompt> (5)), ``rewrite`` (one of the product's low-CTR descriptions -> a high-CTR
   one; <prompt> -> <optimised prompt> (5); ours also shows the product image and attributes, since what makes
@@ -26,9 +26,8 @@ examples) are in brackets, ours are ``TaskMixConfig``'s per-product counts:
 "prompt" is a background description. The prompt-generation targets are the descriptions of the product's
 ``top_k_creatives`` highest-CTR creatives, ranked by the LOGGED clicks and impressions (``events/`` or an
 ingested ``creative_stats.parquet``), smoothed towards the product's mean CTR; the simulated world's oracle
-is never read here. Products with no creative above ``min_impressions`` get no prompt-generation or
-multimodal-understanding examples (and ``rewrite`` needs a second ranked creative), so the defaults are set
-on a built mix.
+is never read here. Products with no creative above ``min_impressions`` get no prompt-generation examples
+(and ``rewrite`` needs a second ranked creative), so the defaults are set on a built mix.
 
 A catalog may lack attributes (imported real logs often have only ``product_id``, ``title``,
 ``image_path``): tasks whose question or answer reads a missing column are skipped, f_instruct gets only the
@@ -53,7 +52,7 @@ import pandas as pd
 
 from caig.errors import UserError
 from caig.mllm.config import INSTRUCT_ATTRIBUTES, TaskMixConfig
-from caig.mllm.instruct import f_instruct, pm_prompt
+from caig.mllm.instruct import catalog_attributes, f_instruct, pm_prompt
 from caig.mllm.templates import (
     CAPTION_BACKGROUND_QUESTION,
     CAPTION_PROMPT_QUESTION,
@@ -183,10 +182,10 @@ def product_examples(
     """
     pid = product["product_id"]
     own = creatives[creatives["product_id"] == pid]
-    best = ranked[ranked["rank"] < config.top_k_creatives]
+    top = ranked[ranked["rank"] < config.top_k_creatives]["description"].tolist()
     low = ranked[(ranked["rank_from_bottom"] == 0) & (ranked["rank"] > 0)]["description"].tolist()
-    gaps = {**_data_gaps(len(own), len(best), len(low)), **(skip or {})}
-    makers = _makers(product, own, best, low, attributes, rng)
+    gaps = {**_data_gaps(len(own), len(top), len(low)), **(skip or {})}
+    makers = _makers(product, own, top, low, attributes, rng)
     out = []
     for task, n in config.task_counts().items():
         if n and task in gaps:
@@ -203,7 +202,7 @@ def _data_gaps(n_own: int, n_top: int, n_low: int) -> dict[str, str]:
     """``task -> reason`` for the tasks a product lacks the creatives or logged clicks for."""
     gaps = {}
     if not n_top:
-        gaps |= {t: NO_RANKED for t, g in TASK_GROUPS.items() if g != "image_understanding"}
+        gaps |= {t: NO_RANKED for t, g in TASK_GROUPS.items() if g == "prompt_generation"}
     elif not n_low:
         gaps["rewrite"] = NO_LOW
     if not n_own:
@@ -214,7 +213,7 @@ def _data_gaps(n_own: int, n_top: int, n_low: int) -> dict[str, str]:
 def _makers(
     product: Mapping[str, Any],
     own: pd.DataFrame,
-    best: pd.DataFrame,
+    top: list[str],
     low: list[str],
     attributes: Sequence[str],
     rng: random.Random,
@@ -222,10 +221,9 @@ def _makers(
     """``task -> make(i)``, the i-th example of the task for this product (called only when it has data)."""
     image = product["image_path"]
     no_title = [a for a in attributes if a != "title"]
-    top = best["description"].tolist()
 
-    def creative(question: str, rows: pd.DataFrame, i: int | None = None) -> Example:
-        row = rows.iloc[rng.randrange(len(rows)) if i is None else i % len(rows)]
+    def creative(question: str) -> Example:
+        row = own.iloc[rng.randrange(len(own))]
         return row["image_path"], question, row["description"]
 
     return {
@@ -236,10 +234,10 @@ def _makers(
             DESCRIBE_PRODUCT_QUESTION,
             f"a {product['colour']} {product['category']}",
         ),
-        "describe_background": lambda i: creative(DESCRIBE_BACKGROUND_QUESTION, own),
+        "describe_background": lambda i: creative(DESCRIBE_BACKGROUND_QUESTION),
         "title": lambda i: (image, f_instruct(TITLE_QUESTION, product, no_title), product["title"]),
         "caption_background": lambda i: creative(
-            f_instruct(CAPTION_BACKGROUND_QUESTION, product, attributes), best, i
+            f_instruct(CAPTION_BACKGROUND_QUESTION, product, attributes)
         ),
         "none_prompt": lambda i: ("", NONE_PROMPT_QUESTION, top[i % len(top)]),
         "rewrite": lambda i: (
@@ -271,10 +269,8 @@ def build_task_mix(
     stats = logged_creative_ctr(world_dir, Path(stats_path) if stats_path else None)
     ranked = rank_creatives(creatives, stats, config)
     split = split_products(catalog["product_id"].tolist(), config)
-    present = [a for a in attributes if a in catalog.columns]
-    absent = [a for a in attributes if a not in catalog.columns]
-    if absent:
-        log.warning("the catalog has no %s: f_instruct uses %s", ", ".join(absent), ", ".join(present))
+    present = catalog_attributes(attributes, catalog.columns)
+    absent = [a for a in attributes if a not in present]
     skip = attribute_gaps(list(catalog.columns), config)
     rng = random.Random(config.split_seed)
     by_product = dict(tuple(ranked.groupby("product_id")))
