@@ -269,3 +269,13 @@ def test_a_limit_that_cannot_hold_an_example_stops_before_training(
     ):
         run_pretrain(fast_profile(small_profile, max_length=16), tiny_model_dir, tasks_dir, tmp_path)
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "eval_before.json").exists()
+
+
+def test_cli_names_an_impossible_limit_in_one_line(tiny_model_dir, tasks_dir, tmp_path, capsys):
+    argv = ["pretrain", "--model", str(tiny_model_dir), "--tasks", str(tasks_dir), "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--set", "pretrain.max_length=16"])
+    assert done.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "pretrain.max_length=16 cannot hold the longest task example" in errors[0]
+    assert "set pretrain.max_length to at least" in errors[0]
