@@ -34,3 +34,10 @@ def test_incomplete_locations_are_user_errors(small_world_dir, tmp_path):
     with pytest.raises(UserError, match=r"no events/\*\*/\*.parquet"):
         stage_data(partial, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_location_without_its_images_is_refused(small_world_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_world_dir, data, ignore=shutil.ignore_patterns("images"))
+    with pytest.raises(UserError, match=r"image_path\(s\) of catalog.parquet name no file .*relative to it"):
+        stage_data(data, tmp_path / "out")

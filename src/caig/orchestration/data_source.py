@@ -40,7 +40,22 @@ def check_data_dir(source: Path) -> list[Path]:
     events = sorted((source / "events").rglob("*.parquet"))
     if not events:
         raise UserError(f"data location {source} has no events/**/*.parquet click logs")
+    check_images(source)
     return events
+
+
+def check_images(source: Path) -> None:
+    """A ``UserError`` naming the first missing product or creative image (paths relative to ``source``):
+    every later step reads them, and a missing one would otherwise surface hours into training."""
+    for table in REQUIRED:
+        paths = pq.read_table(source / table, columns=["image_path"]).column("image_path").to_pylist()
+        missing = [p for p in paths if not p or not (source / p).is_file()]
+        if missing:
+            raise UserError(
+                f"data location {source}: {len(missing)} of {len(paths)} image_path(s) of {table} name no file "
+                f"(e.g. {missing[0]!r}); put the images in the directory, at paths relative to it "
+                "(`caig data import` copies them there)"
+            )
 
 
 def stage_data(source: str | Path, out: str | Path) -> dict[str, Any]:
