@@ -59,14 +59,9 @@ def import_release(release: Path, out: Path) -> Path:
     """``caig data import`` of the release into the run's data directory ``out`` (no world.json)."""
     from caig.data.importers import ReleaseFiles, import_caig_release
 
-    files = ReleaseFiles(
-        release / "click_data.json",
-        release / "images",
-        release / "products.json",
-        release / "product_images",
-        release / "caption_public.json",
+    import_caig_release(
+        ReleaseFiles.in_folder(release), out, load_profile(PROFILE).data.caig_import, IMPORT_DATE
     )
-    import_caig_release(files, out, load_profile(PROFILE).data.caig_import, IMPORT_DATE)
     return out
 
 

@@ -46,18 +46,8 @@ def release(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return root
 
 
-def files_of(root: Path) -> ReleaseFiles:
-    return ReleaseFiles(
-        root / "click_data.json",
-        root / "images",
-        root / "products.json",
-        root / "product_images",
-        root / "caption_public.json",
-    )
-
-
 def test_import_writes_a_run_data_directory_and_counts_every_reject(release, small_world_dir, tmp_path):
-    report = import_caig_release(files_of(release), tmp_path / "data", CaigImportConfig())
+    report = import_caig_release(ReleaseFiles.in_folder(release), tmp_path / "data", CaigImportConfig())
     totals = logged_totals(small_world_dir)
     catalog_ids = sorted(pd.read_parquet(small_world_dir / "catalog.parquet")["product_id"])[:N_PRODUCTS]
     totals = totals[totals["product_id"].isin(catalog_ids)]

@@ -59,6 +59,18 @@ class ReleaseFiles:
     product_images: Path
     captions: Path | None = None
 
+    @classmethod
+    def in_folder(cls, root: str | Path) -> ReleaseFiles:
+        """The files under their release names in one folder (as `caig world export-release` writes them)."""
+        root = Path(root)
+        return cls(
+            root / "click_data.json",
+            root / "images",
+            root / "products.json",
+            root / "product_images",
+            root / "caption_public.json",
+        )
+
     def check(self) -> None:
         """A ``UserError`` naming the option whose file or folder is missing."""
         for option, path, folder in (
