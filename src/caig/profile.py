@@ -21,6 +21,7 @@ from caig.data.config import DataConfig
 from caig.deploy.config import DeployConfig
 from caig.errors import UserError
 from caig.features.config import FeaturesConfig
+from caig.generate.config import GenerateConfig
 from caig.mllm.config import MLLMConfig, PretrainConfig
 from caig.orchestration.config import OrchestrationConfig
 from caig.pcpo.config import PCPOConfig
@@ -50,6 +51,7 @@ class Profile:
     deploy: DeployConfig = field(default_factory=DeployConfig)
     pcpo: PCPOConfig = field(default_factory=PCPOConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""

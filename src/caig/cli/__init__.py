@@ -29,6 +29,7 @@ def _register() -> None:
         deploy,
         evaluate,
         features,
+        generate,
         mllm,
         pcpo,
         pipeline,
@@ -44,7 +45,7 @@ def _register() -> None:
     for command in (world.world, run.run, run.smoke_production, data.data, mllm.mllm, bandit.bandit, features.features,
                     render.render, pipeline.compile_command, pipeline.submit_command, serve.serve, client.client,
                     deploy.deploy, deploy.promote,
-                    pcpo.pcpo, evaluate.evaluate, review.review, rm.rm, pretrain_cli.pretrain):
+                    pcpo.pcpo, generate.generate, evaluate.evaluate, review.review, rm.rm, pretrain_cli.pretrain):
         cli.add_command(command)
 
 
