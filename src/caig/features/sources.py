@@ -18,6 +18,7 @@ from caig.errors import UserError
 from caig.features.config import FeaturesConfig
 from caig.features.priors import RM_PRIOR_SCHEMA, empty_rm_priors, read_rm_priors
 from caig.features.windows import window_columns, window_stats
+from caig.generate.register import GENERATED
 
 log = logging.getLogger("caig.features")
 
@@ -81,7 +82,12 @@ def prepare_sources(
         "product_profile": (product_profile(catalog, snapshot_time), PRODUCT_PROFILE_SCHEMA),
         "product_creatives": (product_creatives(catalog, creatives, snapshot_time), PRODUCT_CREATIVES_SCHEMA),
         "creative_ctr_stats": (windows, CTR_STATS_SCHEMA),
-        "rm_prior": (_priors(resolve(run_dir, config.priors_path)), RM_PRIOR_SCHEMA),
+        "rm_prior": (
+            with_generated(
+                _priors(resolve(run_dir, config.priors_path)), resolve(run_dir, config.creatives_path)
+            ),
+            RM_PRIOR_SCHEMA,
+        ),
     }
     data_dir = Path(store_dir) / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +136,24 @@ def product_creatives(
             "event_timestamp": _utc(snapshot_time),
         }
     )
+
+
+def with_generated(priors: pd.DataFrame, creatives_path: Path) -> pd.DataFrame:
+    """The RM priors plus those of generated creatives (``generated.parquet`` beside the creatives table,
+    written by ``caig generate``) that the priors table does not score yet: a generated creative reaches the
+    selector warm-started by the RM's ranking at registration, until the next refresh re-ranks it."""
+    path = creatives_path.parent / GENERATED
+    if not path.is_file():
+        return priors
+    generated = pd.read_parquet(path).rename(columns={"created_at": "event_timestamp"})
+    generated = generated[~generated["creative_id"].isin(set(priors["creative_id"]))]
+    generated = generated.assign(rm_score=generated["win_rate"])  # as the refresh's: mean P(beats another)
+    frame = (
+        generated[RM_PRIOR_SCHEMA.names]
+        if len(generated)
+        else generated.reindex(columns=RM_PRIOR_SCHEMA.names)
+    )
+    return pd.concat([priors, frame], ignore_index=True) if len(frame) else priors
 
 
 def _priors(path: Path) -> pd.DataFrame:
