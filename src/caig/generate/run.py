@@ -24,7 +24,7 @@ from caig.generate.candidates import Candidate, rank_candidates, render_candidat
 from caig.generate.config import GenerateConfig
 from caig.generate.register import content_id, register
 from caig.mllm.instruct import catalog_attributes
-from caig.orchestration.rm_priors import prior_means
+from caig.orchestration.rm_priors import prior_means, product_ctr
 from caig.profile import Profile
 
 log = logging.getLogger("caig.generate")
@@ -60,9 +60,8 @@ def product_ctrs(data_dir: Path) -> tuple[pd.Series, float]:
         pd.read_parquet(data_dir / "creatives.parquet", columns=["creative_id", "product_id"]),
         on="creative_id",
     )
-    totals = stats.groupby("product_id")[["clicks", "impressions"]].sum()
-    overall = float(totals["clicks"].sum() + 1.0) / float(totals["impressions"].sum() + 2.0)
-    return (totals["clicks"] + 1.0) / (totals["impressions"] + 2.0), overall
+    overall = float(stats["clicks"].sum() + 1.0) / float(stats["impressions"].sum() + 2.0)
+    return product_ctr(stats), overall
 
 
 def generate_creatives(
