@@ -147,13 +147,10 @@ def with_generated(priors: pd.DataFrame, creatives_path: Path) -> pd.DataFrame:
         return priors
     generated = pd.read_parquet(path).rename(columns={"created_at": "event_timestamp"})
     generated = generated[~generated["creative_id"].isin(set(priors["creative_id"]))]
+    if generated.empty:
+        return priors
     generated = generated.assign(rm_score=generated["win_rate"])  # as the refresh's: mean P(beats another)
-    frame = (
-        generated[RM_PRIOR_SCHEMA.names]
-        if len(generated)
-        else generated.reindex(columns=RM_PRIOR_SCHEMA.names)
-    )
-    return pd.concat([priors, frame], ignore_index=True) if len(frame) else priors
+    return pd.concat([priors, generated[RM_PRIOR_SCHEMA.names]], ignore_index=True)
 
 
 def _priors(path: Path) -> pd.DataFrame:
