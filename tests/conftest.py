@@ -35,3 +35,28 @@ def small_world_dir(tmp_path_factory: pytest.TempPathFactory, small_profile: Pro
     out = tmp_path_factory.mktemp("world-seed0")
     build_world(small_profile.world, out, seed=0, pair_rule=small_profile.data.pairs)
     return out
+
+
+GENERATE = ["generate.candidates=3", "generate.keep=2", "generate.max_new_tokens=8", "render.image_size=64"]
+
+
+@pytest.fixture(scope="session")
+def generate_profile() -> Profile:
+    return load_profile("local", [*SMALL_WORLD, *GENERATE])
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory, generate_profile: Profile, small_world_dir: Path):
+    """(PM directory, RM directory): untrained tiny models on the small world, enough to exercise generation
+    and ranking."""
+    from caig.mllm.build import build_tiny, load_model, save_model
+    from caig.reward.config import RewardConfig
+    from caig.reward.trainer import build_reward_model, save_reward_model
+
+    root = tmp_path_factory.mktemp("generate-models")
+    model, processor = build_tiny(generate_profile.mllm, small_world_dir)
+    pm = save_model(model, processor, root / "pm")
+    config = RewardConfig(image_side=32, eval_batch_size=8)
+    llava, processor = load_model(pm)
+    rm = save_reward_model(build_reward_model(llava, processor, config), processor, config, root / "rm")
+    return pm, rm

@@ -1,4 +1,4 @@
-"""``caig bandit``: the creative selector's offline tools (simulation on the world)."""
+"""``caig bandit``: the creative selector's offline tools (simulation and the online A/B on the world)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from caig.cli.options import profile_options, world_option, writable_dir
+from caig.cli.options import profile_options, runs_option, world_option, writable_dir
 from caig.errors import UserError
 from caig.profile import Profile
 
 log = logging.getLogger("caig.bandit")
+_DIR = click.Path(path_type=Path, exists=True, file_okay=False)
 
 
 @click.group()
@@ -74,3 +75,37 @@ def simulate(profile: Profile, world_dir: Path, out: Path, priors: Path | None) 
         )
     )
     click.echo(f"wrote {out / 'simulate.json'} and {out / 'regret.png'}")
+
+
+@bandit.command("ab-test")
+@profile_options
+@world_option(required=True, oracle=True, help_suffix="Its oracle plays the users (evaluation only).")
+@runs_option
+@click.option("--pm", "pm_dir", type=_DIR, required=True, help="The prompt model the runs started from.")
+@click.option(
+    "--rm", "rm_dir", type=_DIR, required=True, help="Reward model: ranks and warm-starts every arm."
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for online.json.")
+@click.option(
+    "--all-products",
+    is_flag=True,
+    help="Test every product of the world (one the runs never saw), not the runs' held-out products.",
+)
+def ab_test(
+    profile: Profile,
+    world_dir: Path,
+    runs: dict[str, Path],
+    pm_dir: Path,
+    rm_dir: Path,
+    out: Path,
+    all_products: bool,
+) -> None:
+    """Table 2's analogue: the logged creatives alone, plus PCPO-generated, plus DPO-generated ones, served by
+    the selector's Thompson sampling on the same simulated traffic (generate.online.*)."""
+    import pandas as pd
+
+    from caig.evaluate.online import online_test
+
+    products = pd.read_parquet(world_dir / "catalog.parquet")["product_id"].tolist() if all_products else None
+    result = online_test(profile, world_dir, pm_dir, rm_dir, runs, writable_dir(out), products)
+    click.echo(json.dumps(result, indent=2))

@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tqdm import tqdm
 from caig.errors import UserError
 from caig.generate.candidates import Candidate, rank_candidates, render_candidates, write_descriptions
 from caig.generate.config import GenerateConfig
+from caig.generate.fatigue import daily_product_stats, fatigued_products
 from caig.generate.register import content_id, register
 from caig.mllm.instruct import catalog_attributes
 from caig.orchestration.rm_priors import prior_means, product_ctr
@@ -31,8 +34,11 @@ log = logging.getLogger("caig.generate")
 BATCH_PRODUCTS = 8  # products whose descriptions are sampled in one PM call
 
 
-def select_products(catalog: pd.DataFrame, creatives: pd.DataFrame, config: GenerateConfig) -> list[str]:
-    """The product ids that get new creatives, in catalog order."""
+def select_products(
+    catalog: pd.DataFrame, creatives: pd.DataFrame, config: GenerateConfig, fatigued: Collection[str] = ()
+) -> list[str]:
+    """The product ids that get new creatives, in catalog order (``fatigued``: products the fatigue trigger
+    found, added in mode ``fewer_than``)."""
     ids = catalog["product_id"].astype(str).tolist()
     if config.products == "all":
         return ids
@@ -43,8 +49,8 @@ def select_products(catalog: pd.DataFrame, creatives: pd.DataFrame, config: Gene
                 f"generate.product_ids: {unknown[0]!r} is not in the catalog ({len(unknown)} unknown)"
             )
         return [p for p in ids if p in set(config.product_ids)]
-    counts = creatives.groupby("product_id").size()
-    return [p for p in ids if counts.get(p, 0) < config.min_creatives]
+    counts, tired = creatives.groupby("product_id").size(), set(fatigued)
+    return [p for p in ids if counts.get(p, 0) < config.min_creatives or p in tired]
 
 
 def product_seed(seed: int, product_id: str) -> int:
@@ -64,6 +70,136 @@ def product_ctrs(data_dir: Path) -> tuple[pd.Series, float]:
     return product_ctr(stats), overall
 
 
+def resolve_adapter(path: str | Path) -> Path:
+    """A LoRA adapter directory, or the last finished round's adapter of a PCPO / DPO run directory."""
+    from caig.serving.locate import find_adapter
+
+    path = Path(path)
+    if (path / "adapter_config.json").is_file():
+        return path
+    found = find_adapter(path)
+    if found is None:
+        raise UserError(
+            f"--adapter {path}: neither a LoRA adapter (adapter_config.json) nor a `caig pcpo` run with a "
+            "finished round (round-NN/adapter/)"
+        )
+    return found
+
+
+@dataclass
+class Generation:
+    """What a generation pass produced: registration rows, their images by creative id, and the fates of the
+    candidates not kept."""
+
+    rows: list[dict[str, Any]]
+    images: dict[str, Image.Image]
+    not_kept: Counter
+
+
+class Generator:
+    """The PM (with its adapter merged), the renderer and the RM, loaded once; ``generate(products)`` writes,
+    renders, ranks and keeps candidates for a list of catalog products of one data directory."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        data_dir: str | Path,
+        pm_dir: str | Path,
+        rm_dir: str | Path,
+        adapter: str | Path | None = None,
+    ):
+        from caig.mllm.build import load_model, model_dir_of
+        from caig.render.factory import make_renderer
+        from caig.reward.scoring import RewardScorer
+
+        self.config, self.priors, self.data_dir = (
+            profile.generate,
+            profile.orchestration.refresh,
+            Path(data_dir),
+        )
+        self.catalog, self.creatives = _tables(self.data_dir)
+        adapter = resolve_adapter(adapter) if adapter is not None else None
+        self.model, self.processor = load_model(model_dir_of(pm_dir), profile.mllm.dtype)
+        if adapter is not None:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, str(adapter)).merge_and_unload()
+        self.scorer, self.renderer = RewardScorer.from_dir(rm_dir), make_renderer(profile.render)
+        self.attributes = catalog_attributes(profile.mllm.instruct_attributes, self.catalog.columns)
+        self.ctr, self.overall_ctr = product_ctrs(self.data_dir)
+        self.provenance = {
+            "pm": str(Path(pm_dir).resolve()),
+            "rm": str(Path(rm_dir).resolve()),
+            "adapter": str(Path(adapter).resolve()) if adapter is not None else "",
+        }
+
+    def generate(self, product_ids: Sequence[str]) -> Generation:
+        """Candidates for ``product_ids``, in batches of ``BATCH_PRODUCTS``; the best ``keep`` of each product
+        with their Beta priors (the refresh's strength and temperature, anchored on the product's logged CTR)."""
+        rows, images, fates = [], {}, Counter()
+        products = self.catalog.set_index("product_id")
+        for start in tqdm(range(0, len(product_ids), BATCH_PRODUCTS), desc="generate", unit="batch",
+                          disable=not product_ids):  # fmt: skip
+            batch = [
+                _product(products, p, self.data_dir) for p in product_ids[start : start + BATCH_PRODUCTS]
+            ]
+            texts = write_descriptions(self.model, self.processor, batch, self.config, self.attributes)
+            for (row, image), descriptions in zip(batch, texts):
+                seed = product_seed(self.config.seed, row["product_id"])
+                candidates = render_candidates(self.renderer, row["product_id"], image, descriptions, seed)
+                ranked = rank_candidates(self.scorer, row, candidates)
+                fates.update(c.status for c in candidates if c.status != "rendered")
+                fates["ranked_below_keep"] += max(len(ranked) - self.config.keep, 0)
+                kept = ranked[: self.config.keep]
+                anchor = float(self.ctr.get(row["product_id"], self.overall_ctr))
+                means = prior_means(
+                    np.array([c.rm_score for c in kept]), anchor, self.priors.prior_temperature
+                )
+                for candidate, mean in zip(kept, means):
+                    record = self._record(candidate, float(mean))
+                    rows.append(record)
+                    images[record["creative_id"]] = candidate.image
+        return Generation(rows, images, fates)
+
+    def _record(self, candidate: Candidate, prior_mean: float) -> dict[str, Any]:
+        """A kept candidate's registration row: content id, provenance, RM score and its Beta prior."""
+        facts = {k: v for k, v in candidate.render_facts().items() if k != "seconds"}
+        pm = self.provenance["pm"] + (f"+{self.provenance['adapter']}" if self.provenance["adapter"] else "")
+        strength, renderer = self.priors.prior_strength, self.renderer.name
+        return {
+            "creative_id": content_id(
+                candidate.product_id, candidate.description, candidate.seed, pm, renderer
+            ),
+            "product_id": candidate.product_id,
+            "description": candidate.description,
+            "seed": candidate.seed,
+            "pm": pm,
+            "rm": self.provenance["rm"],
+            "render": json.dumps(facts, sort_keys=True),
+            "rm_score": candidate.rm_score,
+            "win_rate": candidate.win_rate,
+            "prior_alpha": strength * prior_mean,
+            "prior_beta": strength * (1.0 - prior_mean),
+            "created_at": pd.Timestamp.now(tz="UTC"),
+        }
+
+
+def products_to_generate(generator: Generator) -> tuple[list[str], int]:
+    """The configured products of the generator's data directory, and how many the fatigue trigger added."""
+    config, fatigued = generator.config, []
+    if config.products == "fewer_than" and config.fatigue_margin > 0:
+        verdict = fatigued_products(
+            daily_product_stats(generator.data_dir),
+            config.fatigue_days,
+            config.fatigue_margin,
+            config.fatigue_min_impressions,
+        )
+        fatigued = verdict.loc[verdict["fatigued"], "product_id"].tolist()
+    chosen = select_products(generator.catalog, generator.creatives, config, fatigued)
+    plain = select_products(generator.catalog, generator.creatives, config)
+    return chosen, len(chosen) - len(plain)
+
+
 def generate_creatives(
     profile: Profile,
     data_dir: str | Path,
@@ -72,58 +208,23 @@ def generate_creatives(
     adapter: str | Path | None = None,
 ) -> dict[str, Any]:
     """Generate, rank and register creatives for the configured products of ``data_dir``; return the report
-    (also written to ``data_dir/generate_report.json``)."""
-    from caig.mllm.build import load_model, model_dir_of
-    from caig.render.factory import make_renderer
-    from caig.reward.scoring import RewardScorer
-
-    config, priors, data_dir = profile.generate, profile.orchestration.refresh, Path(data_dir)
-    catalog, creatives = _tables(data_dir)
-    chosen = select_products(catalog, creatives, config)
-    model, processor = load_model(model_dir_of(pm_dir), profile.mllm.dtype)
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    scorer, renderer = RewardScorer.from_dir(rm_dir), make_renderer(profile.render)
-    attributes = catalog_attributes(profile.mllm.instruct_attributes, catalog.columns)
-    ctr, overall = product_ctrs(data_dir)
-    provenance = {
-        "pm": str(Path(pm_dir).resolve()),
-        "rm": str(Path(rm_dir).resolve()),
-        "adapter": str(adapter or ""),
-    }
-    rows, images, fates = [], {}, Counter()
-    products = catalog.set_index("product_id")
-    for start in tqdm(
-        range(0, len(chosen), BATCH_PRODUCTS), desc="generate", unit="batch", disable=not chosen
-    ):
-        batch = [_product(products, pid, data_dir) for pid in chosen[start : start + BATCH_PRODUCTS]]
-        for (row, image), texts in zip(
-            batch, write_descriptions(model, processor, batch, config, attributes)
-        ):
-            seed = product_seed(config.seed, row["product_id"])
-            candidates = render_candidates(renderer, row["product_id"], image, texts, seed)
-            ranked = rank_candidates(scorer, row, candidates)
-            fates.update(c.status for c in candidates if c.status != "rendered")
-            fates["ranked_below_keep"] += max(len(ranked) - config.keep, 0)
-            kept = ranked[: config.keep]
-            scores = np.array([c.rm_score for c in kept])
-            means = prior_means(scores, float(ctr.get(row["product_id"], overall)), priors.prior_temperature)
-            for candidate, mean in zip(kept, means):
-                record = _record(candidate, float(mean), priors.prior_strength, provenance, renderer.name)
-                rows.append(record)
-                images[record["creative_id"]] = candidate.image
-    counts = register(data_dir, rows, images)
+    (also written to ``data_dir/generate_report.json``). ``adapter``: a LoRA adapter or a PCPO run."""
+    generator = Generator(profile, data_dir, pm_dir, rm_dir, adapter)
+    chosen, fatigued = products_to_generate(generator)
+    result = generator.generate(chosen)
+    counts = register(generator.data_dir, result.rows, result.images)
     report = {
         "products": len(chosen),
-        "candidates": len(chosen) * config.candidates,
-        "kept": len(rows),
+        "products_fatigued": fatigued,
+        "candidates": len(chosen) * generator.config.candidates,
+        "kept": len(result.rows),
         **counts,
-        "not_kept": {k: fates[k] for k in ("ranked_below_keep", "unrenderable", "unsafe", "repeated")},
-        **provenance,
+        "not_kept": {
+            k: result.not_kept[k] for k in ("ranked_below_keep", "unrenderable", "unsafe", "repeated")
+        },
+        **generator.provenance,
     }
-    (data_dir / "generate_report.json").write_text(json.dumps(report, indent=2))
+    (generator.data_dir / "generate_report.json").write_text(json.dumps(report, indent=2))
     log.info("generated for %d products: %d registered, %d already there", len(chosen), counts["registered"],
              counts["already_registered"])  # fmt: skip
     return report
@@ -154,26 +255,3 @@ def _product(products: pd.DataFrame, product_id: str, data_dir: Path) -> tuple[d
             "every product needs its cut-out image (RGBA) under the data directory"
         )
     return row, Image.open(path).convert("RGBA")
-
-
-def _record(
-    candidate: Candidate, prior_mean: float, strength: float, provenance: dict[str, str], renderer: str
-) -> dict[str, Any]:
-    """A kept candidate's registration row: content id, provenance, RM score and its Beta prior (the
-    refresh's prior strength and temperature, as every other creative's)."""
-    facts = {k: v for k, v in candidate.render_facts().items() if k != "seconds"}
-    pm = provenance["pm"] + (f"+{provenance['adapter']}" if provenance["adapter"] else "")
-    return {
-        "creative_id": content_id(candidate.product_id, candidate.description, candidate.seed, pm, renderer),
-        "product_id": candidate.product_id,
-        "description": candidate.description,
-        "seed": candidate.seed,
-        "pm": pm,
-        "rm": provenance["rm"],
-        "render": json.dumps(facts, sort_keys=True),
-        "rm_score": candidate.rm_score,
-        "win_rate": candidate.win_rate,
-        "prior_alpha": strength * prior_mean,
-        "prior_beta": strength * (1.0 - prior_mean),
-        "created_at": pd.Timestamp.now(tz="UTC"),
-    }
