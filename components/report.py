@@ -21,6 +21,7 @@ def run_report(
     pcpo_summary: Input[Metrics],
     dpo_summary: Input[Metrics],
     evaluation_summary: Input[Metrics],
+    online_summary: Input[Metrics],
     register_summary: Input[Metrics],
     report: Output[HTML],
     summary: Output[Markdown],
@@ -49,6 +50,7 @@ def run_report(
         pcpo_summary,
         dpo_summary,
         evaluation_summary,
+        online_summary,
         register_summary,
     ]
     merged = build_run_report([s.path for s in steps], figures, report.path, summary.path)
@@ -64,14 +66,17 @@ def refresh_report(
     report: Output[HTML],
     summary: Output[Markdown],
     metrics: Output[Metrics],
+    generate_summary: Input[Metrics] = None,
 ):
-    """The refresh run's report with ``caig.orchestration.report.build_run_report``."""
+    """The refresh run's report with ``caig.orchestration.report.build_run_report`` (with the generate
+    step's figures first when caig-generate ran it)."""
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.report import build_run_report
 
     setup_logging()
     steps = [data_summary, validation_summary, priors_summary, features_summary]
+    steps = [generate_summary, *steps] if generate_summary is not None else steps
     merged = build_run_report(
         [s.path for s in steps], {}, report.path, summary.path, title="caig refresh report"
     )

@@ -10,7 +10,7 @@ from kfp import compiler
 
 from caig.orchestration.config import OrchestrationConfig
 from caig.profile import Profile
-from pipelines import refresh, training
+from pipelines import generate, refresh, training
 
 log = logging.getLogger("caig.pipelines")
 
@@ -18,10 +18,12 @@ COMPILED_DIR = Path(__file__).parent / "compiled"
 PIPELINES: dict[str, Callable[[OrchestrationConfig], object]] = {
     training.NAME: training.training_pipeline,
     refresh.NAME: refresh.refresh_pipeline,
+    generate.NAME: generate.generate_pipeline,
 }
 DEFAULTS: dict[str, Callable[[Profile], dict]] = {
     training.NAME: training.parameters,
     refresh.NAME: refresh.parameters,
+    generate.NAME: generate.parameters,
 }
 
 

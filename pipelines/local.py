@@ -90,7 +90,8 @@ def run_local(
         with warnings.catch_warnings():  # the venv stands in for our images; cluster settings do not apply
             warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
             warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
-            task = pipeline(**{**default_parameters(name, profile), "seed": seed, **(arguments or {})})
+            seeded = {"seed": seed} if "seed" in (pipeline.component_spec.inputs or {}) else {}
+            task = pipeline(**{**default_parameters(name, profile), **seeded, **(arguments or {})})
     except RuntimeError as err:
         raise UserError(f"pipeline {name} failed: {err}; the failing step's log is above") from None
     finally:

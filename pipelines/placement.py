@@ -50,6 +50,13 @@ def with_models(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask
     return task
 
 
+def with_data(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
+    """Mount the PVC holding the data locations (the ``data`` parameter points below the mount)."""
+    if config.data_pvc:
+        kubernetes.mount_pvc(task, pvc_name=config.data_pvc, mount_path=config.data_mount_path)
+    return task
+
+
 def on_gpu(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
     """Request GPUs on the GPU node pool: accelerator, node selector, tolerations, requests, models, secrets."""
     gpu = config.gpu

@@ -19,12 +19,12 @@ from components.rm_priors import rank_creatives
 from components.validate import validate_stats
 from components.world import build_world
 from kfp import dsl
-from kfp.dsl import HTML, Markdown, Metrics, Model
+from kfp.dsl import HTML, Markdown, Metrics, Model, PipelineTask
 
 from caig.orchestration.config import OrchestrationConfig
 from caig.orchestration.params import profile_parameter, world_as_of
 from caig.profile import Profile
-from pipelines.placement import deterministic, flaky, on_gpu, retried
+from pipelines.placement import deterministic, flaky, on_gpu, retried, with_data
 
 NAME = "caig-refresh"
 
@@ -42,6 +42,42 @@ def parameters(profile: Profile) -> dict:
     return {"profile": profile_parameter(profile), "as_of": world_as_of(profile.world)}
 
 
+def refresh_steps(
+    config: OrchestrationConfig, profile, rm, seed, as_of, data, generated: PipelineTask | None = None
+) -> PipelineTask:
+    """The refresh's steps, from the new logs to the report task (returned); ``rm``: the RM's importer.
+    ``generated``: caig-generate's generate step, run first and summarised in the report."""
+    world = with_data(build_world(profile=profile, seed=seed, data=data), config)
+    flaky(world.set_display_name("new-logs"), config)  # the data at a location changes day to day
+    if generated is not None:
+        world.after(generated)  # the copy holds what the generate step registered
+    source = world.outputs["world"]
+    ingest = flaky(
+        ingest_events(profile=profile, world=source, as_of=as_of).set_display_name("ingest"), config
+    )
+    stats = ingest.outputs["stats"]
+    validate = deterministic(
+        validate_stats(profile=profile, stats=stats, as_of=as_of).set_display_name("validate"), config
+    )
+    rank = rank_creatives(profile=profile, world=source, stats=stats, rm=rm.output, as_of=as_of)
+    rank = retried(
+        deterministic(on_gpu(rank.after(validate).set_display_name("rank-creatives"), config), config), config
+    )
+    features = materialize_features(
+        profile=profile, world=source, stats=stats, as_of=as_of, priors=rank.outputs["priors"]
+    )
+    flaky(features.set_display_name("features"), config)  # writes the online store: never cached
+    summaries = {
+        "data_summary": ingest.outputs["summary"],
+        "validation_summary": validate.outputs["summary"],
+        "priors_summary": rank.outputs["summary"],
+        "features_summary": features.outputs["summary"],
+    }
+    if generated is not None:
+        summaries["generate_summary"] = generated.outputs["summary"]
+    return deterministic(refresh_report(**summaries).set_display_name("report"), config)
+
+
 def refresh_pipeline(config: OrchestrationConfig):
     """The refresh pipeline, placed on the cluster as ``config`` says."""
 
@@ -50,33 +86,8 @@ def refresh_pipeline(config: OrchestrationConfig):
         """Args: profile: the whole profile as JSON; rm: URI of the reward model to rank creatives with;
         seed: the simulated world's seed (when data is empty); as_of: "now" for the checks (ISO-8601;
         empty: the current time); data: a data directory in the world's layout with the new logs."""
-        world = build_world(profile=profile, seed=seed, data=data)
-        flaky(world.set_display_name("new-logs"), config)  # the data at a location changes day to day
-        source = world.outputs["world"]
-        ingest = flaky(
-            ingest_events(profile=profile, world=source, as_of=as_of).set_display_name("ingest"), config
-        )
-        stats = ingest.outputs["stats"]
-        validate = deterministic(
-            validate_stats(profile=profile, stats=stats, as_of=as_of).set_display_name("validate"), config
-        )
         model = dsl.importer(artifact_uri=rm, artifact_class=Model, reimport=False).set_display_name("rm")
-        rank = rank_creatives(profile=profile, world=source, stats=stats, rm=model.output, as_of=as_of)
-        rank = retried(
-            deterministic(on_gpu(rank.after(validate).set_display_name("rank-creatives"), config), config),
-            config,
-        )
-        features = materialize_features(
-            profile=profile, world=source, stats=stats, as_of=as_of, priors=rank.outputs["priors"]
-        )
-        flaky(features.set_display_name("features"), config)  # writes the online store: never cached
-        report = refresh_report(
-            data_summary=ingest.outputs["summary"],
-            validation_summary=validate.outputs["summary"],
-            priors_summary=rank.outputs["summary"],
-            features_summary=features.outputs["summary"],
-        )
-        deterministic(report.set_display_name("report"), config)
+        report = refresh_steps(config, profile, model, seed, as_of, data)
         return Outputs(report.outputs["report"], report.outputs["summary"], report.outputs["metrics"])
 
     return caig_refresh

@@ -7,7 +7,7 @@
                                             \\-> task-mix -> pretrain ------+
                    world -> base-model -------------/          \\-> pcpo (PCPO) --\\
                                                                 \\-> dpo (baseline) +-> evaluate -> register
-                                                                                                -> report
+                                                                                   +-> online-ab  -> report
 
 PCPO and the DPO baseline depend on the same inputs and not on each other: a cluster runs them side by
 side. No ``from __future__ import annotations`` here: KFP reads the pipeline's type annotations at runtime.
@@ -18,6 +18,7 @@ from typing import NamedTuple
 from components.configure import configure_run
 from components.evaluate import evaluate_runs
 from components.features import materialize_features
+from components.generate import online_ab_test
 from components.ingest import ingest_events
 from components.pairs import build_pairs
 from components.pcpo import optimize_pm
@@ -33,7 +34,7 @@ from kfp.dsl import HTML, Markdown, Metrics
 from caig.orchestration.config import OrchestrationConfig
 from caig.orchestration.params import profile_parameter, world_as_of
 from caig.profile import Profile
-from pipelines.placement import deterministic, flaky, on_gpu, retried
+from pipelines.placement import deterministic, flaky, on_gpu, retried, with_data
 
 NAME = "caig-training"
 
@@ -90,7 +91,7 @@ def training_pipeline(config: OrchestrationConfig):
             configure_run(profile=profile, rounds=rounds, beta=beta, base_model=base_model), "configure"
         )
         cfg = run.output
-        world = cpu(build_world(profile=cfg, seed=seed, data=data), "world")
+        world = cpu(with_data(build_world(profile=cfg, seed=seed, data=data), config), "world")
         source = world.outputs["world"]
         ingest = flaky(
             ingest_events(profile=cfg, world=source, as_of=as_of).set_display_name("ingest"), config
@@ -131,6 +132,17 @@ def training_pipeline(config: OrchestrationConfig):
             ),
             "evaluate",
         )
+        online = gpu(
+            online_ab_test(
+                profile=cfg,
+                world=source,
+                pm=pm,
+                rm=rm,
+                pcpo=optimized["pcpo"].outputs["run"],
+                dpo=optimized["dpo"].outputs["run"],
+            ),
+            "online-ab",
+        )
         register = register_models(profile=cfg, pm=optimized["pcpo"].outputs["run"], rm=rm)
         flaky(register.after(evaluation).set_display_name("register"), config)
         report = run_report(
@@ -147,6 +159,7 @@ def training_pipeline(config: OrchestrationConfig):
             pcpo_summary=optimized["pcpo"].outputs["summary"],
             dpo_summary=optimized["dpo"].outputs["summary"],
             evaluation_summary=evaluation.outputs["summary"],
+            online_summary=online.outputs["summary"],
             register_summary=register.outputs["summary"],
         )
         cpu(report, "report")

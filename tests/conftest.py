@@ -60,3 +60,26 @@ def models(tmp_path_factory: pytest.TempPathFactory, generate_profile: Profile, 
     llava, processor = load_model(pm)
     rm = save_reward_model(build_reward_model(llava, processor, config), processor, config, root / "rm")
     return pm, rm
+
+
+def pcpo_run_layout(pm: Path, out: Path, held_out: list[str], seed: int) -> Path:
+    """A `caig pcpo` output's layout without the training: the held-out products in round 0, a randomly
+    initialised LoRA adapter of ``pm`` in round 1 (so the merged PM writes differently from the base)."""
+    import pandas as pd
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from caig.mllm.build import load_model
+
+    torch.manual_seed(seed)
+    base, _ = load_model(pm)
+    peft = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    for name, param in peft.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.2)  # B starts at zero: make the adapter change something
+    (out / "round-00").mkdir(parents=True)
+    frame = pd.DataFrame({"product_id": held_out, "description": "on a table"})
+    frame.to_parquet(out / "round-00" / "heldout.parquet")
+    peft.save_pretrained(out / "round-01" / "adapter")
+    (out / "round-01" / "round.json").write_text("{}")
+    return out

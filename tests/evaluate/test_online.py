@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
-from tests.conftest import GENERATE, SMALL_WORLD
+from tests.conftest import GENERATE, SMALL_WORLD, pcpo_run_layout
 
 from caig.evaluate.online import held_out_products, online_test
 from caig.profile import load_profile
@@ -20,33 +19,12 @@ ONLINE = [
 ]
 
 
-def fake_run(pm: Path, out: Path, products: list[str], seed: int) -> Path:
-    """A `caig pcpo` output's layout: held-out products in round 0, a (randomly initialised) adapter in round 1."""
-    from peft import LoraConfig, get_peft_model
-
-    from caig.mllm.build import load_model
-
-    torch.manual_seed(seed)
-    base, _ = load_model(pm)
-    peft = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
-    for name, param in peft.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=0.2)
-    (out / "round-00").mkdir(parents=True)
-    pd.DataFrame({"product_id": products, "description": "on a table"}).to_parquet(
-        out / "round-00" / "heldout.parquet"
-    )
-    peft.save_pretrained(out / "round-01" / "adapter")
-    (out / "round-01" / "round.json").write_text("{}")
-    return out
-
-
 @pytest.fixture(scope="module")
 def runs(models, tmp_path_factory) -> dict[str, Path]:
     pm, _ = models
     root = tmp_path_factory.mktemp("online-runs")
     held_out = [f"P{i:05d}" for i in range(40, 48)]
-    return {m: fake_run(pm, root / m, held_out, seed) for seed, m in enumerate(("pcpo", "dpo"))}
+    return {m: pcpo_run_layout(pm, root / m, held_out, seed) for seed, m in enumerate(("pcpo", "dpo"))}
 
 
 def test_three_arm_sets_serve_the_same_traffic(models, runs, small_world_dir, tmp_path):

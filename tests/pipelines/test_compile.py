@@ -52,7 +52,22 @@ def test_checked_in_yaml_matches_the_code(tmp_path):
 
 
 TORCH_CPU_STEPS = {"build-base-model"}  # builds or loads the MLLM (torch) on a CPU node: the train image
-GPU_STEPS = {"pretrain-pm", "train-rm", "evaluate-rm", "optimize-pm", "optimize-pm-2", "evaluate-runs"}
+GPU_STEPS = {
+    "pretrain-pm",
+    "train-rm",
+    "evaluate-rm",
+    "optimize-pm",
+    "optimize-pm-2",
+    "evaluate-runs",
+    "online-ab-test",
+}
+DATA_MOUNT = [
+    {
+        "constant": "caig-data",
+        "mountPath": "/mnt/data",
+        "pvcNameParameter": {"runtimeValue": {"constant": "caig-data"}},
+    }
+]
 
 
 def _executor(spec: dict, task: dict) -> str:
@@ -100,6 +115,7 @@ def test_training_has_every_stage_in_order():
         "pcpo",
         "dpo",
         "evaluate",
+        "online-ab",
         "register",
         "report",
     }
@@ -114,6 +130,8 @@ def test_training_has_every_stage_in_order():
         assert {"pretrain-pm", "train-rm", "build-tasks"} <= deps(method) and other not in deps(method)
     assert {"optimize-pm", "optimize-pm-2"} <= deps("evaluate")
     assert "evaluate-runs" in deps("register") and "register-models" in deps("report")
+    assert {"pretrain-pm", "train-rm", "optimize-pm", "optimize-pm-2"} <= deps("online-ab")
+    assert "online-ab-test" in deps("report")
     # the run's knobs reach the profile once, in configure, and every step reads its output
     configure = tasks["configure-run"]["inputs"]["parameters"]
     assert {k: v["componentInputParameter"] for k, v in configure.items() if k != "profile"} == {
@@ -185,6 +203,8 @@ def test_training_gpu_steps_are_placed_on_the_gpu_pool():
             assert k8s[executor]["nodeSelector"]["labels"] == {"caig.io/node-pool": "gpu"}
             assert k8s[executor]["tolerations"][0]["key"] == "nvidia.com/gpu"
             assert k8s[executor]["pvcMount"][0]["mountPath"] == "/mnt/models"
+        elif name == "build-world":  # reads the data location on the data volume
+            assert "accelerator" not in resources and k8s[executor] == {"pvcMount": DATA_MOUNT}
         else:
             assert "accelerator" not in resources and executor not in k8s, name
 
@@ -215,7 +235,8 @@ def test_refresh_pipeline_ranks_with_an_imported_rm():
     for name in ("build-world", "ingest-events", "materialize-features"):  # new data, online store
         assert tasks[name]["cachingOptions"] == {} and tasks[name]["retryPolicy"]["maxRetryCount"] == 3
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert list(k8s) == ["exec-rank-creatives"]
+    assert sorted(k8s) == ["exec-build-world", "exec-rank-creatives"]
+    assert k8s["exec-build-world"] == {"pvcMount": DATA_MOUNT}
     accelerator = spec["deploymentSpec"]["executors"]["exec-rank-creatives"]["container"]["resources"]
     assert accelerator["accelerator"]["resourceType"] == "nvidia.com/gpu"
 
@@ -256,3 +277,29 @@ def test_every_component_skips_the_runtime_kfp_install(name):
         if "importer" in executor:  # the KFP importer runs in KFP's own launcher, no container of ours
             continue
         assert "pip install" not in " ".join(executor["container"]["command"])
+
+
+def test_generate_pipeline_registers_on_the_gpu_then_refreshes():
+    spec, platform = _load(COMPILED / "caig-generate.yaml")
+    assert spec["pipelineInfo"]["name"] == "caig-generate"
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == {"profile", "data", "pm", "optimized", "rm", "as_of"}
+    assert all("defaultValue" not in params[p] for p in ("data", "pm", "optimized", "rm"))  # a run names them
+    tasks = _tasks(spec)
+    shown = {t["taskInfo"]["name"]: name for name, t in tasks.items()}
+    assert set(shown) == {
+        "pm", "optimized", "rm", "generate", "new-logs", "ingest", "validate", "rank-creatives", "features",
+        "report",
+    }  # fmt: skip
+    generate = tasks["generate-creatives"]
+    assert {"importer", "importer-2", "importer-3"} <= set(generate["dependentTasks"])
+    assert generate["cachingOptions"] == {} and generate["retryPolicy"]["maxRetryCount"] == 3
+    assert "generate-creatives" in tasks["build-world"]["dependentTasks"]  # the copy holds the new creatives
+    assert "generate-creatives" in tasks["refresh-report"]["dependentTasks"]
+    executors = spec["deploymentSpec"]["executors"]
+    resources = executors["exec-generate-creatives"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert executors["exec-generate-creatives"]["container"]["image"] == "ghcr.io/caig/caig-train:0.1.0"
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-generate-creatives"]
+    assert k8s["nodeSelector"]["labels"] == {"caig.io/node-pool": "gpu"}
+    assert {m["mountPath"] for m in k8s["pvcMount"]} == {"/mnt/models", "/mnt/data"}

@@ -238,3 +238,22 @@ def _summary(served: dict[str, dict[str, Any]], n_products: int, simulate: Simul
         "impressions": simulate.n_impressions,
         "traffic_seed": simulate.seed,
     }
+
+
+def run_online_test(
+    profile: Profile,
+    data_dir: str | Path,
+    pm_dir: str | Path,
+    rm_dir: str | Path,
+    runs: Mapping[str, str | Path],
+    out: str | Path,
+) -> dict[str, Any]:
+    """The training pipeline's online A/B: ``online_test`` on a simulated world's held-out products; on real
+    logs (no ``world.json``) nothing plays the users, and the skip and its reason are returned."""
+    from caig.world.marker import is_simulated
+
+    if not is_simulated(data_dir):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return {"skipped": "no world.json: real logs have no simulated users; A/B the generated creatives "
+                           "on live traffic (caig-generate registers them, the selector serves them)"}  # fmt: skip
+    return online_test(profile, data_dir, pm_dir, rm_dir, runs, out)

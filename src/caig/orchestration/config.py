@@ -90,6 +90,9 @@ class OrchestrationConfig:
     cache: bool = True  # cache deterministic steps (same inputs, same outputs); flaky steps never cache
     model_pvc: str = "caig-models"  # existing PVC holding base model weights, mounted on GPU steps
     model_mount_path: str = "/mnt/models"  # where model_pvc is mounted; base model paths point below it
+    data_pvc: str = ""  # PVC holding the data locations (the pipelines' `data`), mounted where they are read
+    # (world step) or written (generate step); empty: the location is reachable without a mount
+    data_mount_path: str = "/mnt/data"  # where data_pvc is mounted; `data` paths point below it
     object_store_secret: str = "caig-object-store"  # Kubernetes secret with object-store credentials
     object_store_env: dict[str, str] = field(  # secret key -> environment variable in the step
         default_factory=lambda: {"access_key": "AWS_ACCESS_KEY_ID", "secret_key": "AWS_SECRET_ACCESS_KEY"}
@@ -99,6 +102,8 @@ class OrchestrationConfig:
     register_dry_run: bool = False  # register step: compute the canary patch only, change nothing
 
     def __post_init__(self) -> None:
+        if not self.data_mount_path.startswith("/"):
+            raise ValueError("data_mount_path must be an absolute path inside the container, e.g. /mnt/data")
         if not self.model_mount_path.startswith("/"):
             raise ValueError(
                 "model_mount_path must be an absolute path inside the container, e.g. /mnt/models"
