@@ -1,8 +1,11 @@
 """Materialize the offline sources into the online store, and answer online lookups for a product.
 
-``materialize`` is incremental: each view loads the rows since its previous materialization; a view never
-materialized starts at the earliest row of its source (Feast alone would start at now - ttl and miss older
-logs). :class:`ProductFeatureReader` answers what the creative selector asks per request: the product's
+``materialize`` is incremental for the CTR statistics: that view loads the rows since its previous
+materialization; a view never materialized starts at the earliest row of its source (Feast alone would start
+at now - ttl and miss older logs). The snapshot views (product profile, product creatives, RM priors) are
+restated by every apply, with timestamps that need not move forward (the catalog snapshot is stamped at the
+start of the logs), so they are reloaded whole each time: small tables, and a creative registered since the
+last run reaches the online store, and the running selector, even though its row is not newer. :class:`ProductFeatureReader` answers what the creative selector asks per request: the product's
 profile and, for each of its creatives, the features of the ``selector_online_v1`` service.
 """
 
@@ -25,6 +28,7 @@ log = logging.getLogger("caig.features")
 SELECTOR_SERVICE = "selector_online_v1"
 PRODUCT_FEATURES = [f"product_profile:{name}" for name in ("title", "category", "price", "colour")]
 CREATIVE_KEYS = ["creative_id", *window_columns(), "rm_score", "prior_alpha", "prior_beta"]
+SNAPSHOT_VIEWS = ("product_profile", "product_creatives", "rm_prior")  # reloaded whole by every materialize
 
 
 def materialize(store: Any, end: datetime | None = None) -> dict[str, str | None]:
@@ -36,19 +40,19 @@ def materialize(store: Any, end: datetime | None = None) -> dict[str, str | None
     """
     end = end or pd.Timestamp.now(tz="UTC").to_pydatetime()
     started: dict[str, str | None] = {}
-    first_time = []
+    whole = []
     for view in store.list_feature_views():
-        if view.most_recent_end_time is None:
-            first_time.append(view.name)
+        if view.most_recent_end_time is None or view.name in SNAPSHOT_VIEWS:
+            whole.append(view.name)
         else:
             started[view.name] = view.most_recent_end_time.isoformat()
     with feast_output_to_log():
-        for name in first_time:
+        for name in whole:
             start = _earliest_row(Path(store.repo_path) / "data" / SOURCE_FILES[name])
             started[name] = start.isoformat() if start is not None and start < end else None
             if started[name] is not None:
                 store.materialize(start_date=start, end_date=end, feature_views=[name])
-        incremental = sorted(set(started) - set(first_time))
+        incremental = sorted(set(started) - set(whole))
         if incremental:
             store.materialize_incremental(end_date=end, feature_views=incremental)
     log.info("materialized %d feature views up to %s", len(started), end.isoformat())

@@ -80,7 +80,12 @@ def prepare_sources(
         snapshot_time = first if first is not None else pd.Timestamp.now(tz="UTC").floor("s")
     tables = {
         "product_profile": (product_profile(catalog, snapshot_time), PRODUCT_PROFILE_SCHEMA),
-        "product_creatives": (product_creatives(catalog, creatives, snapshot_time), PRODUCT_CREATIVES_SCHEMA),
+        "product_creatives": (
+            product_creatives(
+                catalog, creatives, snapshot_time, registered_at(resolve(run_dir, config.creatives_path))
+            ),
+            PRODUCT_CREATIVES_SCHEMA,
+        ),
         "creative_ctr_stats": (windows, CTR_STATS_SCHEMA),
         "rm_prior": (
             with_generated(
@@ -116,10 +121,27 @@ def product_profile(catalog: pd.DataFrame, snapshot_time: pd.Timestamp) -> pd.Da
     return frame.assign(event_timestamp=_utc(snapshot_time))
 
 
+def registered_at(creatives_path: Path) -> pd.Series:
+    """When each generated creative was registered (``generated.parquet`` beside the creatives table), by id;
+    empty when nothing was generated."""
+    path = creatives_path.parent / GENERATED
+    if not path.is_file():
+        return pd.Series(dtype="datetime64[us, UTC]")
+    generated = pd.read_parquet(path, columns=["creative_id", "created_at"])
+    return generated.set_index("creative_id")["created_at"]
+
+
 def product_creatives(
-    catalog: pd.DataFrame, creatives: pd.DataFrame, snapshot_time: pd.Timestamp
+    catalog: pd.DataFrame,
+    creatives: pd.DataFrame,
+    snapshot_time: pd.Timestamp,
+    registered: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """One row per catalog product: the sorted ids of its creatives (empty list when it has none)."""
+    """One row per catalog product: the sorted ids of its creatives (empty list when it has none).
+
+    The row is stamped at the catalog snapshot, or at its newest creative's registration (``registered``:
+    time by creative id) when later: the list changed then, and an online store that keeps the newest row
+    per product (Redis skips a row no newer than the one it holds) takes the new list."""
     unknown = ~creatives["product_id"].isin(catalog["product_id"])
     if unknown.any():
         raise UserError(
@@ -128,12 +150,19 @@ def product_creatives(
         )
     lists = creatives.sort_values("creative_id").groupby("product_id")["creative_id"].agg(list)
     ids = [lists.get(pid, []) for pid in catalog["product_id"]]
+    stamp = pd.Series(_utc(snapshot_time), index=catalog["product_id"].to_numpy())
+    if registered is not None and len(registered):
+        newest = (
+            creatives.assign(at=creatives["creative_id"].map(registered)).groupby("product_id")["at"].max()
+        )
+        newest = pd.to_datetime(newest.reindex(stamp.index), utc=True)
+        stamp = stamp.where(newest.isna() | (newest <= stamp), newest)
     return pd.DataFrame(
         {
             "product_id": catalog["product_id"].to_numpy(),
             "creative_ids": ids,
             "n_creatives": [len(x) for x in ids],
-            "event_timestamp": _utc(snapshot_time),
+            "event_timestamp": stamp.to_numpy(),
         }
     )
 
