@@ -83,3 +83,13 @@ def pcpo_run_layout(pm: Path, out: Path, held_out: list[str], seed: int) -> Path
     peft.save_pretrained(out / "round-01" / "adapter")
     (out / "round-01" / "round.json").write_text("{}")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random-weight pipeline as `caig render build-tiny` saves it."""
+    from caig.render.diffusers_models import build_tiny
+
+    out = tmp_path_factory.mktemp("tiny-sd")
+    build_tiny(out, seed=0)
+    return out

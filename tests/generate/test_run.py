@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 from PIL import Image
+from tests.conftest import GENERATE, SMALL_WORLD
 
 from caig.cli import main
 from caig.errors import UserError
@@ -104,4 +105,24 @@ def test_bad_input_is_named(generate_profile, models, data_dir, capsys):
     with pytest.raises(SystemExit) as done:
         main(["generate", "--data", str(data_dir), "--pm", str(rm.parent), "--rm", str(rm)])
     assert done.value.code == 2 and "holds no model" in capsys.readouterr().err
+    assert not (data_dir / GENERATED).exists()
+
+
+def test_unsafe_renders_are_counted_and_never_registered(models, data_dir, tiny_model_dir):
+    """The SD safety checker (tiny, its threshold lowered so that it flags every image) rejects every
+    candidate: the pass keeps none, counts them as unsafe, and registration adds nothing."""
+    from caig.generate.run import Generator
+    from caig.render.diffusers_models import set_safety_threshold
+
+    pm, rm = models
+    diffusers = ["render.backend=diffusers", f"render.base_model={tiny_model_dir}", "render.steps=2",
+                 "render.device=cpu", "render.channels_last=false", "render.batch_size=1"]  # fmt: skip
+    profile = load_profile("local", [*SMALL_WORLD, *GENERATE, *diffusers])
+    generator = Generator(profile, data_dir, pm, rm)
+    set_safety_threshold(generator.renderer.pipe.safety_checker, -1.0)
+    result = generator.generate(["P00001", "P00002"])
+    assert result.rows == [] and result.images == {}
+    assert result.not_kept["unsafe"] + result.not_kept["repeated"] == 2 * profile.generate.candidates
+    assert result.not_kept["unsafe"] >= 2
+    assert register(data_dir, result.rows, result.images) == {"registered": 0, "already_registered": 0}
     assert not (data_dir / GENERATED).exists()

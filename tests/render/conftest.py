@@ -20,16 +20,6 @@ TINY = [
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random-weight pipeline as `caig render build-tiny` saves it."""
-    from caig.render.diffusers_models import build_tiny
-
-    out = tmp_path_factory.mktemp("tiny-sd")
-    build_tiny(out, seed=0)
-    return out
-
-
-@pytest.fixture(scope="session")
 def tiny_config(tiny_model_dir: Path):
     """RenderConfig for the tiny model: 64 px, 2 steps, CPU, batches of 2."""
     from caig.profile import load_profile
