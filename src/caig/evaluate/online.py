@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +52,35 @@ def held_out_products(runs: Mapping[str, str | Path]) -> list[str]:
     return shared
 
 
-def online_test(
+@dataclass
+class Arms:
+    """Every arm of the products under test, with its prior mean from one joint RM ranking, and the logs."""
+
+    world: Any  # the loaded world: its oracle plays the users
+    products: list[str]
+    pool: pd.DataFrame  # creative_id, product_id, description, image_path, source, prior_mean
+    events: pd.DataFrame  # logged product_id, clicked: the traffic's product mix
+
+
+def prepare_arms(
     profile: Profile,
     world_dir: str | Path,
     pm_dir: str | Path,
     rm_dir: str | Path,
     runs: Mapping[str, str | Path],
-    out: str | Path,
     products: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """Generate with each run's PM, serve the three arm sets on the same simulated traffic; write
-    ``out/online.json`` (and the generated creatives) and return the summary.
+) -> Arms:
+    """Generate with each run's PM for the products under test and rank every arm of each product with the
+    RM, once: the serving of any number of traffic seeds reuses it.
 
     Args:
         runs: ``{"pcpo": DIR, "dpo": DIR}``, `caig pcpo` outputs (their last round's adapter is used).
-        products: the products under test; default: the runs' held-out products (the first
-            ``generate.online.products`` of them). Pass every product of a world the runs never saw.
+        products: the products under test; default: the runs' held-out products. At most the first
+            ``generate.online.products`` are used. Pass every product of a world the runs never saw.
     """
     from caig.world.loaded import load_world
 
-    config, world_dir, out = profile.generate.online, Path(world_dir), Path(out)
+    config, world_dir = profile.generate.online, Path(world_dir)
     missing = [name for name in ("pcpo", "dpo") if name not in runs]
     if missing:
         raise UserError(f"the online test needs a {missing[0]} run (runs: {', '.join(runs) or 'none'})")
@@ -83,11 +93,27 @@ def online_test(
     pool = _pool(world.creatives, generated, chosen)
     events = read_logged_events(world_dir, ("product_id", "clicked"))
     pool["prior_mean"] = _joint_prior_means(profile, world_dir, rm_dir, world.catalog, pool, events)
-    result = serve_arm_sets(world, pool, chosen, events, config, profile.orchestration.refresh.prior_strength)
+    return Arms(world, chosen, pool.drop(columns=["image"]), events)
+
+
+def online_test(
+    profile: Profile,
+    world_dir: str | Path,
+    pm_dir: str | Path,
+    rm_dir: str | Path,
+    runs: Mapping[str, str | Path],
+    out: str | Path,
+    products: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Generate with each run's PM, serve the three arm sets on the same simulated traffic
+    (``generate.online``); write ``out/online.json`` and ``out/arms.parquet``; return the summary."""
+    arms = prepare_arms(profile, world_dir, pm_dir, rm_dir, runs, products)
+    result = serve_arm_sets(arms, profile.generate.online, profile.orchestration.refresh.prior_strength)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    pool.drop(columns=["image"]).to_parquet(out / "arms.parquet", index=False)
+    arms.pool.to_parquet(out / "arms.parquet", index=False)
     (out / "online.json").write_text(json.dumps(result, indent=2))
-    log.info("online A/B over %d products: CTR %s", len(chosen), result["ctr_by_arm_set"])
+    log.info("online A/B over %d products: CTR %s", len(arms.products), result["ctr_by_arm_set"])
     return result
 
 
@@ -153,16 +179,10 @@ def _logged_product_ctr(events: pd.DataFrame, product_ids: pd.Series) -> np.ndar
     return product_ids.map(ctr).fillna(overall).to_numpy(float)
 
 
-def serve_arm_sets(
-    world: Any,
-    pool: pd.DataFrame,
-    products: list[str],
-    events: pd.DataFrame,
-    config: OnlineTestConfig,
-    prior_strength: float,
-) -> dict[str, Any]:
-    """Thompson sampling over each arm set on one draw of traffic and clicks; CTR, lift, generated share and
-    the match rate of what was served, overall and per category."""
+def serve_arm_sets(arms: Arms, config: OnlineTestConfig, prior_strength: float) -> dict[str, Any]:
+    """Thompson sampling over each arm set on one draw of traffic and clicks (``config.seed``); CTR, lift,
+    generated share and the match rate of what was served, overall and per category."""
+    world, pool, products, events = arms.world, arms.pool, arms.products, arms.events
     simulate = SimulateConfig(
         n_impressions=config.n_impressions, batch_size=config.batch_size, seed=config.seed
     )
@@ -176,13 +196,13 @@ def serve_arm_sets(
     served: dict[str, dict[str, Any]] = {}
     ctx = u = None
     for name in ARM_SETS:
-        arms = pool[pool["source"].isin({"existing", name})]
+        subset = pool[pool["source"].isin({"existing", name})]
         arena = layout_arena(
-            arms, products, segments, lambda pid, row: true_ctr[row.creative_id], weights, name
+            subset, products, segments, lambda pid, row: true_ctr[row.creative_id], weights, name
         )
         if ctx is None:  # the same impressions and click draws for every arm set
             ctx, u = draw_traffic(arena, world.config.segment_mix, simulate)
-        mean = arms.set_index("creative_id")["prior_mean"]
+        mean = subset.set_index("creative_id")["prior_mean"]
         prior = np.where(
             arena.valid, mean.reindex(arena.creative_ids.ravel()).to_numpy().reshape(arena.valid.shape), 0.5
         )
@@ -190,7 +210,7 @@ def serve_arm_sets(
         beta = np.where(arena.valid, prior_strength * (1 - prior), 1e9)
         run = run_policy(BetaTS(alpha, beta, len(segments), simulate.seed), arena, ctx, u, simulate, name)
         ids = arena.creative_ids[ctx // len(segments), run["arms"]]
-        source = arms.set_index("creative_id")["source"]
+        source = subset.set_index("creative_id")["source"]
         served[name] = _served_figures(run["clicked"], ids, source, matched, category[ctx // len(segments)])
     return _summary(served, len(products), simulate)
 
