@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -33,10 +34,11 @@ REDIS_DB = 12  # this test's Redis database; keys are further namespaced by a pe
 
 
 def refresh_features(run: Path, config: FeaturesConfig) -> None:
-    """What the features step does after generation: restate the sources, apply, materialize up to now,
-    into the same store (production: one store on a shared volume, one Redis)."""
+    """What the features step does after generation: restate the sources, apply, materialize, into the same
+    store (production: one store on a shared volume, one Redis); "now" is the run's as_of, before the
+    creatives were registered, as in a run on logs that end in the past."""
     apply(config, run)
-    materialize(open_store(config, store_dir(config, run)))
+    materialize(open_store(config, store_dir(config, run)), datetime(2026, 11, 1, tzinfo=UTC))
 
 
 @pytest.fixture(params=["sqlite", "redis"])

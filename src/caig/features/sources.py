@@ -8,6 +8,7 @@ the same field types every time, even for an empty table.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -82,7 +83,7 @@ def prepare_sources(
         "product_profile": (product_profile(catalog, snapshot_time), PRODUCT_PROFILE_SCHEMA),
         "product_creatives": (
             product_creatives(
-                catalog, creatives, snapshot_time, registered_at(resolve(run_dir, config.creatives_path))
+                catalog, creatives, snapshot_time, generated_ids(resolve(run_dir, config.creatives_path))
             ),
             PRODUCT_CREATIVES_SCHEMA,
         ),
@@ -121,27 +122,24 @@ def product_profile(catalog: pd.DataFrame, snapshot_time: pd.Timestamp) -> pd.Da
     return frame.assign(event_timestamp=_utc(snapshot_time))
 
 
-def registered_at(creatives_path: Path) -> pd.Series:
-    """When each generated creative was registered (``generated.parquet`` beside the creatives table), by id;
-    empty when nothing was generated."""
+def generated_ids(creatives_path: Path) -> set[str]:
+    """The ids of generated creatives (``generated.parquet`` beside the creatives table); empty when none."""
     path = creatives_path.parent / GENERATED
-    if not path.is_file():
-        return pd.Series(dtype="datetime64[us, UTC]")
-    generated = pd.read_parquet(path, columns=["creative_id", "created_at"])
-    return generated.set_index("creative_id")["created_at"]
+    return set(pd.read_parquet(path, columns=["creative_id"])["creative_id"]) if path.is_file() else set()
 
 
 def product_creatives(
     catalog: pd.DataFrame,
     creatives: pd.DataFrame,
     snapshot_time: pd.Timestamp,
-    registered: pd.Series | None = None,
+    generated: Collection[str] = (),
 ) -> pd.DataFrame:
     """One row per catalog product: the sorted ids of its creatives (empty list when it has none).
 
-    The row is stamped at the catalog snapshot, or at its newest creative's registration (``registered``:
-    time by creative id) when later: the list changed then, and an online store that keeps the newest row
-    per product (Redis skips a row no newer than the one it holds) takes the new list."""
+    The row is stamped at the catalog snapshot plus one microsecond per generated creative of the product
+    (``generated``: their ids): a list that grew by a registration is newer than the one an online store holds
+    (Redis keeps a row only if it is newer), whatever "now" the run materializes up to, and history's
+    point-in-time joins still see the catalog from the start of the logs."""
     unknown = ~creatives["product_id"].isin(catalog["product_id"])
     if unknown.any():
         raise UserError(
@@ -150,19 +148,15 @@ def product_creatives(
         )
     lists = creatives.sort_values("creative_id").groupby("product_id")["creative_id"].agg(list)
     ids = [lists.get(pid, []) for pid in catalog["product_id"]]
-    stamp = pd.Series(_utc(snapshot_time), index=catalog["product_id"].to_numpy())
-    if registered is not None and len(registered):
-        newest = (
-            creatives.assign(at=creatives["creative_id"].map(registered)).groupby("product_id")["at"].max()
-        )
-        newest = pd.to_datetime(newest.reindex(stamp.index), utc=True)
-        stamp = stamp.where(newest.isna() | (newest <= stamp), newest)
+    new = set(generated)
+    versions = [sum(c in new for c in x) for x in ids]
+    stamp = _utc(snapshot_time) + pd.to_timedelta(versions, unit="us")
     return pd.DataFrame(
         {
             "product_id": catalog["product_id"].to_numpy(),
             "creative_ids": ids,
             "n_creatives": [len(x) for x in ids],
-            "event_timestamp": stamp.to_numpy(),
+            "event_timestamp": stamp,
         }
     )
 
