@@ -1,6 +1,7 @@
 """The production path at CPU cost: ``make smoke-production`` (``caig smoke-production``).
 
-What a team deploys, run whole on one machine: the ``caig-training`` and ``caig-refresh`` pipelines through the
+What a team deploys, run whole on one machine: the ``caig-training``, ``caig-refresh`` and ``caig-generate``
+pipelines through the
 KFP local runner with the production profile (``configs/smoke-production.yaml`` extends it, changing model
 sizes, run lengths and addresses only: the LLaVA-v1.6 architecture and processor, so every image costs the
 production token count; SD1.5 + ControlNet inpainting at 512 px; LoRA r128, bf16, gradient checkpointing,
@@ -66,8 +67,9 @@ def import_release(release: Path, out: Path) -> Path:
 
 
 def run_production_smoke(out: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Build the release and the tiny SD pipeline, run caig-training then caig-refresh (ranking with the RM
-    the training run trained); write ``out/metrics.json`` (both runs' metrics and step timings)."""
+    """Build the release and the tiny SD pipeline, run caig-training, then caig-refresh and caig-generate with
+    the models the training run trained (generate registers into the imported data, last); write
+    ``out/metrics.json`` (every run's metrics and step timings)."""
     from caig.cli.pipeline import run_local_pipeline
     from caig.render.diffusers_models import build_tiny
 
@@ -81,17 +83,20 @@ def run_production_smoke(out: str | Path, overrides: Sequence[str] = ()) -> dict
     arguments = {"data": str(data.resolve()), "as_of": AS_OF}
     training = run_local_pipeline(profile, out / "training", arguments=arguments)
     rm = json.loads((out / "training" / "steps.json").read_text())["train-rm"]["rm"]
+    steps = json.loads((out / "training" / "steps.json").read_text())
+    models = {"pm": steps["pretrain-pm"]["pm"], "optimized": steps["optimize-pm"]["run"], "rm": rm}
     refresh = run_local_pipeline(
         profile, out / "refresh", name="caig-refresh", arguments={**arguments, "rm": rm}
     )
+    generate = run_local_pipeline(
+        profile, out / "generate", name="caig-generate", arguments={**arguments, **models}
+    )
+    runs = {"training": training, "refresh": refresh, "generate": generate}
     summary = {
         "profile": PROFILE,
         "data": str(data),
-        "training": training,
-        "refresh": refresh,
-        "seconds": {
-            run: json.loads((out / run / "timings.json").read_text()) for run in ("training", "refresh")
-        },
+        **runs,
+        "seconds": {run: json.loads((out / run / "timings.json").read_text()) for run in runs},
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     log.info("production smoke run finished: %s", out / "metrics.json")

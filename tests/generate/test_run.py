@@ -105,6 +105,12 @@ def test_bad_input_is_named(generate_profile, models, data_dir, capsys):
     with pytest.raises(SystemExit) as done:
         main(["generate", "--data", str(data_dir), "--pm", str(rm.parent), "--rm", str(rm)])
     assert done.value.code == 2 and "holds no model" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["generate", "--data", str(data_dir), "--pm", str(pm), "--rm", str(rm), "--adapter", str(rm)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "--adapter" in err and "adapter_config.json" in err
+    with pytest.raises(UserError, match="online.n_impressions|n_impressions and batch_size"):
+        load_profile("local", ["generate.online.n_impressions=0"])
     assert not (data_dir / GENERATED).exists()
 
 

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from tests.oracle_audit import audit_env, audit_reports
 
@@ -19,12 +20,13 @@ REDIS_DB = 13  # configs/smoke-production.yaml's features and bandit database
 TRAINING_STEPS = {
     "configure-run", "build-world", "build-base-model", "ingest-events", "validate-stats", "build-pairs",
     "build-tasks", "pretrain-pm", "materialize-features", "train-rm", "evaluate-rm", "optimize-pm",
-    "optimize-pm-2", "evaluate-runs", "register-models", "run-report",
+    "optimize-pm-2", "evaluate-runs", "online-ab-test", "register-models", "run-report",
 }  # fmt: skip
 REFRESH_STEPS = {
     "importer", "build-world", "ingest-events", "validate-stats", "rank-creatives", "materialize-features",
     "refresh-report",
 }  # fmt: skip
+GENERATE_STEPS = REFRESH_STEPS | {"importer-2", "importer-3", "generate-creatives"}
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,7 @@ def test_every_step_of_both_pipelines_ran(smoke):
     _, metrics = smoke
     assert set(metrics["seconds"]["training"]) == TRAINING_STEPS
     assert set(metrics["seconds"]["refresh"]) == REFRESH_STEPS
+    assert set(metrics["seconds"]["generate"]) == GENERATE_STEPS
     assert metrics["refresh"]["priors.products_scored"] == metrics["training"]["world.n_products"] > 0
 
 
@@ -62,6 +65,7 @@ def test_oracle_steps_are_skipped_with_their_reason_and_the_judge_runs_instead(s
     assert "simulator" in training["evaluate.skipped.match_rate"]
     assert "simulator" in training["evaluate.skipped.ctr_uplift"]
     assert training["rm.ceiling"] is None and training["rm.pairs"] > 0
+    assert "no world.json" in training["online.skipped"]
     for method in ("pcpo", "dpo"):
         assert len(training[f"{method}.judge_match_rate_by_round"]) == 2  # round 0 and the one round
         assert 0 <= training[f"{method}.judge_match_rate"] <= 1
@@ -89,3 +93,16 @@ def test_no_step_imported_the_oracle(smoke):
     assert len(steps) >= len(TRAINING_STEPS) + len(REFRESH_STEPS) - 1, [r["argv"][:2] for r in reports]
     offenders = [r["argv"][:3] for r in reports if r["oracle"] and r["argv"][1:3] not in FIXTURE_COMMANDS]
     assert offenders == []
+
+
+def test_generate_registers_a_creative_per_product_and_the_refresh_after_it_ranks_them(smoke):
+    root, metrics = smoke
+    generate = metrics["generate"]
+    products = metrics["training"]["world.n_products"]
+    assert generate["generate.products"] == products and generate["generate.registered"] == products
+    assert generate["generate.not_kept.ranked_below_keep"] + generate["generate.not_kept.unsafe"] + generate[
+        "generate.not_kept.repeated"] + generate["generate.not_kept.unrenderable"] == products  # fmt: skip
+    assert generate["priors.creatives_scored"] == metrics["refresh"]["priors.creatives_scored"] + products
+    generated = pd.read_parquet(root / "run" / "data" / "generated.parquet")
+    assert len(generated) == products and generated["pm"].str.contains("adapter").all()
+    assert json.loads(generated["render"].iloc[0])["backend"] == "diffusers"  # production's renderer
