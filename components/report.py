@@ -10,6 +10,7 @@ from caig.orchestration.images import step_image
 def run_report(
     world: Input[Dataset],
     evaluation: Input[Dataset],
+    online: Input[Dataset],
     world_summary: Input[Metrics],
     data_summary: Input[Metrics],
     validation_summary: Input[Metrics],
@@ -28,7 +29,7 @@ def run_report(
     metrics: Output[Metrics],
 ):
     """The training run's report with ``caig.orchestration.report.build_run_report``: metrics by stage,
-    the world's contact sheet and the evaluation's figures."""
+    the world's contact sheet, the evaluation's figures and the online A/B's."""
     from pathlib import Path
 
     from caig.logs import setup_logging
@@ -38,6 +39,7 @@ def run_report(
     setup_logging()
     figures = {"World: products and their creatives": Path(world.path) / "contact_sheet.png"}
     figures.update(figures_in(Path(evaluation.path)))
+    figures.update(figures_in(Path(online.path)))
     steps = [
         world_summary,
         data_summary,

@@ -148,6 +148,7 @@ def training_pipeline(config: OrchestrationConfig):
         report = run_report(
             world=source,
             evaluation=evaluation.outputs["evaluation"],
+            online=online.outputs["online"],
             world_summary=world.outputs["summary"],
             data_summary=ingest.outputs["summary"],
             validation_summary=validate.outputs["summary"],

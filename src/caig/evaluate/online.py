@@ -32,6 +32,7 @@ from PIL import Image
 from caig.bandit.config import SimulateConfig
 from caig.bandit.simulate import BetaTS, draw_traffic, layout_arena, read_logged_events, run_policy
 from caig.errors import UserError
+from caig.evaluate.plots import plot_online
 from caig.evaluate.rounds import load_rounds
 from caig.generate.config import OnlineTestConfig
 from caig.generate.run import Generation, Generator
@@ -106,13 +107,15 @@ def online_test(
     products: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Generate with each run's PM, serve the three arm sets on the same simulated traffic
-    (``generate.online``); write ``out/online.json`` and ``out/arms.parquet``; return the summary."""
+    (``generate.online``); write ``out/online.json``, ``out/arms.parquet`` and the figure
+    ``out/online_ab.png``; return the summary."""
     arms = prepare_arms(profile, world_dir, pm_dir, rm_dir, runs, products)
     result = serve_arm_sets(arms, profile.generate.online, profile.orchestration.refresh.prior_strength)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     arms.pool.to_parquet(out / "arms.parquet", index=False)
     (out / "online.json").write_text(json.dumps(result, indent=2))
+    plot_online(result, out / "online_ab.png")
     log.info("online A/B over %d products: CTR %s", len(arms.products), result["ctr_by_arm_set"])
     return result
 
