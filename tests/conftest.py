@@ -86,7 +86,7 @@ def pcpo_run_layout(pm: Path, out: Path, held_out: list[str], seed: int) -> Path
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random-weight pipeline as `caig render build-tiny` saves it."""
     from caig.render.diffusers_models import build_tiny
 

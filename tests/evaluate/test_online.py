@@ -44,6 +44,7 @@ def test_three_arm_sets_serve_the_same_traffic(models, runs, small_world_dir, tm
     assert set(arms["source"]) == {"existing", "pcpo", "dpo"}
     assert arms["prior_mean"].between(0, 1).all()
     assert json.loads((tmp_path / "online" / "online.json").read_text()) == result
+    assert (tmp_path / "online" / "online_ab.png").stat().st_size > 0
     again = online_test(profile, small_world_dir, pm, rm, runs, tmp_path / "again")
     assert again["clicks_by_arm_set"] == result["clicks_by_arm_set"]  # same seeds, same traffic, same clicks
 

@@ -114,14 +114,14 @@ def test_bad_input_is_named(generate_profile, models, data_dir, capsys):
     assert not (data_dir / GENERATED).exists()
 
 
-def test_unsafe_renders_are_counted_and_never_registered(models, data_dir, tiny_model_dir):
+def test_unsafe_renders_are_counted_and_never_registered(models, data_dir, tiny_sd_dir):
     """The SD safety checker (tiny, its threshold lowered so that it flags every image) rejects every
     candidate: the pass keeps none, counts them as unsafe, and registration adds nothing."""
     from caig.generate.run import Generator
     from caig.render.diffusers_models import set_safety_threshold
 
     pm, rm = models
-    diffusers = ["render.backend=diffusers", f"render.base_model={tiny_model_dir}", "render.steps=2",
+    diffusers = ["render.backend=diffusers", f"render.base_model={tiny_sd_dir}", "render.steps=2",
                  "render.device=cpu", "render.channels_last=false", "render.batch_size=1"]  # fmt: skip
     profile = load_profile("local", [*SMALL_WORLD, *GENERATE, *diffusers])
     generator = Generator(profile, data_dir, pm, rm)

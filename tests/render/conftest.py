@@ -20,11 +20,11 @@ TINY = [
 
 
 @pytest.fixture(scope="session")
-def tiny_config(tiny_model_dir: Path):
+def tiny_config(tiny_sd_dir: Path):
     """RenderConfig for the tiny model: 64 px, 2 steps, CPU, batches of 2."""
     from caig.profile import load_profile
 
-    return load_profile("local", [*TINY, f"render.base_model={tiny_model_dir}"]).render
+    return load_profile("local", [*TINY, f"render.base_model={tiny_sd_dir}"]).render
 
 
 @pytest.fixture(scope="session")

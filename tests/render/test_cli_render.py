@@ -18,14 +18,14 @@ def _caig(*args: str) -> int:
     return 0
 
 
-def test_render_diffusers_writes_png_and_sidecar(small_world_dir, tiny_model_dir, tmp_path, capsys):
+def test_render_diffusers_writes_png_and_sidecar(small_world_dir, tiny_sd_dir, tmp_path, capsys):
     out = tmp_path / "ad.png"
     code = _caig(
         "render",
         "--backend",
         "diffusers",
         "--set",
-        f"render.base_model={tiny_model_dir}",
+        f"render.base_model={tiny_sd_dir}",
         "--set",
         "render.image_size=64",
         "--set",
@@ -45,7 +45,7 @@ def test_render_diffusers_writes_png_and_sidecar(small_world_dir, tiny_model_dir
     )
     assert code == 0, capsys.readouterr().err
     sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["backend"] == "diffusers" and sidecar["model"] == str(tiny_model_dir)
+    assert sidecar["backend"] == "diffusers" and sidecar["model"] == str(tiny_sd_dir)
     assert sidecar["seed"] == 7 and len(sidecar["box"]) == 4 and sidecar["timing"]["render_s"] > 0
     assert read_label(out)["AI-Generated"] == "true"
 

@@ -132,5 +132,5 @@ def test_model_locations_are_local_only(uri, fragment):
         resolve_model_path(uri, "render.base_model")
 
 
-def test_file_uri_loads(tiny_model_dir):
-    assert resolve_model_path(f"file://{tiny_model_dir}", "render.base_model") == tiny_model_dir
+def test_file_uri_loads(tiny_sd_dir):
+    assert resolve_model_path(f"file://{tiny_sd_dir}", "render.base_model") == tiny_sd_dir
