@@ -141,3 +141,27 @@ def test_build_selector_from_a_run_directory_without_priors(tmp_path: Path, smal
         assert (tmp_path / "bandit" / "state.sqlite").is_file()
     finally:
         sel.close()
+
+
+def test_reported_propensities_are_the_policys_choice_probabilities(tmp_path: Path):
+    """Off-policy evaluation reweights by the logged propensity: it must be P(TS picks that arm), not 1.
+
+    Four arms with identical priors: each picked about 1/4 of the time, each reported near 1/4. An arm far
+    behind (prior mean 0.02 against 0.4): picked almost never, and reported below 0.05 when it is."""
+    creatives = pd.DataFrame({"creative_id": list("WXYZ") + ["S", "L"], "product_id": ["Q"] * 4 + ["R"] * 2})
+    priors = pd.DataFrame({"creative_id": list("WXYZ") + ["S", "L"],
+                           "prior_alpha": [5.0] * 4 + [40.0, 1.0], "prior_beta": [95.0] * 4 + [60.0, 49.0]})  # fmt: skip
+    sel = CreativeSelector(TableProvider(creatives, priors, ["Q", "R"]), SQLiteStore(tmp_path / "s.db"),
+                           BanditConfig(seed=1, propensity_samples=4000))  # fmt: skip
+    try:
+        picks = [sel.select("Q", "young") for _ in range(2000)]
+        shares = pd.Series([p.creative_id for p in picks]).value_counts(normalize=True)
+        assert set(shares.index) == set("WXYZ") and shares.between(0.2, 0.3).all()
+        reported = pd.Series([p.propensity for p in picks])
+        assert reported.between(0.25 - 0.04, 0.25 + 0.04).all()  # Monte Carlo error of 4000 draws
+        far = [sel.select("R", "young") for _ in range(400)]
+        assert all(p.propensity > 0.9 for p in far if p.creative_id == "S")
+        assert all(p.propensity < 0.05 for p in far if p.creative_id == "L")
+        assert sum(p.creative_id == "L" for p in far) < 20
+    finally:
+        sel.close()

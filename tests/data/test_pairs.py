@@ -34,3 +34,15 @@ def test_left_right_is_randomised():
     pairs, _ = build_rm_pairs(totals, PairRuleConfig(min_impressions=1000), seed=1)
     share_left = (pairs.label == "left").mean()
     assert len(pairs) == n and 0.35 < share_left < 0.65
+
+
+def test_exposure_must_exceed_the_threshold_not_reach_it():
+    """E is "more than E impressions": a creative shown exactly E times is not exposed enough."""
+    totals = pd.DataFrame({
+        "creative_id": ["at", "above", "other"],
+        "product_id": ["P1", "P1", "P1"],
+        "impressions": [1000, 1001, 1001],
+        "clicks": [50, 52, 55],
+    })
+    _, counts = build_rm_pairs(totals, PairRuleConfig(min_impressions=1000, min_ratio_gap=0.0, max_ratio=None))
+    assert counts["creatives_exposed"] == 2 and counts["pairs"] == 1

@@ -88,3 +88,20 @@ def test_row_count_drift_against_the_previous_run_and_cli_exit_code(stats_dir, t
     saved = json.loads((report / "validation.json").read_text())
     assert saved["previous_stats_rows"] == len(stats) and saved["stats_rows"] == len(stats) // 4
     assert saved["baseline_stats_rows"] == len(stats)  # a failed run does not become the baseline
+
+
+def test_an_implausible_creative_ctr_fails_the_stats_suite(stats_dir, tmp_path):
+    """A creative whose clicks are 80% of its impressions (display ads: a few percent) breaks max_ctr."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    stats = pd.read_parquet(stats_dir / "creative_stats.parquet")
+    creative = stats.loc[0, "creative_id"]
+    mine = stats["creative_id"] == creative
+    stats.loc[mine, "clicks"] = (stats.loc[mine, "impressions"] * 0.8).astype(stats["clicks"].dtype)
+    stats.to_parquet(bad / "creative_stats.parquet", index=False)
+    summary = validate_stats(bad, tmp_path / "report", ValidationConfig(max_ctr=0.5), INGEST, AS_OF)
+    assert summary["success"] is False
+    failed = [
+        f for f in summary["failed_expectations"] if f["expectation"] == "expect_column_values_to_be_between"
+    ]
+    assert [f["result"]["unexpected_count"] for f in failed] == [int(mine.sum())]

@@ -78,3 +78,19 @@ def test_soft_answer_loss_weights_the_two_answer_tokens() -> None:
     assert answer_loss(lm_logits, torch.tensor([0.0, 1.0, 1.0]), answer_ids).item() == pytest.approx(
         hard.item()
     )
+
+
+def test_eq7_weights_are_the_papers_by_default_in_the_loss_and_the_config() -> None:
+    """lambda1 = 1 and lambda2 = 0.5 (paper Eq. 7): the sum, the function's defaults, and the RM config's."""
+    from caig.reward.config import RewardConfig
+
+    logits, labels = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+    pred, true = torch.tensor([[0.1, 0.2], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.3, 0.4]])
+    parts = reward_loss(logits, pred, labels, true)
+    ce, point = classification_loss(logits, labels).item(), point_loss(pred, true).item()
+    assert parts["loss"].item() == pytest.approx(ce + 0.5 * point, rel=1e-6)
+    assert parts["ce"].item() == pytest.approx(ce) and parts["point"].item() == pytest.approx(0.15)
+    config = RewardConfig()
+    assert (config.ce_weight, config.point_weight) == (1.0, 0.5)
+    weighted = reward_loss(logits, pred, labels, true, config.ce_weight, config.point_weight)
+    assert weighted["loss"].item() == pytest.approx(parts["loss"].item())

@@ -61,3 +61,24 @@ def test_ctr_margin_is_swap_consistent(tiny_model_dir, rm_config, train_pairs) -
     # the same passes give score_source's probabilities
     for mine, theirs in zip((p_left, p_swapped), scorer.score_source(source), strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+
+def test_pair_matrix_averages_both_orders_of_every_pair() -> None:
+    """A side-biased judge (prefers the left ad by 0.3 whatever it sees) cancels out: M[i, j] + M[j, i] = 1,
+    and the matrix keeps only the ads' own difference."""
+    strength = {"a": 0.2, "b": 0.0, "c": -0.1}
+
+    class SideBiased(RewardScorer):
+        def __init__(self) -> None:  # no model: the judge's answers are the formula below
+            pass
+
+        def _encode(self, product, left, right):
+            return (left, right)
+
+        def prob_left(self, examples):
+            return np.array([0.5 + 0.3 + strength[left] - strength[right] for left, right in examples])
+
+    m = SideBiased().pair_matrix({"product_id": "P1"}, ["a", "b", "c"])
+    np.testing.assert_allclose(m + m.T, np.ones((3, 3)))
+    np.testing.assert_allclose(np.diag(m), 0.5)
+    assert m[0, 1] == pytest.approx(0.7) and m[1, 2] == pytest.approx(0.6) and m[0, 2] == pytest.approx(0.8)
