@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image
+from tqdm import tqdm
 
 from caig.bandit.config import SimulateConfig
 from caig.bandit.simulate import BetaTS, draw_traffic, layout_arena, read_logged_events, run_policy
@@ -159,7 +160,9 @@ def _joint_prior_means(
     scorer = RewardScorer.from_dir(rm_dir)
     products = catalog.set_index("product_id")
     scores = np.zeros(len(pool))
-    for pid, arms in pool.groupby("product_id", sort=False):
+    for pid, arms in tqdm(
+        pool.groupby("product_id", sort=False), desc="rm ranking", unit="product", leave=False
+    ):
         row = {"product_id": pid, **products.loc[pid].to_dict()}
         if "tags" in row:
             row["tags"] = list(row["tags"])
