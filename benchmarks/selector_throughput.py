@@ -287,8 +287,9 @@ def prepare_run(directory: Path) -> list[str]:
     import numpy as np
     import pandas as pd
 
+    from caig.bandit.arena import read_logged_events
     from caig.bandit.config import SimulateConfig
-    from caig.bandit.simulate import empirical_priors, read_logged_events
+    from caig.bandit.simulate import empirical_priors
     from caig.profile import load_profile
     from caig.world.build import build_world
 

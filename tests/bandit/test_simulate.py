@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from caig.bandit.arena import read_logged_events
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import empirical_priors, product_level_priors, read_logged_events, simulate
+from caig.bandit.simulate import empirical_priors, product_level_priors, simulate
 from caig.cli import main
 
 

@@ -16,8 +16,9 @@ import httpx
 import numpy as np
 import pytest
 
+from caig.bandit.arena import read_logged_events
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import empirical_priors, read_logged_events
+from caig.bandit.simulate import empirical_priors
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -16,8 +16,9 @@ import redis
 from tests.conftest import GENERATE, SMALL_WORLD
 from tests.serving.conftest import Server
 
+from caig.bandit.arena import read_logged_events
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import empirical_priors, read_logged_events
+from caig.bandit.simulate import empirical_priors
 from caig.features.config import FeaturesConfig
 from caig.features.online import materialize
 from caig.features.store import apply, open_store, store_dir

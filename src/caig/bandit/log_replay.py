@@ -19,16 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from caig.bandit.arena import Arena, BetaTS, draw_traffic, layout_arena, read_logged_events, run_policy
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import (
-    Arena,
-    BetaTS,
-    draw_traffic,
-    layout_arena,
-    prior_arrays,
-    read_logged_events,
-    run_policy,
-)
+from caig.bandit.simulate import prior_arrays
 from caig.errors import UserError
 
 REPLAY_SHRINKAGE = 20.0  # pseudo-impressions of the product x segment CTR in each creative's replayed CTR

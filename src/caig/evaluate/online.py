@@ -30,8 +30,8 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from caig.bandit.arena import BetaTS, draw_traffic, layout_arena, read_logged_events, run_policy
 from caig.bandit.config import SimulateConfig
-from caig.bandit.simulate import BetaTS, draw_traffic, layout_arena, read_logged_events, run_policy
 from caig.errors import UserError
 from caig.evaluate.plots import plot_online
 from caig.evaluate.rounds import load_rounds

@@ -32,9 +32,9 @@ import pandas as pd
 from scipy import optimize, stats
 from tqdm import tqdm
 
+from caig.bandit.arena import read_logged_events
 from caig.bandit.config import SimulateConfig
 from caig.bandit.log_replay import REPLAY_EVENT_COLUMNS, LoggedArena, arena_from_logs, replay_regret
-from caig.bandit.simulate import read_logged_events
 from caig.errors import UserError
 from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES, RefreshConfig
 from caig.orchestration.rm_priors import grouped_prior_means, product_ctr, score_creatives
