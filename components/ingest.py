@@ -31,7 +31,4 @@ def ingest_events(
     record_metrics(summary, "data", result)
     stats.metadata.update({"rows": report.stats_rows, "events_total": report.events_total})
     if not report.passed:
-        raise RuntimeError(
-            f"{report.rows_quarantined} of {report.rows_read} rows quarantined, above "
-            f"data.ingest.max_quarantine_share={report.max_quarantine_share}; see {stats.path}/quarantine"
-        )
+        raise RuntimeError(f"{'; '.join(report.failures())}; see {stats.path}/ingest_report.json")

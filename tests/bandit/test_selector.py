@@ -76,7 +76,8 @@ def test_feedback_answers_recorded_then_duplicate(selector):
         (7, "young", "product_id", "must be a string"),
         (None, "young", "product_id", "missing"),
         ("P1", "martian", "segment", "unknown segment"),
-        ("P1", "", "segment", "non-empty"),
+        ("P1", "", "segment", "must not be blank"),
+        ("P1", "  ", "segment", "must not be blank"),
     ],
 )
 def test_bad_selection_requests_name_the_field(selector, product, segment, field, words):

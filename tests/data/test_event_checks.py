@@ -122,3 +122,22 @@ def test_a_wrongly_typed_or_missing_column_quarantines_every_row():
     assert ok.valid["ts"].to_pylist()[1] == datetime(2026, 10, 6, tzinfo=UTC)
     no_segment = check_batch(fixed.drop(["segment"]), AS_OF, 0, None)
     assert no_segment.quarantined["detail"].to_pylist() == ["column segment is missing"] * 2
+
+
+def test_clicked_text_is_true_false_1_0_only_as_at_the_serving_doors():
+    """The words the feedback endpoints refuse are refused here too: "yes", "t", "no" are not guessed."""
+    words = ["TRUE", " false ", "1", "0", "yes", "t", "no", "2"]
+    table = pa.table(
+        {
+            "event_id": [f"e{i}" for i in range(len(words))],
+            "ts": ["2026-10-05T10:00:00Z"] * len(words),
+            "product_id": ["P1"] * len(words),
+            "creative_id": ["C1"] * len(words),
+            "segment": ["young"] * len(words),
+            "clicked": words,
+        }
+    )
+    checked = check_batch(table, AS_OF, 0, CREATIVES)
+    assert checked.valid["clicked"].to_pylist() == [True, False, True, False]
+    q = checked.quarantined.to_pandas()
+    assert q["clicked"].tolist() == ["yes", "t", "no", "2"] and set(q["reason"]) == {"wrong_type"}

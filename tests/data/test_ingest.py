@@ -1,5 +1,6 @@
 """Ingestion of the small world's logs and of injected bad rows and files: exact counts and reasons."""
 
+import dataclasses
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -173,7 +174,7 @@ def _corrupt_second_row_group(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_unreadable_files_are_reported_by_name_and_the_run_goes_on(world_events, tmp_path):
+def test_unreadable_files_are_reported_by_name_and_fail_the_run(world_events, tmp_path, capsys):
     events = tmp_path / "ev"
     table = pa.Table.from_pandas(world_events.head(2000), schema=EVENT_SCHEMA, preserve_index=False)
     _write(events / "ok.parquet", table.slice(0, 500))
@@ -193,7 +194,33 @@ def test_unreadable_files_are_reported_by_name_and_the_run_goes_on(world_events,
     ]
     # The corrupt file's first row group was readable, but none of its rows count.
     assert (report.rows_read, report.rows_valid, report.events_total) == (500, 500, 500)
-    assert report.passed
+    assert not report.passed and "3 event file(s) could not be read" in report.failures()[0]
+    allowed = dataclasses.replace(CONFIG, max_unreadable_files=3)
+    assert ingest_events(events, tmp_path / "ds3", allowed, as_of=AS_OF).passed  # a chosen tolerance
+    args = [
+        "data",
+        "ingest",
+        "--events",
+        str(events),
+        "--out",
+        str(tmp_path / "ds4"),
+        "--as-of",
+        "2026-11-01",
+    ]
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert done.value.code == 2 and len(errors) == 1 and "max_unreadable_files=0" in errors[0]
+
+
+def test_every_file_unreadable_is_not_a_pass(tmp_path):
+    events = tmp_path / "ev"
+    events.mkdir()
+    (events / "a.parquet").write_text("not parquet")
+    report = ingest_events(
+        events, tmp_path / "ds", dataclasses.replace(CONFIG, max_unreadable_files=5), as_of=AS_OF
+    )
+    assert report.rows_read == 0 and not report.passed
 
 
 def test_cli_exits_2_with_one_line_when_too_many_rows_are_quarantined(world_events, tmp_path, capsys):

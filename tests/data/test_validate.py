@@ -105,3 +105,12 @@ def test_an_implausible_creative_ctr_fails_the_stats_suite(stats_dir, tmp_path):
         f for f in summary["failed_expectations"] if f["expectation"] == "expect_column_values_to_be_between"
     ]
     assert [f["result"]["unexpected_count"] for f in failed] == [int(mine.sum())]
+
+
+def test_cli_takes_relative_paths(stats_dir, tmp_path, monkeypatch, capsys):
+    """As the README shows it: `caig data validate --stats DS --out REL` from the working directory."""
+    shutil.copytree(stats_dir, tmp_path / "ds")
+    monkeypatch.chdir(tmp_path)
+    main(["data", "validate", "--stats", "ds", "--out", "rep", "--as-of", AS_OF.isoformat()])
+    assert json.loads(capsys.readouterr().out)["success"] is True
+    assert (tmp_path / "rep" / "index.html").is_file()

@@ -39,6 +39,9 @@ class BanditConfig:
     sqlite_path: str = "bandit/state.sqlite"  # SQLite state file (store: sqlite)
     redis_url: str = "redis://127.0.0.1:6379/0"  # Redis server shared by every replica (store: redis)
     redis_prefix: str = "caig:bandit:"  # prefix of every Redis key this selector writes
+    store_timeout_s: float = 0.5  # Redis connect and socket timeout: past it a request answers 503
+    retry_after_s: int = 1  # Retry-After of a 503 while the store is unavailable; the store is not
+    # asked again before it has passed (readiness reports false meanwhile)
     provider: Literal["parquet", "feast"] = (
         "parquet"  # candidates and priors: parquet files or Feast (features.*)
     )
@@ -62,6 +65,8 @@ class BanditConfig:
     def __post_init__(self) -> None:
         if self.propensity_samples < 10:
             raise ValueError("propensity_samples must be at least 10")
+        if self.store_timeout_s <= 0 or self.retry_after_s < 1:
+            raise ValueError("store_timeout_s must be > 0 and retry_after_s >= 1")
         if self.feast_cache_seconds < 0:
             raise ValueError("feast_cache_seconds must be >= 0")
         if self.propensity_cache < 0:

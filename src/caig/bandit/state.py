@@ -5,6 +5,10 @@ Redis (production; each feedback is one Lua script, atomic on the server, so any
 it). Feedback is idempotent by ``event_id``: the first report is counted, every later one is a duplicate,
 forever (seen ids are never expired). Every recorded event is also appended to a feedback log that
 off-policy evaluation reads.
+
+A store that cannot answer (Redis down, hung past ``timeout_s``, SQLite locked) raises ``StoreUnavailable``,
+never a client library's error: the server answers 503 and the caller retries; a retried feedback is counted
+once, whatever part of the first attempt reached the store.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
 
-from caig.bandit.types import Feedback
+from caig.bandit.types import Feedback, StoreUnavailable
 
 LOG_COLUMNS = ["event_id", "ts", "product_id", "segment", "creative_id", "clicked", "propensity"]
 
@@ -36,6 +41,10 @@ class StateStore(Protocol):
 
     def feedback_log(self) -> pd.DataFrame:
         """Every counted event (``LOG_COLUMNS``), oldest first."""
+        ...
+
+    def ping(self) -> None:
+        """Return if the store answers; ``StoreUnavailable`` otherwise."""
         ...
 
     def close(self) -> None: ...
@@ -60,8 +69,12 @@ class SQLiteStore:
         self._db.executescript(self.SCHEMA)
         self._lock = threading.Lock()
 
+    def ping(self) -> None:
+        with self._lock, _sqlite_errors():
+            self._db.execute("SELECT 1").fetchone()
+
     def counts(self, product_id: str, segment: str) -> dict[str, tuple[int, int]]:
-        with self._lock:
+        with self._lock, _sqlite_errors():
             rows = self._db.execute(
                 "SELECT creative_id, impressions, clicks FROM counts WHERE product_id=? AND segment=?",
                 (product_id, segment),
@@ -71,7 +84,7 @@ class SQLiteStore:
     def record(self, events: Sequence[Feedback]) -> list[bool]:
         counted = []
         now = time.time()
-        with self._lock:
+        with self._lock, _sqlite_errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for e in events:
@@ -113,6 +126,15 @@ class SQLiteStore:
             self._db.close()
 
 
+@contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    """A locked or unreadable database file as ``StoreUnavailable`` (programming errors pass through)."""
+    try:
+        yield
+    except sqlite3.OperationalError:
+        raise StoreUnavailable() from None
+
+
 # KEYS: seen-ids set, counts hash of the (product, segment), feedback log stream.
 # ARGV: event_id, creative_id, clicked (0|1), product_id, segment, propensity ('' if none), ts.
 _RECORD_LUA = """
@@ -129,19 +151,42 @@ class RedisStore:
     """State in Redis under ``prefix``: one hash of counts per (product, segment), a set of seen event ids
     and a stream as the feedback log. Each event is recorded by one server-side Lua script (atomic)."""
 
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, prefix: str, timeout_s: float = 0.5):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self.prefix = prefix
-        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        self._redis = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 1),  # one quick retry on a dropped connection, then 503
+            health_check_interval=30,
+        )
+        self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         self._redis.ping()
         self._record = self._redis.register_script(_RECORD_LUA)
+
+    def ping(self) -> None:
+        with self._unavailable():
+            self._redis.ping()
+
+    @contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """Redis down, refusing or past the socket timeout: ``StoreUnavailable`` without its address."""
+        try:
+            yield
+        except self._errors:
+            raise StoreUnavailable() from None
 
     def _counts_key(self, product_id: str, segment: str) -> str:
         return f"{self.prefix}counts:{product_id}:{segment}"
 
     def counts(self, product_id: str, segment: str) -> dict[str, tuple[int, int]]:
-        raw = self._redis.hgetall(self._counts_key(product_id, segment))
+        with self._unavailable():
+            raw = self._redis.hgetall(self._counts_key(product_id, segment))
         out: dict[str, tuple[int, int]] = {}
         for key, value in raw.items():
             creative, _, kind = key.rpartition("|")
@@ -164,7 +209,8 @@ class RedisStore:
                 now,
             ]
             self._record(keys=keys, args=args, client=pipe)
-        return [bool(r) for r in pipe.execute()]
+        with self._unavailable():
+            return [bool(r) for r in pipe.execute()]
 
     def feedback_log(self) -> pd.DataFrame:
         entries = self._redis.xrange(f"{self.prefix}log")

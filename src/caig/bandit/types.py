@@ -17,6 +17,14 @@ class InvalidRequest(UserError):
         self.message = message
 
 
+class StoreUnavailable(Exception):
+    """The selector's state store did not answer in time or refused the connection (the server answers 503
+    and the caller retries); the message names no address or internal detail."""
+
+    def __init__(self, what: str = "the selector's state store is unavailable; retry shortly"):
+        super().__init__(what)
+
+
 @dataclass(frozen=True)
 class Arm:
     """A candidate creative and its Beta prior (from the RM's score; Beta(1, 1) when there is none)."""

@@ -57,7 +57,8 @@ def data() -> None:
     "--as-of", "as_of", default=None, help="'Now' for the future-timestamp check (ISO-8601; default: now)."
 )
 def ingest(profile: Profile, events_dir: Path, out: Path, creatives: Path | None, as_of: str | None) -> None:
-    """Ingest event logs into DS/creative_stats.parquet; exit 2 if too many rows are quarantined."""
+    """Ingest event logs into DS/creative_stats.parquet; exit 2 if too many rows are quarantined or files
+    cannot be read."""
     from caig.data.ingest import ingest_events
 
     report = ingest_events(
@@ -66,10 +67,7 @@ def ingest(profile: Profile, events_dir: Path, out: Path, creatives: Path | None
     summary = {k: v for k, v in report.to_dict().items() if k not in ("files_read", "quarantine_files")}
     click.echo(json.dumps(summary, indent=2))
     if not report.passed:
-        raise UserError(
-            f"{report.rows_quarantined} of {report.rows_read} rows quarantined ({report.quarantined_share:.1%}), "
-            f"above data.ingest.max_quarantine_share={report.max_quarantine_share}; see {out / 'quarantine'}"
-        )
+        raise UserError(f"{'; '.join(report.failures())}; see {out / 'ingest_report.json'}")
 
 
 @data.command("validate")
@@ -90,8 +88,8 @@ def validate(profile: Profile, stats_dir: Path, out: Path, previous: Path | None
     from caig.data.validate import validate_stats
 
     summary = validate_stats(
-        stats_dir,
-        writable_dir(out),
+        stats_dir.resolve(),
+        writable_dir(out).resolve(),
         profile.data.validation,
         profile.data.ingest,
         parse_as_of(as_of),

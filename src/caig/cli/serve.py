@@ -40,7 +40,13 @@ def selector(profile: Profile, run_dir: Path, port: int, host: str | None) -> No
     if not run_dir.is_dir():
         raise UserError(f"--run {run_dir} is not a directory; pass a run directory such as runs/demo")
     factory = functools.partial(build_selector, profile.bandit, run_dir, profile.features)
-    run_server(selector_models(factory), host=host or profile.bandit.host, port=port)
+    run_server(
+        selector_models(factory, profile.bandit.retry_after_s),
+        host=host or profile.bandit.host,
+        port=port,
+        max_body_bytes=profile.serving.max_body_bytes,
+        retry_after_s=profile.bandit.retry_after_s,
+    )
 
 
 def _run_option(func):
@@ -133,4 +139,6 @@ def _serve_one(model, profile: Profile, run_dir: Path, host: str | None, port: i
 
     _check_run(run_dir)
     model.load()
-    run_server([model], host=host or profile.serving.host, port=port)
+    run_server(
+        [model], host=host or profile.serving.host, port=port, max_body_bytes=profile.serving.max_body_bytes
+    )

@@ -34,6 +34,8 @@ class IngestConfig:
     )
     threads: int = 2  # DuckDB worker threads
     max_quarantine_share: float = 0.05  # exit non-zero when quarantined rows / rows read exceed this share
+    max_unreadable_files: int = 0  # exit non-zero when more event files than this cannot be read (a file is
+    # a whole day of logs: none may go missing unnoticed); every unreadable file is named in the report
     future_tolerance_s: int = (
         300  # timestamps up to this many seconds after "now" count as clock skew, not future
     )
@@ -47,6 +49,8 @@ class IngestConfig:
             raise ValueError("threads must be at least 1")
         if not 0 <= self.max_quarantine_share <= 1:
             raise ValueError("max_quarantine_share must be between 0 and 1")
+        if self.max_unreadable_files < 0:
+            raise ValueError("max_unreadable_files must be >= 0")
         if self.future_tolerance_s < 0:
             raise ValueError("future_tolerance_s must be >= 0")
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from caig.data.events import EVENT_SCHEMA
+from caig.data.values import CLICKED_FALSE_TEXT, CLICKED_RULE, CLICKED_TRUE_TEXT
 
 # Quarantine reasons, in priority order (a row failing several checks gets the first).
 REASONS = (
@@ -30,8 +31,6 @@ REASONS = (
 ID_COLUMNS = ("event_id", "product_id", "creative_id")
 STRING_COLUMNS = ("event_id", "product_id", "creative_id", "segment")
 TS_TYPE = pa.timestamp("us", tz="UTC")
-_TRUE = {"true", "1", "t", "yes"}
-_FALSE = {"false", "0", "f", "no"}
 
 
 @dataclass
@@ -201,10 +200,10 @@ def _coerce_clicked(table: pa.Table, verdict: _Verdict) -> pa.Array:
         return pc.if_else(ok, pc.equal(col, pa.scalar(1, col.type)), pa.scalar(None, pa.bool_()))
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         text = pc.utf8_lower(pc.utf8_trim_whitespace(col))
-        is_true = pc.is_in(text, value_set=pa.array(sorted(_TRUE)))
-        is_false = pc.is_in(text, value_set=pa.array(sorted(_FALSE)))
+        is_true = pc.is_in(text, value_set=pa.array(CLICKED_TRUE_TEXT))
+        is_false = pc.is_in(text, value_set=pa.array(CLICKED_FALSE_TEXT))
         ok = pc.or_(is_true, is_false)
-        verdict.add("wrong_type", ~_true(ok) & ~_null(col), "clicked is not true/false/1/0")
+        verdict.add("wrong_type", ~_true(ok) & ~_null(col), f"clicked is not {CLICKED_RULE}")
         return pc.if_else(ok, is_true, pa.scalar(None, pa.bool_()))
     if pa.types.is_null(col.type):
         return pa.nulls(verdict.n, pa.bool_())

@@ -83,12 +83,16 @@ def events_suite(future_tolerance_s: int) -> list:
     return suite
 
 
-def ingest_suite(max_quarantine_share: float) -> list:
-    """The ingest report (one row): every row accounted for, quarantined share under the threshold."""
+def ingest_suite(max_quarantine_share: float, max_unreadable_files: int = 0) -> list:
+    """The ingest report (one row): every row accounted for, quarantined share and unreadable files under
+    their thresholds."""
     return [
         gxe.ExpectColumnPairValuesToBeEqual(column_A="rows_read", column_B="rows_accounted"),
         gxe.ExpectColumnValuesToBeBetween(
             column="quarantined_share", min_value=0, max_value=max_quarantine_share
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="files_unreadable", min_value=0, max_value=max_unreadable_files
         ),
     ]
 

@@ -54,7 +54,8 @@ def ingest_events(
 
     Returns:
         The run's report (also written to ``out_dir/ingest_report.json``); ``report.passed`` is False when
-        the quarantined share exceeds ``config.max_quarantine_share``.
+        the quarantined share exceeds ``config.max_quarantine_share`` or more than
+        ``config.max_unreadable_files`` files could not be read.
     """
     started = time.perf_counter()
     events_dir, out_dir = Path(events_dir), Path(out_dir)
@@ -67,6 +68,7 @@ def ingest_events(
         as_of=as_of.isoformat(),
         max_quarantine_share=config.max_quarantine_share,
         creatives_checked=index is not None,
+        max_unreadable_files=config.max_unreadable_files,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     with EventStore(out_dir, config.memory_limit, config.threads) as store:

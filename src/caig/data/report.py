@@ -23,6 +23,7 @@ class IngestReport:
     as_of: str
     max_quarantine_share: float
     creatives_checked: bool
+    max_unreadable_files: int = 0
     rows_read: int = 0
     rows_valid: int = 0  # new events accepted in this run
     rows_duplicate: int = 0  # event_ids already accepted (earlier runs or earlier in this run)
@@ -47,8 +48,26 @@ class IngestReport:
 
     @property
     def passed(self) -> bool:
-        """False when the quarantined share exceeds the configured threshold."""
-        return self.quarantined_share <= self.max_quarantine_share
+        """False when the quarantined share exceeds its threshold, when more files than allowed could not be
+        read, or when files were given and none could be read (no logs is not a pass)."""
+        return not self.failures()
+
+    def failures(self) -> list[str]:
+        """Why the run did not pass, one line per cause naming the setting (empty when it passed)."""
+        out = []
+        if self.quarantined_share > self.max_quarantine_share:
+            out.append(
+                f"{self.rows_quarantined} of {self.rows_read} rows quarantined ({self.quarantined_share:.1%}), "
+                f"above data.ingest.max_quarantine_share={self.max_quarantine_share}"
+            )
+        unreadable = self.files_unreadable
+        if len(unreadable) > self.max_unreadable_files or (unreadable and not self.rows_read):
+            names = ", ".join(f["file"] for f in unreadable[:3]) + (", ..." if len(unreadable) > 3 else "")
+            out.append(
+                f"{len(unreadable)} event file(s) could not be read ({names}), above "
+                f"data.ingest.max_unreadable_files={self.max_unreadable_files}"
+            )
+        return out
 
     def add_reasons(self, counts: dict[str, int]) -> None:
         for reason, n in counts.items():

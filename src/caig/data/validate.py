@@ -75,7 +75,7 @@ def validate_stats(
     if report is not None:
         frames["ingest"] = (
             expectations.ingest_frame(report),
-            expectations.ingest_suite(ingest.max_quarantine_share),
+            expectations.ingest_suite(ingest.max_quarantine_share, ingest.max_unreadable_files),
         )
     else:
         skipped.append("ingest suite: no ingest_report.json")

@@ -33,6 +33,8 @@ class ServingConfig:
     max_instances: int = 16  # instances per request
     max_image_bytes: int = 8_388_608  # largest decoded image of a request (8 MiB)
     max_image_side: int = 2048  # largest width or height of a request's image, pixels
+    max_body_bytes: int = 67_108_864  # largest request body of any caig server, the selector's included
+    # (64 MiB: 16 instances of an 8 MiB image, base64); a larger one is refused with 413 unread
 
     def __post_init__(self) -> None:
         if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
@@ -47,5 +49,7 @@ class ServingConfig:
             raise ValueError(f"pm_template must be between 0 and {len(PM_TEMPLATES) - 1}")
         if self.max_candidates < 2:
             raise ValueError("max_candidates must be at least 2 (a pair)")
+        if self.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes must be at least 1024")
         if self.max_instances < 1 or self.max_image_bytes < 1024 or self.max_image_side < 16:
             raise ValueError("max_instances >= 1, max_image_bytes >= 1024 and max_image_side >= 16 required")

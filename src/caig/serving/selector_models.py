@@ -10,18 +10,24 @@ V2: BYTES ``event_id, product_id, segment, creative_id``, BOOL ``clicked``, opti
 BYTES ``status``.
 
 Every bad payload raises kserve's ``InvalidInput`` (HTTP 400) naming the field; the models are thin doors
-around ``caig.bandit.selector.CreativeSelector``.
+around ``caig.bandit.selector.CreativeSelector``. The selector's work (state store reads and writes) runs in
+the server's thread pool, never on the event loop, so a hung store cannot stall liveness. While the store is
+unavailable every request answers 503 at once for ``retry_after_s`` (the store is not asked again before),
+and the model's readiness (``/v2/models/creative-selector/ready``, the readiness probe) is false.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
 import numpy as np
 
 from caig.bandit.selector import CreativeSelector
-from caig.bandit.types import InvalidRequest
+from caig.bandit.types import InvalidRequest, StoreUnavailable
+from caig.data.values import echo, parse_clicked
 from caig.serving.kserve_compat import import_kserve
 
 kserve = import_kserve()
@@ -31,6 +37,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse 
 SELECTOR_NAME = "creative-selector"
 FEEDBACK_NAME = "creative-feedback"
 MAX_INSTANCES = 1024
+HEALTH_TTL_S = 1.0  # a store that answered this recently counts as up without another ping
 
 
 def v1_instances(payload: Any) -> list[Any]:
@@ -57,7 +64,9 @@ def v2_column(
             raise InvalidInput(f"{name}: missing input; send it as a {datatype} tensor")
         return None
     if tensor.datatype != datatype:
-        raise InvalidInput(f"{name}: must have datatype {datatype}, got {tensor.datatype}")
+        raise InvalidInput(f"{name}: must have datatype {datatype}, got {echo(tensor.datatype)}")
+    if datatype == "BOOL":
+        return _bools(name, tensor, n)
     try:
         values = tensor.as_numpy().reshape(-1).tolist()
     except (ValueError, TypeError) as err:
@@ -71,13 +80,51 @@ def v2_column(
     return values
 
 
+def _bools(name: str, tensor: Any, n: int | None) -> list[bool]:
+    """A BOOL input's JSON data checked one by one (``caig.data.values.parse_clicked``): numpy would read
+    "yes", 2 or 1.5 as true."""
+    raw = tensor.data if isinstance(tensor.data, list) else None
+    if raw is None:
+        raise InvalidInput(f"{name}: send the BOOL data as a JSON list of true/false")
+    flat = np.asarray(raw, dtype=object).reshape(-1).tolist() if raw else []
+    if not flat or (n is not None and len(flat) != n) or len(flat) > MAX_INSTANCES:
+        raise InvalidInput(f"{name}: must hold {n or 'at least 1'} element(s), got {len(flat)}")
+    try:
+        return [parse_clicked(v) for v in flat]
+    except ValueError as err:
+        raise InvalidInput(f"{name}: {err}") from None
+
+
+class StoreCircuit:
+    """After the store failed, answer ``StoreUnavailable`` without asking it for ``open_s`` seconds."""
+
+    def __init__(self, open_s: float):
+        self.open_s = open_s
+        self._open_until = 0.0
+
+    def call(self, work: Any, *args: Any) -> Any:
+        if time.monotonic() < self._open_until:
+            raise StoreUnavailable()
+        try:
+            return work(*args)
+        except StoreUnavailable:
+            self._open_until = time.monotonic() + self.open_s
+            raise
+
+    @property
+    def closed(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+
 class CreativeSelectorModel(kserve.Model):
     """``creative-selector``: Thompson sampling per (product, segment) with RM priors."""
 
-    def __init__(self, selector_factory: Any, name: str = SELECTOR_NAME):
+    def __init__(self, selector_factory: Any, name: str = SELECTOR_NAME, retry_after_s: float = 1.0):
         super().__init__(name)
         self._factory = selector_factory
         self.selector: CreativeSelector | None = None
+        self.circuit = StoreCircuit(retry_after_s)
+        self._answered_at = -HEALTH_TTL_S  # when the store last answered a health check
 
     def load(self) -> bool:
         self.selector = self._factory()
@@ -89,7 +136,25 @@ class CreativeSelectorModel(kserve.Model):
             self.selector.close()
         self.ready = False
 
-    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+    async def healthy(self) -> bool:
+        """Ready while the selector is loaded and its state store answers. kserve asks before every request,
+        so a store that answered within ``HEALTH_TTL_S`` is not asked again (the ping runs in a worker
+        thread); an open circuit answers False at once."""
+        if not self.ready or not self.circuit.closed:
+            return False
+        if time.monotonic() - self._answered_at < HEALTH_TTL_S:
+            return True
+        try:
+            await asyncio.to_thread(self.circuit.call, self.selector.store.ping)
+        except StoreUnavailable:
+            return False
+        self._answered_at = time.monotonic()
+        return True
+
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        return await asyncio.to_thread(self.circuit.call, self._predict, payload)
+
+    def _predict(self, payload: Any) -> Any:
         if isinstance(payload, InferRequest):
             return self._predict_v2(payload)
         out = []
@@ -129,7 +194,13 @@ class CreativeFeedbackModel(kserve.Model):
         self.ready = self.selector_model.ready
         return self.ready
 
-    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+    async def healthy(self) -> bool:
+        return await self.selector_model.healthy()
+
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        return await asyncio.to_thread(self.selector_model.circuit.call, self._predict, payload)
+
+    def _predict(self, payload: Any) -> Any:
         if isinstance(payload, InferRequest):
             return self._predict_v2(payload)
         return {"predictions": self._record(v1_instances(payload))}
@@ -163,9 +234,10 @@ def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def selector_models(selector_factory: Any) -> list[Any]:
-    """The two loaded models that ``caig serve selector`` serves together, sharing one selector."""
-    selector = CreativeSelectorModel(selector_factory)
+def selector_models(selector_factory: Any, retry_after_s: float = 1.0) -> list[Any]:
+    """The two loaded models that ``caig serve selector`` serves together, sharing one selector (and its
+    store's circuit)."""
+    selector = CreativeSelectorModel(selector_factory, retry_after_s=retry_after_s)
     selector.load()
     feedback = CreativeFeedbackModel(selector)
     feedback.load()

@@ -23,6 +23,7 @@ import logging
 import os
 from typing import Any
 
+from caig.serving import errors
 from caig.serving.kserve_compat import import_kserve
 
 log = logging.getLogger("caig.serving")
@@ -36,8 +37,11 @@ def serve(
     port: int = 8080,
     workers: int = 1,
     request_logging: bool = False,
+    max_body_bytes: int = 67_108_864,
+    retry_after_s: int = 1,
 ) -> None:
-    """Serve ``models`` (loaded ``kserve.Model`` objects) over REST on ``host:port`` until a signal stops it."""
+    """Serve ``models`` (loaded ``kserve.Model`` objects) over REST on ``host:port`` until a signal stops it;
+    errors are answered as ``caig.serving.errors`` says (bodies over ``max_body_bytes`` refused)."""
     kserve = import_kserve()
     from kserve.protocol.rest.server import RESTServer
 
@@ -46,6 +50,11 @@ def serve(
             # kserve's only default middleware times each request for the kserve.trace log.
             if request_logging:
                 super()._add_middlewares(app)
+            errors.guard(app, max_body_bytes)
+
+        def _add_exception_handlers(self, app: Any) -> None:
+            super()._add_exception_handlers(app)
+            errors.handle(app, retry_after_s)
 
     class BoundModelServer(kserve.ModelServer):
         def start(self, models: list[Any]) -> None:

@@ -1,0 +1,201 @@
+"""A running selector under hostile input and a failing store: 4xx for what a caller sends, 503 while its own
+Redis is down or hung, never a 5xx of ours, and back to 200 by itself. Real processes on loopback: the
+selector and a redis-server each test starts on its own port."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from tests.serving.conftest import Server, free_port
+
+SELECT = "/v1/models/creative-selector:predict"
+SELECT_V2 = "/v2/models/creative-selector/infer"
+FEEDBACK = "/v1/models/creative-feedback:predict"
+FEEDBACK_V2 = "/v2/models/creative-feedback/infer"
+READY = "/v2/models/creative-selector/ready"
+LIVE = "/v2/health/live"
+ASK = {"instances": [{"product_id": "P00003", "segment": "young"}]}
+
+
+def post_raw(server: Server, path: str, body: bytes | str, timeout: float = 10) -> httpx.Response:
+    return httpx.post(
+        server.url + path, content=body, headers={"content-type": "application/json"}, timeout=timeout
+    )
+
+
+def v2_feedback(clicked, event_id="ev-1") -> dict:
+    def text(name, value):
+        return {"name": name, "shape": [1], "datatype": "BYTES", "data": [value]}
+
+    return {"inputs": [text("event_id", event_id), text("product_id", "P00003"), text("segment", "young"),
+                       text("creative_id", "C000015"),
+                       {"name": "clicked", "shape": [1], "datatype": "BOOL", "data": [clicked]}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        (SELECT, '{"instances": [{"product_id": NaN, "segment": "young"}]}'),
+        (SELECT, '{"instances": [{"product_id": "P00003", "segment": Infinity}]}'),
+        (SELECT_V2, '{"inputs": [{"name": "product_id", "shape": [1], "datatype": "FP64", "data": [NaN]}]}'),
+        (
+            SELECT_V2,
+            '{"inputs": [{"name": "product_id", "shape": [1], "datatype": "BYTES", "data": ["\\ud800"]}]}',
+        ),
+        (SELECT, '{"instances": [{"product_id": "\\udfff", "segment": "young"}]}'),
+        (SELECT, "{not json"),
+        (FEEDBACK_V2, json.dumps(v2_feedback("yes"))),
+        (FEEDBACK_V2, json.dumps(v2_feedback(2))),
+        (FEEDBACK_V2, json.dumps(v2_feedback(-1))),
+        (FEEDBACK_V2, json.dumps(v2_feedback(1.5))),
+        (FEEDBACK, json.dumps({"instances": [{**v2_feedback(True)["inputs"][0], "event_id": " "}]})),
+    ],
+)
+def test_bad_values_are_a_400_that_names_them(sqlite_server, path, body):
+    answer = post_raw(sqlite_server, path, body)
+    assert answer.status_code == 400, answer.text
+    assert set(answer.json()) == {"error"} and len(answer.text) < 1000
+
+
+def test_feedback_clicked_and_ids_follow_one_rule(sqlite_server, serving_run):
+    for clicked in ("yes", 2, -1, 1.5, "true"):
+        event = {"event_id": "r1", "product_id": "P00003", "segment": "young", "creative_id": "C000015",
+                 "clicked": clicked}  # fmt: skip
+        answer = post_raw(sqlite_server, FEEDBACK, json.dumps({"instances": [event]}))
+        assert answer.status_code == 400 and "clicked" in answer.json()["error"], (clicked, answer.text)
+    blank = {
+        "event_id": " ",
+        "product_id": "P00003",
+        "segment": "young",
+        "creative_id": "C000015",
+        "clicked": True,
+    }
+    answer = post_raw(sqlite_server, FEEDBACK, json.dumps({"instances": [blank]}))
+    assert (
+        answer.status_code == 400
+        and "event_id" in answer.json()["error"]
+        and "blank" in answer.json()["error"]
+    )
+
+
+def test_a_huge_value_is_cut_and_logged_in_one_line_without_a_traceback(sqlite_server):
+    huge = "P" * 1_000_000
+    answer = post_raw(
+        sqlite_server, SELECT, json.dumps({"instances": [{"product_id": huge, "segment": "young"}]})
+    )
+    assert answer.status_code == 400 and len(answer.content) < 1000
+    time.sleep(0.2)
+    log = sqlite_server.log_path.read_text()
+    assert "Traceback" not in log and max(len(line) for line in log.splitlines()) < 2000
+
+
+def test_the_model_repository_is_closed(sqlite_server):
+    for path in ("/v2/repository/models/creative-selector/unload", "/v2/repository/models/creative-selector/load",
+                 "/v2/repository/index"):  # fmt: skip
+        assert httpx.post(sqlite_server.url + path, timeout=10).status_code == 403
+    assert post_raw(sqlite_server, SELECT, json.dumps(ASK)).status_code == 200
+    assert httpx.get(sqlite_server.url + READY, timeout=10).status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_unread(start_server):
+    server = start_server("serving.max_body_bytes=4096", "bandit.seed=0")
+    big = json.dumps({"instances": [{"product_id": "P00003", "segment": "young"}] * 200})
+    assert post_raw(server, SELECT, big).status_code == 413
+
+    def chunks():  # no Content-Length: counted as it streams
+        yield big[:3000].encode()
+        yield big[3000:].encode()
+
+    streamed = httpx.post(server.url + SELECT, content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert post_raw(server, SELECT, json.dumps(ASK)).status_code == 200
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path):
+    """A redis-server of this test's own on a free port (stopped, paused and restarted by the test)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed; the fault tests need it (apt install redis-server)")
+    port = free_port()
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return proc
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    state = {"proc": start(), "port": port, "start": start}
+    yield state
+    state["proc"].kill()
+    state["proc"].wait()
+
+
+def wait_for(check, seconds: float) -> float:
+    """Seconds until ``check()`` is true (fails past ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    pytest.fail(f"not within {seconds} s")
+
+
+def status(server: Server, path: str = SELECT, timeout: float = 5) -> int:
+    try:
+        return post_raw(server, path, json.dumps(ASK), timeout=timeout).status_code
+    except httpx.TimeoutException:
+        return 0
+
+
+def test_redis_down_is_a_503_with_retry_after_and_not_ready_then_recovers(start_server, own_redis):
+    port = own_redis["port"]
+    server = start_server(
+        "bandit.store=redis", f"bandit.redis_url=redis://127.0.0.1:{port}/0", "bandit.seed=0"
+    )
+    assert status(server) == 200 and httpx.get(server.url + READY).status_code == 200
+    own_redis["proc"].kill()
+    own_redis["proc"].wait()
+    answer = post_raw(server, SELECT, json.dumps(ASK))
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert str(port) not in answer.text and "127.0.0.1" not in answer.text
+    assert httpx.get(server.url + READY, timeout=5).status_code == 503  # the readiness probe fails
+    assert httpx.get(server.url + LIVE, timeout=5).status_code == 200  # liveness does not
+    own_redis["proc"] = own_redis["start"]()
+    wait_for(lambda: status(server) == 200, 10)
+    wait_for(lambda: httpx.get(server.url + READY, timeout=5).status_code == 200, 10)
+    log = server.log_path.read_text()
+    assert "Traceback" not in log
+
+
+def test_redis_hung_answers_503_in_bounded_time_and_liveness_holds(start_server, own_redis):
+    port = own_redis["port"]
+    server = start_server("bandit.store=redis", f"bandit.redis_url=redis://127.0.0.1:{port}/0",
+                          "bandit.store_timeout_s=0.3", "bandit.seed=0")  # fmt: skip
+    assert status(server) == 200
+    own_redis["proc"].send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert status(server, timeout=5) == 503
+        assert time.monotonic() - started < 3  # the socket timeout, one retry, no hang
+        live = time.monotonic()
+        assert httpx.get(server.url + LIVE, timeout=2).status_code == 200
+        assert time.monotonic() - live < 1
+    finally:
+        own_redis["proc"].send_signal(signal.SIGCONT)
+    wait_for(lambda: status(server) == 200, 10)
