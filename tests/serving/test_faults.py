@@ -199,3 +199,22 @@ def test_redis_hung_answers_503_in_bounded_time_and_liveness_holds(start_server,
     finally:
         own_redis["proc"].send_signal(signal.SIGCONT)
     wait_for(lambda: status(server) == 200, 10)
+
+
+def test_v2_metadata_declares_the_inputs_and_outputs(sqlite_server):
+    selector = httpx.get(sqlite_server.url + "/v2/models/creative-selector", timeout=10).json()
+    assert [(t["name"], t["datatype"]) for t in selector["inputs"]] == [
+        ("product_id", "BYTES"),
+        ("segment", "BYTES"),
+    ]
+    assert [t["name"] for t in selector["outputs"]] == ["creative_id", "propensity", "policy"]
+    feedback = httpx.get(sqlite_server.url + "/v2/models/creative-feedback", timeout=10).json()
+    assert ("clicked", "BOOL") in [(t["name"], t["datatype"]) for t in feedback["inputs"]]
+    assert [t["name"] for t in feedback["outputs"]] == ["status"]
+
+
+def test_the_model_servers_close_their_repository_too(model_servers):
+    for command, server in model_servers.items():
+        path = f"/v2/repository/models/caig-{command}/unload"
+        assert httpx.post(server.url + path, timeout=10).status_code == 403, command
+        assert httpx.get(server.url + f"/v2/models/caig-{command}/ready", timeout=10).status_code == 200

@@ -136,6 +136,13 @@ class CreativeSelectorModel(kserve.Model):
             self.selector.close()
         self.ready = False
 
+    def get_input_types(self) -> list[dict]:
+        """V2 metadata: what ``/v2/models/creative-selector`` declares (batch dimension -1)."""
+        return [_tensor("product_id", "BYTES"), _tensor("segment", "BYTES")]
+
+    def get_output_types(self) -> list[dict]:
+        return [_tensor("creative_id", "BYTES"), _tensor("propensity", "FP64"), _tensor("policy", "BYTES")]
+
     async def healthy(self) -> bool:
         """Ready while the selector is loaded and its state store answers. kserve asks before every request,
         so a store that answered within ``HEALTH_TTL_S`` is not asked again (the ping runs in a worker
@@ -194,6 +201,14 @@ class CreativeFeedbackModel(kserve.Model):
         self.ready = self.selector_model.ready
         return self.ready
 
+    def get_input_types(self) -> list[dict]:
+        """V2 metadata of ``/v2/models/creative-feedback`` (``propensity`` optional)."""
+        texts = [_tensor(name, "BYTES") for name in ("event_id", "product_id", "segment", "creative_id")]
+        return [*texts, _tensor("clicked", "BOOL"), _tensor("propensity", "FP64")]
+
+    def get_output_types(self) -> list[dict]:
+        return [_tensor("status", "BYTES")]
+
     async def healthy(self) -> bool:
         return await self.selector_model.healthy()
 
@@ -227,6 +242,10 @@ class CreativeFeedbackModel(kserve.Model):
             return self.selector_model.selector.feedback(events)
         except InvalidRequest as err:
             raise InvalidInput(str(err)) from None
+
+
+def _tensor(name: str, datatype: str) -> dict:
+    return {"name": name, "datatype": datatype, "shape": [-1]}
 
 
 def _python(value: Any) -> Any:
