@@ -13,27 +13,17 @@ Scheduled as a recurring run, it is the daily loop that also renews tired creati
 ``from __future__ import annotations`` here: KFP reads the pipeline's type annotations at runtime.
 """
 
-from typing import NamedTuple
-
 from components.generate import generate_creatives
 from kfp import dsl
-from kfp.dsl import HTML, Markdown, Metrics, Model
+from kfp.dsl import Model
 
 from caig.orchestration.config import OrchestrationConfig
 from caig.orchestration.params import profile_parameter
 from caig.profile import Profile
 from pipelines.placement import flaky, on_gpu, with_data
-from pipelines.refresh import refresh_steps
+from pipelines.refresh import Outputs, refresh_steps
 
 NAME = "caig-generate"
-
-
-class Outputs(NamedTuple):
-    """The report (generation and refresh), its Markdown summary, the flat metrics."""
-
-    report: HTML
-    summary: Markdown
-    metrics: Metrics
 
 
 def parameters(profile: Profile) -> dict:
