@@ -97,6 +97,13 @@ def test_a_huge_value_is_cut_and_logged_in_one_line_without_a_traceback(sqlite_s
     assert "Traceback" not in log and max(len(line) for line in log.splitlines()) < 2000
 
 
+def test_an_unknown_model_is_a_404_in_one_log_line(sqlite_server):
+    answer = post_raw(sqlite_server, "/v1/models/no-such-model:predict", json.dumps(ASK))
+    assert answer.status_code == 404 and "no-such-model" in answer.json()["error"]
+    time.sleep(0.2)
+    assert "Traceback" not in sqlite_server.log_path.read_text()
+
+
 def test_the_model_repository_is_closed(sqlite_server):
     for path in ("/v2/repository/models/creative-selector/unload", "/v2/repository/models/creative-selector/load",
                  "/v2/repository/index"):  # fmt: skip
@@ -218,3 +225,61 @@ def test_the_model_servers_close_their_repository_too(model_servers):
         path = f"/v2/repository/models/caig-{command}/unload"
         assert httpx.post(server.url + path, timeout=10).status_code == 403, command
         assert httpx.get(server.url + f"/v2/models/caig-{command}/ready", timeout=10).status_code == 200
+
+
+def feedback_event(i: int, creative: str) -> dict:
+    return {"event_id": f"dup-{i}", "product_id": "P00003", "segment": "young", "creative_id": creative,
+            "clicked": i % 7 == 0}  # fmt: skip
+
+
+def redis_impressions(port: int, prefix: str) -> int:
+    client = redis.Redis(port=port, decode_responses=True)
+    return sum(int(v) for k, v in client.hgetall(f"{prefix}counts:P00003:young").items() if k.endswith("|n"))
+
+
+def test_two_replicas_on_one_redis_count_concurrent_duplicates_once(start_server, own_redis):
+    import concurrent.futures
+
+    port, prefix = own_redis["port"], "caig.test.faults."
+    settings = (
+        "bandit.store=redis",
+        f"bandit.redis_url=redis://127.0.0.1:{port}/0",
+        f"bandit.redis_prefix={prefix}",
+    )
+    replicas = [start_server(*settings, f"bandit.seed={i}") for i in range(2)]
+    creative = post_raw(replicas[0], SELECT, json.dumps(ASK)).json()["predictions"][0]["creative_id"]
+    sends = [(replicas[(i + k) % 2], feedback_event(i, creative)) for i in range(150) for k in range(2)]
+
+    def send(job):
+        server, event = job
+        return post_raw(server, FEEDBACK, json.dumps({"instances": [event]})).json()["predictions"][0]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, sends))
+    assert answers.count("recorded") == 150 and answers.count("duplicate") == 150
+    assert redis_impressions(port, prefix) == 150  # every event counted once, none twice
+
+
+def test_a_killed_replica_loses_no_acknowledged_feedback(start_server, own_redis):
+    port, prefix = own_redis["port"], "caig.test.kill."
+    settings = (
+        "bandit.store=redis",
+        f"bandit.redis_url=redis://127.0.0.1:{port}/0",
+        f"bandit.redis_prefix={prefix}",
+    )
+    first, second = start_server(*settings, "bandit.seed=0"), start_server(*settings, "bandit.seed=1")
+    creative = post_raw(first, SELECT, json.dumps(ASK)).json()["predictions"][0]["creative_id"]
+    acknowledged, retried = set(), 0
+    for i in range(120):
+        event = feedback_event(i, creative)
+        if i == 60:
+            first.proc.kill()  # SIGKILL mid-traffic, as the OOM killer does
+        try:
+            answer = post_raw(first, FEEDBACK, json.dumps({"instances": [event]}), timeout=2)
+            assert answer.status_code == 200
+        except httpx.TransportError:
+            retried += 1  # the client retries elsewhere, as a load balancer would
+            answer = post_raw(second, FEEDBACK, json.dumps({"instances": [event]}))
+        acknowledged.add(event["event_id"])
+    assert retried >= 59 and len(acknowledged) == 120
+    assert redis_impressions(port, prefix) == 120  # nothing acknowledged was lost, nothing counted twice

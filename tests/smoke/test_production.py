@@ -98,7 +98,7 @@ def test_no_step_imported_the_oracle(smoke):
 def test_generate_registers_a_creative_per_product_and_the_refresh_after_it_ranks_them(smoke):
     root, metrics = smoke
     generate = metrics["generate"]
-    products = metrics["training"]["world.n_products"]
+    products = 4  # generate.product_ids of configs/smoke-production.yaml
     assert generate["generate.products"] == products and generate["generate.registered"] == products
     assert generate["generate.not_kept.ranked_below_keep"] + generate["generate.not_kept.unsafe"] + generate[
         "generate.not_kept.repeated"] + generate["generate.not_kept.unrenderable"] == products  # fmt: skip

@@ -34,6 +34,7 @@ def serve() -> None:
 def selector(profile: Profile, run_dir: Path, port: int, host: str | None) -> None:
     """Serve creative-selector and creative-feedback (Thompson sampling with RM priors) from RUN."""
     from caig.bandit.selector import build_selector
+    from caig.serving.openapi import selector_paths
     from caig.serving.selector_models import selector_models
     from caig.serving.server import serve as run_server
 
@@ -46,6 +47,7 @@ def selector(profile: Profile, run_dir: Path, port: int, host: str | None) -> No
         port=port,
         max_body_bytes=profile.serving.max_body_bytes,
         retry_after_s=profile.bandit.retry_after_s,
+        openapi_paths=selector_paths(),
     )
 
 

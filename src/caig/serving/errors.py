@@ -3,6 +3,7 @@
 - a bad request (kserve's ``InvalidInput``, a body FastAPI cannot validate, JSON with ``NaN``): 400, the
   message cut to a few hundred characters with the caller's values quoted ASCII-safe, one WARNING line and no
   traceback;
+- a model this server does not serve: 404, one WARNING line;
 - a body over ``max_body_bytes``: 413, read no further;
 - the model repository's load/unload endpoints: 403 (a caller must not unload a serving model);
 - the selector's state store down or hung (``StoreUnavailable``, or kserve's ``ModelNotReady`` from the
@@ -46,6 +47,11 @@ def _answer(
 async def bad_request(request: Request, exc: Exception) -> JSONResponse:
     """Invalid input: 400 and one WARNING line."""
     return _answer(request, 400, str(exc))
+
+
+async def not_found(request: Request, exc: Exception) -> JSONResponse:
+    """A model this server does not serve: 404 and one WARNING line."""
+    return _answer(request, 404, str(exc))
 
 
 async def bad_body(request: Request, exc: Any) -> JSONResponse:
@@ -133,9 +139,10 @@ async def _send(send: Any, status: int, message: str) -> None:
 def handle(app: Any, retry_after_s: int = 1) -> None:
     """Our exception handlers on a FastAPI ``app``, after kserve's (the later one wins per class)."""
     from fastapi.exceptions import RequestValidationError
-    from kserve.errors import InvalidInput, ModelNotReady
+    from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 
     app.add_exception_handler(InvalidInput, bad_request)
+    app.add_exception_handler(ModelNotFound, not_found)
     app.add_exception_handler(RequestValidationError, bad_body)
     app.add_exception_handler(StoreUnavailable, unavailable_handler(retry_after_s))
     app.add_exception_handler(ModelNotReady, unavailable_handler(retry_after_s))

@@ -23,7 +23,7 @@ import logging
 import os
 from typing import Any
 
-from caig.serving import errors
+from caig.serving import errors, openapi
 from caig.serving.kserve_compat import import_kserve
 
 log = logging.getLogger("caig.serving")
@@ -39,9 +39,11 @@ def serve(
     request_logging: bool = False,
     max_body_bytes: int = 67_108_864,
     retry_after_s: int = 1,
+    openapi_paths: dict[str, Any] | None = None,
 ) -> None:
     """Serve ``models`` (loaded ``kserve.Model`` objects) over REST on ``host:port`` until a signal stops it;
-    errors are answered as ``caig.serving.errors`` says (bodies over ``max_body_bytes`` refused)."""
+    errors are answered as ``caig.serving.errors`` says (bodies over ``max_body_bytes`` refused);
+    ``openapi_paths`` (``caig.serving.openapi``) are added to ``/openapi.json``."""
     kserve = import_kserve()
     from kserve.protocol.rest.server import RESTServer
 
@@ -51,6 +53,12 @@ def serve(
             if request_logging:
                 super()._add_middlewares(app)
             errors.guard(app, max_body_bytes)
+
+        def _register_endpoints(self, app: Any) -> None:
+            super()._register_endpoints(app)
+            if openapi_paths:
+                generated = app.openapi
+                app.openapi = lambda: openapi.merged(generated(), openapi_paths)
 
         def _add_exception_handlers(self, app: Any) -> None:
             super()._add_exception_handlers(app)

@@ -1,0 +1,161 @@
+"""The selector's interface as OpenAPI: request and response schemas of the four endpoints an ad server calls.
+
+kserve's own document describes its generic routes (``/v1/models/{model_name}:predict`` takes any JSON); this
+one names the creative selector's and the feedback's concrete paths with what they take and answer, so that
+clients can be generated and contract tests (schemathesis, in the tests) can fuzz them. ``caig serve selector``
+serves it merged into ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from caig.data.values import MAX_ID_LENGTH
+
+MAX_INSTANCES = 1024
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": r"\S"}
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+
+
+def _tensor(name: str, datatype: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A V2 input tensor: ``name``, a 1-D ``shape``, ``datatype`` and its ``data``."""
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"const": name},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 1,
+                "maxItems": 1,
+            },
+            "datatype": {"const": datatype},
+            "data": {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_INSTANCES},
+        },
+        "required": ["name", "shape", "datatype", "data"],
+    }
+
+
+def _v2_request(*tensors: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "inputs": {
+                "type": "array",
+                "prefixItems": list(tensors),
+                "items": False,
+                "minItems": len(tensors),
+            },
+        },
+        "required": ["inputs"],
+    }
+
+
+def _v1_request(instance: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "instances": {"type": "array", "items": instance, "minItems": 1, "maxItems": MAX_INSTANCES}
+        },
+        "required": ["instances"],
+    }
+
+
+SELECT_INSTANCE = {
+    "type": "object",
+    "properties": {"product_id": _ID, "segment": _ID},
+    "required": ["product_id", "segment"],
+}
+FEEDBACK_INSTANCE = {
+    "type": "object",
+    "properties": {
+        "event_id": _ID,
+        "product_id": _ID,
+        "segment": _ID,
+        "creative_id": _ID,
+        "clicked": {"type": "boolean"},
+        "propensity": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    },
+    "required": ["event_id", "product_id", "segment", "creative_id", "clicked"],
+}
+SELECTION = {
+    "type": "object",
+    "properties": {
+        "creative_id": {"type": "string"},
+        "propensity": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "policy": {"type": "string"},
+    },
+    "required": ["creative_id", "propensity", "policy"],
+}
+V2_RESPONSE = {
+    "type": "object",
+    "properties": {"model_name": {"type": "string"}, "id": {"type": "string"}, "outputs": {"type": "array"}},
+    "required": ["model_name", "outputs"],
+}
+
+
+def _operation(summary: str, request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": schema}}}
+
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, **body(request)},
+            "responses": {
+                "200": {"description": "answered", **body(answer)},
+                "400": {"description": "a field is missing or invalid (named in the error)", **body(_ERROR)},
+                "413": {"description": "the body is over serving.max_body_bytes", **body(_ERROR)},
+                "503": {
+                    "description": "the state store is unavailable; retry after Retry-After",
+                    **body(_ERROR),
+                },
+            },
+        }
+    }
+
+
+def selector_paths() -> dict[str, Any]:
+    """The OpenAPI ``paths`` of the creative selector and its feedback, V1 and V2."""
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+    return {
+        "/v1/models/creative-selector:predict": _operation(
+            "Choose a creative per (product, segment), with its propensity",
+            _v1_request(SELECT_INSTANCE),
+            {"type": "object", "properties": {"predictions": {"type": "array", "items": SELECTION}}},
+        ),
+        "/v1/models/creative-feedback:predict": _operation(
+            "Report an impression and whether it was clicked (counted once per event_id)",
+            _v1_request(FEEDBACK_INSTANCE),
+            {
+                "type": "object",
+                "properties": {
+                    "predictions": {"type": "array", "items": {"enum": ["recorded", "duplicate"]}}
+                },
+            },  # fmt: skip
+        ),
+        "/v2/models/creative-selector/infer": _operation(
+            "Open Inference protocol: BYTES product_id and segment",
+            _v2_request(_tensor("product_id", "BYTES", text), _tensor("segment", "BYTES", text)),
+            V2_RESPONSE,
+        ),
+        "/v2/models/creative-feedback/infer": _operation(
+            "Open Inference protocol: BYTES ids, BOOL clicked",
+            _v2_request(
+                *[_tensor(n, "BYTES", text) for n in ("event_id", "product_id", "segment", "creative_id")],
+                _tensor("clicked", "BOOL", {"type": "boolean"}),
+            ),  # fmt: skip
+            V2_RESPONSE,
+        ),
+    }
+
+
+def document(paths: dict[str, Any], title: str = "caig creative selector") -> dict[str, Any]:
+    """A standalone OpenAPI 3.1 document of ``paths`` (what the tests fuzz)."""
+    return {"openapi": "3.1.0", "info": {"title": title, "version": "1"}, "paths": paths}
+
+
+def merged(base: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
+    """kserve's generated document with ``paths`` added (ours are concrete, kserve's stay generic)."""
+    return {**base, "paths": {**base.get("paths", {}), **paths}}

@@ -1,0 +1,43 @@
+"""Schemathesis against a live selector: 1,000 generated payloads per endpoint that break its schema (wrong
+types, missing fields, NaN, huge or odd strings) and some that fit it; no answer may be a 5xx."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+
+from caig.serving.openapi import document, selector_paths
+
+SCHEMA = schemathesis.openapi.from_dict(document(selector_paths()))
+EXAMPLES = {GenerationMode.NEGATIVE: 1000, GenerationMode.POSITIVE: 100}
+
+
+def test_the_served_document_holds_the_selectors_schemas(sqlite_server):
+    served = httpx.get(sqlite_server.url + "/openapi.json", timeout=10).json()
+    for path, operation in selector_paths().items():
+        assert served["paths"][path] == operation
+    assert "/v2/health/live" in served["paths"]  # kserve's own routes stay
+
+
+@pytest.mark.parametrize("mode", list(EXAMPLES), ids=str)
+@pytest.mark.parametrize("path", sorted(selector_paths()))
+def test_no_generated_payload_gets_a_server_error(sqlite_server, path, mode):
+    operation = SCHEMA[path]["POST"]
+    statuses: dict[int, int] = {}
+    session = requests.Session()
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=EXAMPLES[mode], deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def fuzz(case):
+        response = case.call(base_url=sqlite_server.url, session=session, timeout=10)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (response.status_code, response.text[:300], case.body)
+
+    fuzz()
+    if mode == GenerationMode.NEGATIVE:
+        assert sum(statuses.values()) >= EXAMPLES[mode] and set(statuses) <= {200, 400, 413}, statuses
