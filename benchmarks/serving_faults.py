@@ -41,8 +41,9 @@ def free_port() -> int:
 
 
 def start_redis(port: int, directory: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir",
-                             str(directory)], stdout=subprocess.DEVNULL)  # fmt: skip
+    # persistence as manifests/base/redis.yaml runs it: an acknowledged write is on disk before the answer
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "yes",
+                             "--appendfsync", "always", "--dir", str(directory)], stdout=subprocess.DEVNULL)  # fmt: skip
     for _ in range(100):
         try:
             redis.Redis(port=port).ping()
@@ -165,7 +166,8 @@ def main() -> None:
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "setup": "2 selector replicas (Redis store, store_timeout_s 0.3), one redis-server, loopback",
+        "setup": "2 selector replicas (Redis store, store_timeout_s 0.3), one redis-server with AOF "
+        "(appendfsync always, as manifests/base/redis.yaml), loopback",
         "answers_by_phase": {
             p: {str(k): v for k, v in sorted(c.items(), key=str)} for p, c in client.phases.items()
         },
