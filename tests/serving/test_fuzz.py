@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from caig.serving.openapi import document, selector_paths
+from caig.serving.openapi import document, generative_paths, selector_paths
 
 SCHEMA = schemathesis.openapi.from_dict(document(selector_paths()))
 EXAMPLES = {GenerationMode.NEGATIVE: 1000, GenerationMode.POSITIVE: 100}
@@ -41,3 +41,26 @@ def test_no_generated_payload_gets_a_server_error(sqlite_server, path, mode):
     fuzz()
     if mode == GenerationMode.NEGATIVE:
         assert sum(statuses.values()) >= EXAMPLES[mode] and set(statuses) <= {200, 400, 413}, statuses
+
+
+@pytest.mark.parametrize("command", ["pm", "rm", "render"])
+def test_no_bad_payload_gets_a_server_error_from_the_model_servers(model_servers, command):
+    """The PM, RM and render servers under 1,000 payloads that break their schema each (a product id these
+    untrained models know, or attributes and an image, are what a valid request needs)."""
+    server, name = model_servers[command], f"caig-{command}"
+    served = httpx.get(server.url + "/openapi.json", timeout=10).json()
+    paths = generative_paths(name)
+    assert all(served["paths"][p] == op for p, op in paths.items())
+    operation = schemathesis.openapi.from_dict(document(paths))[f"/v1/models/{name}:predict"]["POST"]
+    statuses: dict[int, int] = {}
+    session = requests.Session()
+
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    @settings(max_examples=1000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def fuzz(case):
+        response = case.call(base_url=server.url, session=session, timeout=30)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (response.status_code, response.text[:300], case.body)
+
+    fuzz()
+    assert sum(statuses.values()) >= 1000 and set(statuses) <= {200, 400, 413}, statuses

@@ -137,10 +137,15 @@ def render(profile: Profile, run_dir: Path, port: int, host: str | None) -> None
 
 
 def _serve_one(model, profile: Profile, run_dir: Path, host: str | None, port: int) -> None:
+    from caig.serving.openapi import generative_paths
     from caig.serving.server import serve as run_server
 
     _check_run(run_dir)
     model.load()
     run_server(
-        [model], host=host or profile.serving.host, port=port, max_body_bytes=profile.serving.max_body_bytes
+        [model],
+        host=host or profile.serving.host,
+        port=port,
+        max_body_bytes=profile.serving.max_body_bytes,
+        openapi_paths=generative_paths(model.name),
     )

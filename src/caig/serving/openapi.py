@@ -151,6 +151,53 @@ def selector_paths() -> dict[str, Any]:
     }
 
 
+_B64 = {"type": "string", "contentEncoding": "base64", "description": "base64 PNG (or a data: URL)"}
+_PRODUCT = {
+    "type": "object",
+    "description": "the product's attributes as the profile names them (title always)",
+    "properties": {
+        "title": {"type": "string", "minLength": 1},
+        "category": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "colour": {"type": "string"},
+        "price": {"type": "number", "minimum": 0},
+    },  # fmt: skip
+    "required": ["title"],
+}
+_SEED = {"type": "integer", "minimum": 0}
+
+
+def generative_paths(name: str) -> dict[str, Any]:
+    """The OpenAPI ``paths`` of the PM (``caig-pm``), RM (``caig-rm``) or background generator
+    (``caig-render``): their V1 predict endpoint (V2 takes the same fields as tensors)."""
+    if name == "caig-pm":
+        instance = {"type": "object", "properties": {"product_id": _ID, "product": _PRODUCT, "image": _B64,
+                    "n": {"type": "integer", "minimum": 1}, "temperature": {"type": "number", "minimum": 0,
+                    "maximum": 5}, "seed": _SEED}}  # fmt: skip
+        answer = {"type": "object", "properties": {"product_id": {"type": "string"},
+                  "descriptions": {"type": "array", "items": {"type": "string"}}}, "required": ["descriptions"]}  # fmt: skip
+        summary = "Background descriptions for a product (by id, or attributes and image)"
+    elif name == "caig-rm":
+        instance = {"type": "object", "properties": {"product_id": _ID, "product": _PRODUCT,
+                    "images": {"type": "array", "items": _B64, "minItems": 2},
+                    "creative_ids": {"type": "array", "items": _ID, "minItems": 2}}}  # fmt: skip
+        answer = {"type": "object", "properties": {"order": {"type": "array", "items": {"type": "integer"}},
+                  "scores": {"type": "array", "items": {"type": "number"}},
+                  "win_prob": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}},
+                  "required": ["order", "scores", "win_prob"]}  # fmt: skip
+        summary = "Rank a product's ad images (every pair in both orders, Bradley-Terry)"
+    elif name == "caig-render":
+        instance = {"type": "object", "properties": {"product_id": _ID, "product_image": _B64,
+                    "description": {"type": "string", "minLength": 1}, "seed": _SEED}, "required": ["description"]}  # fmt: skip
+        answer = {"type": "object", "properties": {"product_id": {"type": "string"}, "image": _B64,
+                  "label": {"type": "object"}}, "required": ["image", "label"]}  # fmt: skip
+        summary = "The product on a generated background, labelled as AI-generated"
+    else:
+        raise ValueError(f"no OpenAPI paths for {name!r}")
+    predictions = {"type": "object", "properties": {"predictions": {"type": "array", "items": answer}}}
+    return {f"/v1/models/{name}:predict": _operation(summary, _v1_request(instance), predictions)}
+
+
 def document(paths: dict[str, Any], title: str = "caig creative selector") -> dict[str, Any]:
     """A standalone OpenAPI 3.1 document of ``paths`` (what the tests fuzz)."""
     return {"openapi": "3.1.0", "info": {"title": title, "version": "1"}, "paths": paths}
