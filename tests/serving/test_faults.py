@@ -283,3 +283,16 @@ def test_a_killed_replica_loses_no_acknowledged_feedback(start_server, own_redis
         acknowledged.add(event["event_id"])
     assert retried >= 59 and len(acknowledged) == 120
     assert redis_impressions(port, prefix) == 120  # nothing acknowledged was lost, nothing counted twice
+
+
+def test_the_model_servers_declare_their_v2_inputs_and_outputs(model_servers):
+    expected = {
+        "pm": ("image", "descriptions"),
+        "rm": ("images", "win_prob"),
+        "render": ("description", "image"),
+    }
+    for command, (an_input, an_output) in expected.items():
+        meta = httpx.get(model_servers[command].url + f"/v2/models/caig-{command}", timeout=10).json()
+        assert an_input in [t["name"] for t in meta["inputs"]] and an_output in [
+            t["name"] for t in meta["outputs"]
+        ]

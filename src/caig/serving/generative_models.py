@@ -35,8 +35,24 @@ PM_NAME, RM_NAME, RENDER_NAME = "caig-pm", "caig-rm", "caig-render"
 INTEGER_TYPES = ("INT64", "INT32", "UINT64", "UINT32")
 
 
+def _tensors(*specs: tuple[str, str]) -> list[dict]:
+    """V2 metadata entries (batch dimension -1)."""
+    return [{"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in specs]
+
+
 class ServiceModel(kserve.Model):
-    """A KServe model whose ``load`` builds a service and whose V1 ``predict`` calls one service method."""
+    """A KServe model whose ``load`` builds a service and whose V1 ``predict`` calls one service method.
+
+    ``INPUTS`` / ``OUTPUTS``: what its V2 metadata (``/v2/models/NAME``) declares."""
+
+    INPUTS: list[dict] = []
+    OUTPUTS: list[dict] = []
+
+    def get_input_types(self) -> list[dict]:
+        return self.INPUTS
+
+    def get_output_types(self) -> list[dict]:
+        return self.OUTPUTS
 
     def __init__(self, name: str, factory: Callable[[], Any]):
         super().__init__(name)
@@ -76,6 +92,9 @@ class ServiceModel(kserve.Model):
 class PromptModel(ServiceModel):
     """``caig-pm``: n background descriptions per product."""
 
+    INPUTS = _tensors(("product_id", "BYTES"), ("product", "BYTES"), ("image", "BYTES"))
+    OUTPUTS = _tensors(("descriptions", "BYTES"))
+
     def __init__(self, factory: Callable[[], Any], name: str = PM_NAME):
         super().__init__(name, factory)
 
@@ -95,6 +114,11 @@ class PromptModel(ServiceModel):
 
 class RewardModelServer(ServiceModel):
     """``caig-rm``: pair comparison and K-way ranking of a product's ad images."""
+
+    INPUTS = _tensors(
+        ("product_id", "BYTES"), ("product", "BYTES"), ("images", "BYTES"), ("creative_id", "BYTES")
+    )
+    OUTPUTS = _tensors(("order", "INT64"), ("scores", "FP64"), ("win_prob", "FP64"))
 
     def __init__(self, factory: Callable[[], Any], name: str = RM_NAME):
         super().__init__(name, factory)
@@ -123,6 +147,11 @@ class RewardModelServer(ServiceModel):
 
 class RenderModel(ServiceModel):
     """``caig-render``: the product placed on a generated background, labelled as AI-generated."""
+
+    INPUTS = _tensors(
+        ("product_id", "BYTES"), ("product_image", "BYTES"), ("description", "BYTES"), ("seed", "INT64")
+    )
+    OUTPUTS = _tensors(("image", "BYTES"))
 
     def __init__(self, factory: Callable[[], Any], name: str = RENDER_NAME):
         super().__init__(name, factory)
