@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from provenance import provenance
 
 from caig.evaluate.online import prepare_arms, serve_arm_sets
 from caig.profile import load_profile
@@ -65,11 +62,7 @@ def main() -> None:
         config = dataclasses.replace(profile.generate.online, seed=seed)
         by_seed[seed] = serve_arm_sets(arms, config, profile.orchestration.refresh.prior_strength)
     record = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **provenance(),
         "inputs": {
             "run": str(args.run),
             "world_seed": args.world_seed,

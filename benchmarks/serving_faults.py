@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
-import platform
 import signal
 import socket
 import subprocess
@@ -28,6 +26,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import redis
+from provenance import provenance
 
 SELECT = "/v1/models/creative-selector:predict"
 FEEDBACK = "/v1/models/creative-feedback:predict"
@@ -161,11 +160,7 @@ def main() -> None:
             proc.kill()
         redis_proc.kill()
     record = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **provenance(),
         "setup": "2 selector replicas (Redis store, store_timeout_s 0.3), one redis-server with AOF "
         "(appendfsync always, as manifests/base/redis.yaml), loopback",
         "answers_by_phase": {
