@@ -92,7 +92,9 @@ def test_unknown_product_is_a_user_error(sqlite_setup):
         product_features(store, "P99999")
 
 
-def test_materialize_is_incremental_for_stats_and_restates_snapshots(sqlite_setup, feature_run_dir, creatives):
+def test_materialize_is_incremental_for_stats_and_restates_snapshots(
+    sqlite_setup, feature_run_dir, creatives
+):
     config, store, _, _ = sqlite_setup
     reader = ProductFeatureReader(store)
     before = {c["creative_id"]: c["rm_score"] for c in reader.get("P00001")["creatives"]}
@@ -100,7 +102,8 @@ def test_materialize_is_incremental_for_stats_and_restates_snapshots(sqlite_setu
     apply(config, feature_run_dir)  # the reward stage wrote new priors: prepare and re-apply
     started = materialize(store, datetime(2026, 11, 20, tzinfo=UTC))
     assert started["creative_ctr_stats"] == FIRST_END.isoformat()  # the stats: what came after the first run
-    assert started["rm_prior"] < "2026-11-10"  # a snapshot view: the restated table, whole (from its first row)
+    # a snapshot view: the restated table, whole (from its first row)
+    assert started["rm_prior"] < "2026-11-10"
     after = {c["creative_id"]: c["rm_score"] for c in reader.get("P00001")["creatives"]}
     assert after.keys() == before.keys()
     assert any(after[c] != before[c] for c in after)
