@@ -89,12 +89,13 @@ def prepare_arms(
     world = load_world(world_dir)  # ORACLE: clicks and match labels only
     chosen = list(products) if products is not None else held_out_products(runs)
     chosen = chosen[: config.products] if config.products else chosen
-    generated = {
-        name: _generate(profile, world_dir, pm_dir, rm_dir, runs[name], chosen) for name in ("pcpo", "dpo")
+    generators = {
+        name: Generator(profile, world_dir, pm_dir, rm_dir, adapter=runs[name]) for name in ("pcpo", "dpo")
     }
+    generated = {name: generator.generate(chosen) for name, generator in generators.items()}
     pool = _pool(world.creatives, generated, chosen)
+    pool["prior_mean"] = _joint_prior_means(generators["pcpo"], world_dir, world.catalog, pool)
     events = read_logged_events(world_dir, ("product_id", "clicked"))
-    pool["prior_mean"] = _joint_prior_means(profile, world_dir, rm_dir, world.catalog, pool, events)
     return Arms(world, chosen, pool.drop(columns=["image"]), events)
 
 
@@ -121,17 +122,6 @@ def online_test(
     return result
 
 
-def _generate(
-    profile: Profile,
-    world_dir: Path,
-    pm_dir: str | Path,
-    rm_dir: str | Path,
-    run: str | Path,
-    products: list[str],
-) -> Generation:
-    return Generator(profile, world_dir, pm_dir, rm_dir, adapter=run).generate(products)
-
-
 def _pool(creatives: pd.DataFrame, generated: Mapping[str, Generation], products: list[str]) -> pd.DataFrame:
     """Every arm of the products under test: ``creative_id, product_id, description, source, image``."""
     logged = creatives[creatives["product_id"].isin(products)]
@@ -146,18 +136,12 @@ def _pool(creatives: pd.DataFrame, generated: Mapping[str, Generation], products
 
 
 def _joint_prior_means(
-    profile: Profile,
-    world_dir: Path,
-    rm_dir: str | Path,
-    catalog: pd.DataFrame,
-    pool: pd.DataFrame,
-    events: pd.DataFrame,
+    generator: Generator, world_dir: Path, catalog: pd.DataFrame, pool: pd.DataFrame
 ) -> np.ndarray:
-    """Each arm's prior CTR mean from one RM ranking of all its product's arms (logged and generated)."""
+    """Each arm's prior CTR mean from one RM ranking of all its product's arms (logged and generated), with
+    the generator's RM and its products' logged CTRs (the anchors its own priors used), as the refresh does."""
     from caig.reward.rank import rank
-    from caig.reward.scoring import RewardScorer
 
-    scorer = RewardScorer.from_dir(rm_dir)
     products = catalog.set_index("product_id")
     scores = np.zeros(len(pool))
     for pid, arms in tqdm(
@@ -170,19 +154,9 @@ def _joint_prior_means(
             image if image is not None else Image.open(world_dir / path).convert("RGB")
             for image, path in zip(arms["image"], arms["image_path"])
         ]
-        scores[arms.index] = rank(scorer, row, [i.convert("RGB") for i in images]).scores
-    ctr = _logged_product_ctr(events, pool["product_id"])
-    return grouped_prior_means(
-        scores, ctr, pool["product_id"].to_numpy(), profile.orchestration.refresh.prior_temperature
-    )
-
-
-def _logged_product_ctr(events: pd.DataFrame, product_ids: pd.Series) -> np.ndarray:
-    """Each arm's product's logged CTR (add-one smoothed; the overall CTR for a product never shown)."""
-    totals = events.groupby("product_id")["clicked"].agg(["size", "sum"])
-    ctr = (totals["sum"] + 1.0) / (totals["size"] + 2.0)
-    overall = (events["clicked"].sum() + 1.0) / (len(events) + 2.0)
-    return product_ids.map(ctr).fillna(overall).to_numpy(float)
+        scores[arms.index] = rank(generator.scorer, row, [i.convert("RGB") for i in images]).scores
+    ctr = pool["product_id"].map(generator.ctr).fillna(generator.overall_ctr).to_numpy(float)
+    return grouped_prior_means(scores, ctr, pool["product_id"].to_numpy(), generator.priors.prior_temperature)
 
 
 def serve_arm_sets(arms: Arms, config: OnlineTestConfig, prior_strength: float) -> dict[str, Any]:
