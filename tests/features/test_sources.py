@@ -21,7 +21,7 @@ def test_a_title_only_catalog_serves_the_missing_attributes_as_null(caplog):
 
 def test_generated_creatives_join_the_priors_until_the_refresh_scores_them(tmp_path):
     from caig.features.priors import empty_rm_priors
-    from caig.features.sources import with_generated
+    from caig.features.sources import read_generated, with_generated
     from caig.generate.register import GENERATED, PROVENANCE_COLUMNS
 
     at = pd.Timestamp("2026-10-07", tz="UTC")
@@ -31,7 +31,9 @@ def test_generated_creatives_join_the_priors_until_the_refresh_scores_them(tmp_p
     generated.to_parquet(tmp_path / GENERATED, index=False)
     scored = pd.DataFrame([{"creative_id": "G2", "product_id": "P1", "rm_score": 0.5, "prior_alpha": 1.5,
                             "prior_beta": 48.5, "event_timestamp": at}])  # fmt: skip
-    priors = with_generated(scored, tmp_path / "creatives.parquet")
+    priors = with_generated(scored, read_generated(tmp_path / "creatives.parquet"))
     assert sorted(priors["creative_id"]) == ["G1", "G2"]  # G2 keeps the refresh's score
     assert priors.set_index("creative_id").loc["G1", "rm_score"] == 0.7
-    assert with_generated(empty_rm_priors(), tmp_path / "elsewhere" / "creatives.parquet").empty
+    assert with_generated(
+        empty_rm_priors(), read_generated(tmp_path / "elsewhere" / "creatives.parquet")
+    ).empty

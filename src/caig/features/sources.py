@@ -19,7 +19,7 @@ from caig.errors import UserError
 from caig.features.config import FeaturesConfig
 from caig.features.priors import RM_PRIOR_SCHEMA, empty_rm_priors, read_rm_priors
 from caig.features.windows import window_columns, window_stats
-from caig.generate.register import GENERATED
+from caig.generate.register import GENERATED, PROVENANCE_COLUMNS
 
 log = logging.getLogger("caig.features")
 
@@ -76,22 +76,19 @@ def prepare_sources(
         resolve(run_dir, config.stats_path), "creative stats", [], hint="run `caig data ingest` first"
     )
     windows = window_stats(stats)
+    generated = read_generated(resolve(run_dir, config.creatives_path))
     if snapshot_time is None:
         first = windows["event_timestamp"].min() - pd.Timedelta(days=1) if len(windows) else None
         snapshot_time = first if first is not None else pd.Timestamp.now(tz="UTC").floor("s")
     tables = {
         "product_profile": (product_profile(catalog, snapshot_time), PRODUCT_PROFILE_SCHEMA),
         "product_creatives": (
-            product_creatives(
-                catalog, creatives, snapshot_time, generated_ids(resolve(run_dir, config.creatives_path))
-            ),
+            product_creatives(catalog, creatives, snapshot_time, set(generated["creative_id"])),
             PRODUCT_CREATIVES_SCHEMA,
         ),
         "creative_ctr_stats": (windows, CTR_STATS_SCHEMA),
         "rm_prior": (
-            with_generated(
-                _priors(resolve(run_dir, config.priors_path)), resolve(run_dir, config.creatives_path)
-            ),
+            with_generated(_priors(resolve(run_dir, config.priors_path)), generated),
             RM_PRIOR_SCHEMA,
         ),
     }
@@ -122,10 +119,11 @@ def product_profile(catalog: pd.DataFrame, snapshot_time: pd.Timestamp) -> pd.Da
     return frame.assign(event_timestamp=_utc(snapshot_time))
 
 
-def generated_ids(creatives_path: Path) -> set[str]:
-    """The ids of generated creatives (``generated.parquet`` beside the creatives table); empty when none."""
+def read_generated(creatives_path: Path) -> pd.DataFrame:
+    """The generated creatives' registrations (``generated.parquet`` beside the creatives table, written by
+    ``caig generate``); an empty table when nothing was generated."""
     path = creatives_path.parent / GENERATED
-    return set(pd.read_parquet(path, columns=["creative_id"])["creative_id"]) if path.is_file() else set()
+    return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=PROVENANCE_COLUMNS)
 
 
 def product_creatives(
@@ -161,14 +159,11 @@ def product_creatives(
     )
 
 
-def with_generated(priors: pd.DataFrame, creatives_path: Path) -> pd.DataFrame:
-    """The RM priors plus those of generated creatives (``generated.parquet`` beside the creatives table,
-    written by ``caig generate``) that the priors table does not score yet: a generated creative reaches the
-    selector warm-started by the RM's ranking at registration, until the next refresh re-ranks it."""
-    path = creatives_path.parent / GENERATED
-    if not path.is_file():
-        return priors
-    generated = pd.read_parquet(path).rename(columns={"created_at": "event_timestamp"})
+def with_generated(priors: pd.DataFrame, generated: pd.DataFrame) -> pd.DataFrame:
+    """The RM priors plus those of the ``generated`` creatives (``read_generated``) that the priors table does
+    not score yet: a generated creative reaches the selector warm-started by the RM's ranking at
+    registration, until the next refresh re-ranks it."""
+    generated = generated.rename(columns={"created_at": "event_timestamp"})
     generated = generated[~generated["creative_id"].isin(set(priors["creative_id"]))]
     if generated.empty:
         return priors
