@@ -82,8 +82,8 @@ def run_production_smoke(out: str | Path, overrides: Sequence[str] = ()) -> dict
     profile = load_profile(PROFILE, [f"render.base_model={sd.resolve()}", *overrides])
     arguments = {"data": str(data.resolve()), "as_of": AS_OF}
     training = run_local_pipeline(profile, out / "training", arguments=arguments)
-    rm = json.loads((out / "training" / "steps.json").read_text())["train-rm"]["rm"]
     steps = json.loads((out / "training" / "steps.json").read_text())
+    rm = steps["train-rm"]["rm"]
     models = {"pm": steps["pretrain-pm"]["pm"], "optimized": steps["optimize-pm"]["run"], "rm": rm}
     refresh = run_local_pipeline(
         profile, out / "refresh", name="caig-refresh", arguments={**arguments, "rm": rm}
