@@ -170,11 +170,18 @@ def status(server: Server, path: str = SELECT, timeout: float = 5) -> int:
         return 0
 
 
+def on_redis(port: int, prefix: str = "caig.test.faults.") -> tuple[str, ...]:
+    """The --set overrides of a selector whose state is in the test's own redis-server."""
+    return (
+        "bandit.store=redis",
+        f"bandit.redis_url=redis://127.0.0.1:{port}/0",
+        f"bandit.redis_prefix={prefix}",
+    )
+
+
 def test_redis_down_is_a_503_with_retry_after_and_not_ready_then_recovers(start_server, own_redis):
     port = own_redis["port"]
-    server = start_server(
-        "bandit.store=redis", f"bandit.redis_url=redis://127.0.0.1:{port}/0", "bandit.seed=0"
-    )
+    server = start_server(*on_redis(port), "bandit.seed=0")
     assert status(server) == 200 and httpx.get(server.url + READY).status_code == 200
     own_redis["proc"].kill()
     own_redis["proc"].wait()
@@ -192,8 +199,7 @@ def test_redis_down_is_a_503_with_retry_after_and_not_ready_then_recovers(start_
 
 def test_redis_hung_answers_503_in_bounded_time_and_liveness_holds(start_server, own_redis):
     port = own_redis["port"]
-    server = start_server("bandit.store=redis", f"bandit.redis_url=redis://127.0.0.1:{port}/0",
-                          "bandit.store_timeout_s=0.3", "bandit.seed=0")  # fmt: skip
+    server = start_server(*on_redis(port), "bandit.store_timeout_s=0.3", "bandit.seed=0")
     assert status(server) == 200
     own_redis["proc"].send_signal(signal.SIGSTOP)
     try:
@@ -237,17 +243,18 @@ def redis_impressions(port: int, prefix: str) -> int:
     return sum(int(v) for k, v in client.hgetall(f"{prefix}counts:P00003:young").items() if k.endswith("|n"))
 
 
+def two_replicas(start_server, port: int, prefix: str) -> tuple[list[Server], str]:
+    """Two selectors on one Redis, and a creative they serve for ``ASK``'s product."""
+    replicas = [start_server(*on_redis(port, prefix), f"bandit.seed={i}") for i in range(2)]
+    creative = post_raw(replicas[0], SELECT, json.dumps(ASK)).json()["predictions"][0]["creative_id"]
+    return replicas, creative
+
+
 def test_two_replicas_on_one_redis_count_concurrent_duplicates_once(start_server, own_redis):
     import concurrent.futures
 
     port, prefix = own_redis["port"], "caig.test.faults."
-    settings = (
-        "bandit.store=redis",
-        f"bandit.redis_url=redis://127.0.0.1:{port}/0",
-        f"bandit.redis_prefix={prefix}",
-    )
-    replicas = [start_server(*settings, f"bandit.seed={i}") for i in range(2)]
-    creative = post_raw(replicas[0], SELECT, json.dumps(ASK)).json()["predictions"][0]["creative_id"]
+    replicas, creative = two_replicas(start_server, port, prefix)
     sends = [(replicas[(i + k) % 2], feedback_event(i, creative)) for i in range(150) for k in range(2)]
 
     def send(job):
@@ -262,13 +269,7 @@ def test_two_replicas_on_one_redis_count_concurrent_duplicates_once(start_server
 
 def test_a_killed_replica_loses_no_acknowledged_feedback(start_server, own_redis):
     port, prefix = own_redis["port"], "caig.test.kill."
-    settings = (
-        "bandit.store=redis",
-        f"bandit.redis_url=redis://127.0.0.1:{port}/0",
-        f"bandit.redis_prefix={prefix}",
-    )
-    first, second = start_server(*settings, "bandit.seed=0"), start_server(*settings, "bandit.seed=1")
-    creative = post_raw(first, SELECT, json.dumps(ASK)).json()["predictions"][0]["creative_id"]
+    (first, second), creative = two_replicas(start_server, port, prefix)
     acknowledged, retried = set(), 0
     for i in range(120):
         event = feedback_event(i, creative)
