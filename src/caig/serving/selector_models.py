@@ -57,7 +57,7 @@ def v1_instances(payload: Any) -> list[Any]:
 def v2_column(
     request: InferRequest, name: str, datatype: str, n: int | None, required: bool = True
 ) -> list | None:
-    """One V2 input as a flat Python list, checked for presence, datatype and length."""
+    """One V2 input as a flat Python list, checked for presence, datatype, length and (BOOL) each value."""
     tensor = request.get_input_by_name(name)
     if tensor is None:
         if required:
@@ -65,34 +65,33 @@ def v2_column(
         return None
     if tensor.datatype != datatype:
         raise InvalidInput(f"{name}: must have datatype {datatype}, got {echo(tensor.datatype)}")
+    values = _flat_values(name, tensor, datatype)
+    if not values or (n is not None and len(values) != n):
+        raise InvalidInput(f"{name}: must hold {n or 'at least 1'} element(s), got {len(values)}")
+    if len(values) > MAX_INSTANCES:
+        raise InvalidInput(f"{name}: at most {MAX_INSTANCES} elements per request, got {len(values)}")
     if datatype == "BOOL":
-        return _bools(name, tensor, n)
+        try:
+            return [parse_clicked(v) for v in values]
+        except ValueError as err:
+            raise InvalidInput(f"{name}: {err}") from None
+    return values
+
+
+def _flat_values(name: str, tensor: Any, datatype: str) -> list:
+    """A tensor's elements as a flat list. BOOL data is taken as the JSON sent, to be checked value by value
+    (``caig.data.values.parse_clicked``): numpy would read "yes", 2 or 1.5 as true."""
+    if datatype == "BOOL":
+        if not isinstance(tensor.data, list):
+            raise InvalidInput(f"{name}: send the BOOL data as a JSON list of true/false")
+        return np.asarray(tensor.data, dtype=object).reshape(-1).tolist() if tensor.data else []
     try:
         values = tensor.as_numpy().reshape(-1).tolist()
     except (ValueError, TypeError) as err:
         raise InvalidInput(f"{name}: cannot read the tensor data ({err})") from None
     if datatype == "BYTES":
         values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
-    if not values or (n is not None and len(values) != n):
-        raise InvalidInput(f"{name}: must hold {n or 'at least 1'} element(s), got {len(values)}")
-    if len(values) > MAX_INSTANCES:
-        raise InvalidInput(f"{name}: at most {MAX_INSTANCES} elements per request, got {len(values)}")
     return values
-
-
-def _bools(name: str, tensor: Any, n: int | None) -> list[bool]:
-    """A BOOL input's JSON data checked one by one (``caig.data.values.parse_clicked``): numpy would read
-    "yes", 2 or 1.5 as true."""
-    raw = tensor.data if isinstance(tensor.data, list) else None
-    if raw is None:
-        raise InvalidInput(f"{name}: send the BOOL data as a JSON list of true/false")
-    flat = np.asarray(raw, dtype=object).reshape(-1).tolist() if raw else []
-    if not flat or (n is not None and len(flat) != n) or len(flat) > MAX_INSTANCES:
-        raise InvalidInput(f"{name}: must hold {n or 'at least 1'} element(s), got {len(flat)}")
-    try:
-        return [parse_clicked(v) for v in flat]
-    except ValueError as err:
-        raise InvalidInput(f"{name}: {err}") from None
 
 
 class StoreCircuit:
