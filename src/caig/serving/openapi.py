@@ -17,8 +17,11 @@ _ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": 
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 
 
-def _tensor(name: str, datatype: str, item: dict[str, Any]) -> dict[str, Any]:
-    """A V2 input tensor: ``name``, a 1-D ``shape``, ``datatype`` and its ``data``."""
+def _tensor(
+    name: str, datatype: str, item: dict[str, Any], count: tuple[int, int] = (1, MAX_INSTANCES)
+) -> dict[str, Any]:
+    """A V2 input tensor: ``name``, a 1-D ``shape``, ``datatype`` and its ``data`` (``count``: the least and
+    most elements it may hold)."""
     return {
         "type": "object",
         "properties": {
@@ -30,13 +33,14 @@ def _tensor(name: str, datatype: str, item: dict[str, Any]) -> dict[str, Any]:
                 "maxItems": 1,
             },
             "datatype": {"const": datatype},
-            "data": {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_INSTANCES},
+            "data": {"type": "array", "items": item, "minItems": count[0], "maxItems": count[1]},
         },
         "required": ["name", "shape", "datatype", "data"],
     }
 
 
-def _v2_request(*tensors: dict[str, Any]) -> dict[str, Any]:
+def _v2_request(*tensors: dict[str, Any], optional: int = 0) -> dict[str, Any]:
+    """A V2 request whose ``inputs`` are ``tensors`` (the last ``optional`` of them may be left out)."""
     return {
         "type": "object",
         "properties": {
@@ -45,11 +49,23 @@ def _v2_request(*tensors: dict[str, Any]) -> dict[str, Any]:
                 "type": "array",
                 "prefixItems": list(tensors),
                 "items": False,
-                "minItems": len(tensors),
+                "minItems": len(tensors) - optional,
             },
         },
         "required": ["inputs"],
     }
+
+
+def _v2_choice(
+    *variants: list[dict[str, Any]], parameters: dict[str, Any] | None = None, optional: int = 0
+) -> dict[str, Any]:
+    """A V2 request that sends one of ``variants`` of inputs (a model reads a product by id or by its
+    attributes and image), with request ``parameters`` where the model takes some."""
+    requests = [_v2_request(*tensors, optional=optional) for tensors in variants]
+    for request in requests:
+        if parameters:
+            request["properties"]["parameters"] = parameters
+    return requests[0] if len(requests) == 1 else {"anyOf": requests}
 
 
 def _v1_request(instance: dict[str, Any]) -> dict[str, Any]:
@@ -169,33 +185,69 @@ _SEED = {"type": "integer", "minimum": 0}
 
 def generative_paths(name: str) -> dict[str, Any]:
     """The OpenAPI ``paths`` of the PM (``caig-pm``), RM (``caig-rm``) or background generator
-    (``caig-render``): their V1 predict endpoint (V2 takes the same fields as tensors)."""
-    if name == "caig-pm":
-        instance = {"type": "object", "properties": {"product_id": _ID, "product": _PRODUCT, "image": _B64,
-                    "n": {"type": "integer", "minimum": 1}, "temperature": {"type": "number", "minimum": 0,
-                    "maximum": 5}, "seed": _SEED}}  # fmt: skip
-        answer = {"type": "object", "properties": {"product_id": {"type": "string"},
-                  "descriptions": {"type": "array", "items": {"type": "string"}}}, "required": ["descriptions"]}  # fmt: skip
-        summary = "Background descriptions for a product (by id, or attributes and image)"
-    elif name == "caig-rm":
-        instance = {"type": "object", "properties": {"product_id": _ID, "product": _PRODUCT,
-                    "images": {"type": "array", "items": _B64, "minItems": 2},
-                    "creative_ids": {"type": "array", "items": _ID, "minItems": 2}}}  # fmt: skip
-        answer = {"type": "object", "properties": {"order": {"type": "array", "items": {"type": "integer"}},
-                  "scores": {"type": "array", "items": {"type": "number"}},
-                  "win_prob": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}},
-                  "required": ["order", "scores", "win_prob"]}  # fmt: skip
-        summary = "Rank a product's ad images (every pair in both orders, Bradley-Terry)"
-    elif name == "caig-render":
-        instance = {"type": "object", "properties": {"product_id": _ID, "product_image": _B64,
-                    "description": {"type": "string", "minLength": 1}, "seed": _SEED}, "required": ["description"]}  # fmt: skip
-        answer = {"type": "object", "properties": {"product_id": {"type": "string"}, "image": _B64,
-                  "label": {"type": "object"}}, "required": ["image", "label"]}  # fmt: skip
-        summary = "The product on a generated background, labelled as AI-generated"
-    else:
+    (``caig-render``): their V1 predict and V2 infer endpoints (V2 takes the same fields as tensors)."""
+    if name not in _GENERATIVE:
         raise ValueError(f"no OpenAPI paths for {name!r}")
+    summary, instance, answer, v2 = _GENERATIVE[name]()
     predictions = {"type": "object", "properties": {"predictions": {"type": "array", "items": answer}}}
-    return {f"/v1/models/{name}:predict": _operation(summary, _v1_request(instance), predictions)}
+    return {
+        f"/v1/models/{name}:predict": _operation(summary, _v1_request(instance), predictions),
+        f"/v2/models/{name}/infer": _operation(f"{summary} (Open Inference protocol)", v2, V2_RESPONSE),
+    }
+
+
+_TEXT = {"type": "string", "minLength": 1}
+_IDS = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+
+
+def _pm() -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    instance = {"type": "object", "properties": {"product_id": _ID, "product": _PRODUCT, "image": _B64,
+                "n": {"type": "integer", "minimum": 1}, "temperature": {"type": "number", "minimum": 0,
+                "maximum": 5}, "seed": _SEED}}  # fmt: skip
+    answer = {"type": "object", "properties": {"product_id": {"type": "string"},
+              "descriptions": {"type": "array", "items": {"type": "string"}}}, "required": ["descriptions"]}  # fmt: skip
+    parameters = {"type": "object", "properties": {"n": instance["properties"]["n"],
+                  "temperature": instance["properties"]["temperature"], "seed": _SEED}}  # fmt: skip
+    v2 = _v2_choice(
+        [_tensor("product_id", "BYTES", _IDS)],
+        [_tensor("product", "BYTES", _JSON_TEXT), _tensor("image", "BYTES", _B64)],
+        parameters=parameters,
+    )
+    return "Background descriptions for a product (by id, or attributes and image)", instance, answer, v2
+
+
+def _rm() -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    instance = {"type": "object", "properties": {"product_id": _ID, "product": _PRODUCT,
+                "images": {"type": "array", "items": _B64, "minItems": 2},
+                "creative_ids": {"type": "array", "items": _ID, "minItems": 2}}}  # fmt: skip
+    answer = {"type": "object", "properties": {"order": {"type": "array", "items": {"type": "integer"}},
+              "scores": {"type": "array", "items": {"type": "number"}},
+              "win_prob": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}},
+              "required": ["order", "scores", "win_prob"]}  # fmt: skip
+    one = {"product_id": _tensor("product_id", "BYTES", _IDS, count=(1, 1)),
+           "product": _tensor("product", "BYTES", _JSON_TEXT, count=(1, 1))}  # fmt: skip
+    many = {"creative_id": _tensor("creative_id", "BYTES", _IDS, count=(2, MAX_INSTANCES)),
+            "images": _tensor("images", "BYTES", _B64, count=(2, MAX_INSTANCES))}  # fmt: skip
+    v2 = _v2_choice(*([one[a], many[b]] for a in one for b in many))
+    return "Rank a product's ad images (every pair in both orders, Bradley-Terry)", instance, answer, v2
+
+
+def _render() -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    instance = {"type": "object", "properties": {"product_id": _ID, "product_image": _B64,
+                "description": {"type": "string", "minLength": 1}, "seed": _SEED}, "required": ["description"]}  # fmt: skip
+    answer = {"type": "object", "properties": {"product_id": {"type": "string"}, "image": _B64,
+              "label": {"type": "object"}}, "required": ["image", "label"]}  # fmt: skip
+    description, seed = _tensor("description", "BYTES", _TEXT), _tensor("seed", "INT64", _SEED)
+    v2 = _v2_choice(
+        [_tensor("product_id", "BYTES", _IDS), description, seed],
+        [_tensor("product_image", "BYTES", _B64), description, seed],
+        optional=1,
+    )
+    return "The product on a generated background, labelled as AI-generated", instance, answer, v2
+
+
+_JSON_TEXT = {"type": "string", "minLength": 2, "description": "a JSON object of product attributes"}
+_GENERATIVE = {"caig-pm": _pm, "caig-rm": _rm, "caig-render": _render}
 
 
 def document(paths: dict[str, Any], title: str = "caig creative selector") -> dict[str, Any]:
