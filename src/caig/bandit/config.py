@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass
@@ -39,6 +42,12 @@ class BanditConfig:
     sqlite_path: str = "bandit/state.sqlite"  # SQLite state file (store: sqlite)
     redis_url: str = "redis://127.0.0.1:6379/0"  # Redis server shared by every replica (store: redis)
     redis_prefix: str = "caig:bandit:"  # prefix of every Redis key this selector writes
+    redis_username: str = ""  # Redis ACL user (store: redis); empty: the default user
+    redis_password_env: str = ""  # NAME of the environment variable holding the Redis password (a Secret
+    # mounted as env, e.g. CAIG_REDIS_PASSWORD); empty: no password. TLS: a rediss:// redis_url
+    dedupe_window_s: float = 7 * 86400.0  # store redis: a repeated event_id within this many seconds of the
+    # first is a duplicate; later it counts again. Wider than any feedback delay; bounds Redis memory
+    feedback_log_maxlen: int = 1_000_000  # store redis: feedback-log stream entries kept (newest; ~ trim)
     store_timeout_s: float = 0.5  # Redis connect and socket timeout: past it a request answers 503
     retry_after_s: int = 1  # Retry-After of a 503 while the store is unavailable; the store is not
     # asked again before it has passed (readiness reports false meanwhile)
@@ -73,5 +82,21 @@ class BanditConfig:
             raise ValueError("propensity_cache must be >= 0")
         if not self.redis_prefix:
             raise ValueError("redis_prefix must not be empty (several selectors may share one Redis)")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"redis_url '{self.redis_url}' must start with redis://, rediss:// (TLS) or unix://"
+            )
+        if self.redis_password_env and not _ENV_NAME.match(self.redis_password_env):
+            raise ValueError(
+                f"redis_password_env '{self.redis_password_env}' must be the NAME of an environment "
+                "variable (letters, digits, '_'), e.g. CAIG_REDIS_PASSWORD, not the password itself"
+            )
+        if not 0 < self.dedupe_window_s < float("inf"):  # also rejects NaN
+            raise ValueError(
+                "dedupe_window_s must be finite and > 0 (seconds a repeated event_id is a duplicate); "
+                "make it wider than any feedback delay, e.g. 604800 (7 days)"
+            )
+        if self.feedback_log_maxlen < 1:
+            raise ValueError("feedback_log_maxlen must be >= 1 (feedback-log entries Redis keeps)")
         if len(set(self.segments)) != len(self.segments):
             raise ValueError("segments must not repeat")

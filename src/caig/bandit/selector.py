@@ -167,7 +167,7 @@ def open_store(config: BanditConfig, run_dir: Path) -> StateStore:
         import redis
 
         try:
-            return RedisStore(config.redis_url, config.redis_prefix, config.store_timeout_s)
+            return RedisStore.from_config(config)
         except redis.RedisError as err:
             raise UserError(
                 f"bandit.redis_url {config.redis_url}: cannot reach Redis ({err}); start it or "

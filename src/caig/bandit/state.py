@@ -1,29 +1,45 @@
 """The selector's shared state: impressions and clicks per (product, segment, creative), and seen event ids.
 
 Two stores with one interface: SQLite (embedded default; WAL, so several processes on one host share it) and
-Redis (production; each feedback is one Lua script, atomic on the server, so any number of replicas share
-it). Feedback is idempotent by ``event_id``: the first report is counted, every later one is a duplicate,
-forever (seen ids are never expired). Every recorded event is also appended to a feedback log that
-off-policy evaluation reads.
+Redis (production; feedback goes through one Lua script, atomic on the server, so any number of replicas
+share it). Every counted event is also appended to a feedback log that off-policy evaluation reads.
 
-A store that cannot answer (Redis down, hung past ``timeout_s``, SQLite locked) raises ``StoreUnavailable``,
-never a client library's error: the server answers 503 and the caller retries; a retried feedback is counted
-once, whatever part of the first attempt reached the store.
+Feedback is idempotent by ``event_id``; the contract is exactly-once **within a dedupe window**
+(``bandit.dedupe_window_s``, 7 days by default, wider than any feedback delay): the first report is counted,
+a repeat within the window is a duplicate. The stores honour it differently:
+
+- Redis keeps a seen id only for the window (a key with a TTL) and the newest ~``bandit.feedback_log_maxlen``
+  log entries, so its memory is bounded (rate x window + the log cap + the counts); a repeat after the window
+  counts again.
+- SQLite (one host, on disk) keeps every id and every log row: a duplicate is caught whenever it comes,
+  which meets the contract and more; its file grows with the traffic (it is not the production store).
+
+A store that cannot answer (Redis down, hung past ``timeout_s``, full, SQLite locked) raises
+``StoreUnavailable``, never a client library's error: the server answers 503 and the caller retries; a
+retried feedback is counted once (within the window), whatever part of the first attempt reached the store.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import pandas as pd
 
-from caig.bandit.types import Feedback, StoreUnavailable
+from caig.bandit.config import BanditConfig
+from caig.bandit.types import Feedback, StoreFull, StoreUnavailable
+from caig.errors import UserError
+
+logger = logging.getLogger("caig.bandit")
 
 LOG_COLUMNS = ["event_id", "ts", "product_id", "segment", "creative_id", "clicked", "propensity"]
 
@@ -36,11 +52,12 @@ class StateStore(Protocol):
         ...
 
     def record(self, events: Sequence[Feedback]) -> list[bool]:
-        """Count each event unless its id was seen before; True where it was counted."""
+        """Count each event unless its id was counted before within the dedupe window (exactly-once within
+        the window); True where it was counted."""
         ...
 
     def feedback_log(self) -> pd.DataFrame:
-        """Every counted event (``LOG_COLUMNS``), oldest first."""
+        """The counted events the store keeps (``LOG_COLUMNS``), oldest first."""
         ...
 
     def ping(self) -> None:
@@ -51,7 +68,10 @@ class StateStore(Protocol):
 
 
 class SQLiteStore:
-    """State in one SQLite file; a transaction per batch of feedback makes each batch atomic."""
+    """State in one SQLite file; a transaction per batch of feedback makes each batch atomic.
+
+    Every event id and log row is kept (no window, no trim): duplicates are caught forever, which satisfies
+    the exactly-once-within-the-window contract; the file grows with the traffic, on disk, on one host."""
 
     SCHEMA = """
     CREATE TABLE IF NOT EXISTS counts (product_id TEXT, segment TEXT, creative_id TEXT,
@@ -135,28 +155,89 @@ def _sqlite_errors() -> Iterator[None]:
         raise StoreUnavailable() from None
 
 
-# KEYS: seen-ids set, counts hash of the (product, segment), feedback log stream.
-# ARGV: event_id, creative_id, clicked (0|1), product_id, segment, propensity ('' if none), ts.
+# KEYS: the feedback log stream, then per event: its id's seen-marker and the counts hash of its
+#       (product, segment).
+# ARGV: dedupe window in ms, log length to keep (approximate), ts, then per event: event_id, creative_id,
+#       clicked (0|1), product_id, segment, propensity ('' if none).
+# Returns 1 (counted) or 0 (duplicate) per event. A script runs alone on the server, so a chunk of events is
+# recorded as a whole. Under maxmemory (noeviction) Redis refuses a script's FIRST write, before anything was
+# written: a refused chunk leaves no trace; once a chunk has written, it completes.
 _RECORD_LUA = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[2], ARGV[2] .. '|n', 1)
-redis.call('HINCRBY', KEYS[2], ARGV[2] .. '|c', tonumber(ARGV[3]))
-redis.call('XADD', KEYS[3], '*', 'event_id', ARGV[1], 'ts', ARGV[7], 'product_id', ARGV[4],
-           'segment', ARGV[5], 'creative_id', ARGV[2], 'clicked', ARGV[3], 'propensity', ARGV[6])
-return 1
+local counted = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local a = 3 + (i - 1) * 6
+  if redis.call('SET', KEYS[2 * i], '1', 'NX', 'PX', ARGV[1]) then
+    redis.call('HINCRBY', KEYS[2 * i + 1], ARGV[a + 2] .. '|n', 1)
+    redis.call('HINCRBY', KEYS[2 * i + 1], ARGV[a + 2] .. '|c', tonumber(ARGV[a + 3]))
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event_id', ARGV[a + 1], 'ts', ARGV[3],
+               'product_id', ARGV[a + 4], 'segment', ARGV[a + 5], 'creative_id', ARGV[a + 2],
+               'clicked', ARGV[a + 3], 'propensity', ARGV[a + 6])
+    counted[i] = 1
+  else
+    counted[i] = 0
+  end
+end
+return counted
 """
+CHUNK = 500  # events per script call: Redis runs nothing else meanwhile (~1-3 ms a chunk)
+
+
+DEFAULT_DEDUPE_WINDOW_S = 7 * 86400.0
+DEFAULT_LOG_MAXLEN = 1_000_000
 
 
 class RedisStore:
-    """State in Redis under ``prefix``: one hash of counts per (product, segment), a set of seen event ids
-    and a stream as the feedback log. Each event is recorded by one server-side Lua script (atomic)."""
+    """State in Redis under ``prefix``, bounded in memory; feedback is recorded by one server-side Lua script
+    per chunk of up to ``CHUNK`` events (atomic), so any number of replicas share it.
 
-    def __init__(self, url: str, prefix: str, timeout_s: float = 0.5):
+    Keys under ``prefix``:
+
+    - ``counts:<product>:<segment>``: a hash ``<creative>|n`` / ``<creative>|c`` of impressions and clicks.
+      Kept forever; its size follows the catalog, not the traffic.
+    - ``seen:<event_id>``: one small string per event id counted in the last ``dedupe_window_s`` seconds,
+      written with ``SET NX PX`` and deleted by Redis when the window has passed.
+    - ``log``: the feedback log stream, trimmed to about the newest ``log_maxlen`` entries by
+      ``XADD MAXLEN ~`` (trimming whole stream nodes, so a few dozen more may stay).
+
+    Contract: exactly-once **within the window**. A repeated ``event_id`` less than ``dedupe_window_s``
+    after its first report is a duplicate (not counted); later it counts again, so the window must be
+    wider than any feedback delay and client retry (default 7 days). Memory is then bounded by
+    (feedback rate x window) seen-markers (~150 bytes each on Redis 7) + ``log_maxlen`` log entries
+    (~80 bytes) + the counts; size Redis's ``maxmemory`` for that (docs/redis.md). With
+    ``maxmemory-policy noeviction`` a full Redis refuses writes (``StoreFull``, a 503, the caller retries)
+    rather than evicting counts or seen ids.
+
+    Why a key per id with a TTL rather than time-bucketed sets with EXPIRE: ``SET NX PX`` checks and
+    marks in one atomic command inside the one script; the window is exact and runs on the server's
+    clock (no bucket keys computed from each replica's clock, so no skew between replicas, and no id
+    remembered up to a bucket longer); Redis reclaims each expired id on its own (lazily on access,
+    actively in the background), with no bucket to find and delete. The price: a key costs about twice
+    the memory of a set member, which ``maxmemory`` sizing accounts for.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        timeout_s: float = 0.5,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        dedupe_window_s: float = DEFAULT_DEDUPE_WINDOW_S,
+        log_maxlen: int = DEFAULT_LOG_MAXLEN,
+    ):
+        """Connect to ``url`` (``redis://``, or ``rediss://`` for TLS, options such as ``ssl_ca_certs`` in
+        its query string) as ``username``/``password`` when given; fails if Redis does not answer."""
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
+        if not 0 < dedupe_window_s < float("inf") or log_maxlen < 1:
+            raise ValueError("dedupe_window_s must be finite and > 0, and log_maxlen >= 1")
         self.prefix = prefix
+        self.window_ms = max(1, math.ceil(dedupe_window_s * 1000))
+        self.log_maxlen = log_maxlen
+        credentials = {"username": username, "password": password}
         self._redis = redis.Redis.from_url(
             url,
             decode_responses=True,
@@ -164,10 +245,39 @@ class RedisStore:
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 1),  # one quick retry on a dropped connection, then 503
             health_check_interval=30,
+            **{k: v for k, v in credentials.items() if v is not None},
         )
-        self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        # Redis down or hung, or a read-only replica during a failover: retry shortly. Full: StoreFull.
+        self._errors = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.ReadOnlyError,
+        )
+        self._full = redis.exceptions.OutOfMemoryError
         self._redis.ping()
         self._record = self._redis.register_script(_RECORD_LUA)
+
+    @classmethod
+    def from_config(cls, config: BanditConfig) -> RedisStore:
+        """The store ``config`` (``bandit.*``) describes; the password is read from the environment variable
+        that ``bandit.redis_password_env`` names (a Secret mounted as env), never from the profile."""
+        password = redis_password(config)
+        if password is not None or config.redis_username:
+            url_credentials = urlsplit(config.redis_url)
+            if url_credentials.password or (config.redis_username and url_credentials.username):
+                raise UserError(
+                    "bandit.redis_url carries a user or password and bandit.redis_username / "
+                    "bandit.redis_password_env set them too; keep credentials out of redis_url"
+                )
+        return cls(
+            config.redis_url,
+            config.redis_prefix,
+            config.store_timeout_s,
+            username=config.redis_username or None,
+            password=password,
+            dedupe_window_s=config.dedupe_window_s,
+            log_maxlen=config.feedback_log_maxlen,
+        )
 
     def ping(self) -> None:
         with self._unavailable():
@@ -175,10 +285,15 @@ class RedisStore:
 
     @contextmanager
     def _unavailable(self) -> Iterator[None]:
-        """Redis down, refusing or past the socket timeout: ``StoreUnavailable`` without its address."""
+        """Redis down, refusing or past the socket timeout: ``StoreUnavailable`` without its address; at
+        ``maxmemory`` (noeviction refuses writes): ``StoreFull``."""
         try:
             yield
-        except self._errors:
+        except self._full:
+            logger.warning("Redis state store is at maxmemory and refuses writes; see docs/redis.md")
+            raise StoreFull() from None
+        except self._errors as err:
+            logger.warning("Redis state store unavailable: %s", type(err).__name__)
             raise StoreUnavailable() from None
 
     def _counts_key(self, product_id: str, segment: str) -> str:
@@ -195,25 +310,27 @@ class RedisStore:
         return out
 
     def record(self, events: Sequence[Feedback]) -> list[bool]:
+        """Count each event unless its id was counted within the dedupe window; True where it was counted.
+
+        One script call per chunk of ``CHUNK`` events, pipelined: each chunk is recorded whole or not at all;
+        a batch partly recorded before a failure is safe to retry whole, because what did reach Redis is then
+        a duplicate (within the window)."""
         pipe = self._redis.pipeline(transaction=False)
-        now = repr(time.time())
-        for e in events:
-            keys = [f"{self.prefix}seen", self._counts_key(e.product_id, e.segment), f"{self.prefix}log"]
-            args = [
-                e.event_id,
-                e.creative_id,
-                int(e.clicked),
-                e.product_id,
-                e.segment,
-                "" if e.propensity is None else repr(e.propensity),
-                now,
-            ]
+        head = [self.window_ms, self.log_maxlen, repr(time.time())]
+        for start in range(0, len(events), CHUNK):
+            keys, args = [f"{self.prefix}log"], list(head)
+            for e in events[start : start + CHUNK]:
+                keys += [f"{self.prefix}seen:{e.event_id}", self._counts_key(e.product_id, e.segment)]
+                args += [e.event_id, e.creative_id, int(e.clicked), e.product_id, e.segment]
+                args.append("" if e.propensity is None else repr(e.propensity))
             self._record(keys=keys, args=args, client=pipe)
         with self._unavailable():
-            return [bool(r) for r in pipe.execute()]
+            return [bool(flag) for chunk in pipe.execute() for flag in chunk]
 
     def feedback_log(self) -> pd.DataFrame:
-        entries = self._redis.xrange(f"{self.prefix}log")
+        """The newest ~``log_maxlen`` counted events, oldest first (older ones were trimmed)."""
+        with self._unavailable():
+            entries = self._redis.xrange(f"{self.prefix}log")
         log = pd.DataFrame([fields for _, fields in entries], columns=LOG_COLUMNS)
         log["ts"] = log["ts"].astype(float)
         log["clicked"] = log["clicked"].astype(int).astype(bool)
@@ -222,8 +339,44 @@ class RedisStore:
 
     def clear(self) -> int:
         """Delete every key under this store's prefix (tests, resets); return how many were deleted."""
-        keys = list(self._redis.scan_iter(match=f"{self.prefix}*", count=1000))
-        return self._redis.delete(*keys) if keys else 0
+        deleted = 0
+        keys = self._redis.scan_iter(match=f"{_glob_escape(self.prefix)}*", count=1000)
+        for chunk in _chunks(keys, 1000):
+            deleted += self._redis.delete(*chunk)
+        return deleted
 
     def close(self) -> None:
         self._redis.close()
+
+
+def redis_password(config: BanditConfig) -> str | None:
+    """The Redis password from the environment variable ``bandit.redis_password_env`` names; None when it
+    names none. A named variable that is unset or empty is an error (a Secret not mounted), not "no
+    password", so a misconfigured pod fails at start with the field to fix."""
+    name = config.redis_password_env
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise UserError(
+            f"bandit.redis_password_env: the environment variable {name} is "
+            f"{'empty' if value == '' else 'not set'}; mount the Redis password Secret (caig-redis-auth, "
+            f"key password) as {name}, or set bandit.redis_password_env to '' for a Redis without one"
+        )
+    return value
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis MATCH pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

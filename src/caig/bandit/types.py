@@ -25,6 +25,11 @@ class StoreUnavailable(Exception):
         super().__init__(what)
 
 
+class StoreFull(StoreUnavailable):
+    """Redis is at ``maxmemory`` and refuses writes (``noeviction``): feedback cannot be recorded now, while
+    reads still work. A 503 like any ``StoreUnavailable``; nothing of a refused chunk was written."""
+
+
 @dataclass(frozen=True)
 class Arm:
     """A candidate creative and its Beta prior (from the RM's score; Beta(1, 1) when there is none)."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +28,7 @@ from caig.features.sources import prepare_sources, resolve
 log = logging.getLogger("caig.features")
 
 STORE_YAML = "feature_store.yaml"
+_ENV_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
 def store_dir(config: FeaturesConfig, run_dir: Path) -> Path:
@@ -83,8 +87,47 @@ def apply(config: FeaturesConfig, run_dir: Path) -> dict[str, Any]:
     }
 
 
+def check_online_credentials(config: FeaturesConfig) -> None:
+    """Every environment variable ``features.redis_connection_string`` names is set, to a value Feast can pass.
+
+    Feast expands ``$NAME`` / ``${NAME}`` in ``feature_store.yaml`` when it loads it, so the connection string
+    names the Redis password (``...,username=caig,password=${CAIG_REDIS_PASSWORD}``, a Secret mounted as env)
+    and neither the profile nor the written file holds it. Unset, the literal text would reach Redis as the
+    password; a comma would split Feast's parameters and a JSON literal (``123``, ``true``) would be parsed.
+    """
+    if config.online_store != "redis":
+        return
+    for match in _ENV_REFERENCE.finditer(config.redis_connection_string):
+        name = match.group(1) or match.group(2)
+        value = os.environ.get(name)
+        if not value:
+            raise UserError(
+                f"features.redis_connection_string names ${{{name}}}, which is "
+                f"{'empty' if value == '' else 'not set'}; mount the Redis password Secret "
+                f"(caig-redis-auth, key password) as the environment variable {name}"
+            )
+        if not _passes_feast_parser(value):
+            raise UserError(
+                f"features.redis_connection_string: the value of ${{{name}}} has a comma, a space or reads "
+                "as JSON, which Feast's connection string cannot carry; use letters and digits "
+                "(openssl rand -hex 32)"
+            )
+
+
+def _passes_feast_parser(value: str) -> bool:
+    """Feast splits its connection string on ',' and JSON-decodes each value (so ``123`` is a number)."""
+    if "," in value or any(c.isspace() for c in value):
+        return False
+    try:
+        json.loads(value)
+    except ValueError:
+        return True
+    return False
+
+
 def open_store(config: FeaturesConfig, directory: Path) -> Any:
     """A ``feast.FeatureStore`` on ``directory``, checked to have been applied with this profile."""
+    check_online_credentials(config)
     path = Path(directory) / STORE_YAML
     if not path.is_file():
         raise UserError(f"no Feast store at {directory}; run `caig features apply` first")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from caig.bandit.selector import CreativeSelector
-from caig.bandit.types import InvalidRequest, StoreUnavailable
+from caig.bandit.types import InvalidRequest, StoreFull, StoreUnavailable
 from caig.data.values import echo, parse_clicked
 from caig.serving.kserve_compat import import_kserve
 
@@ -95,7 +95,11 @@ def _flat_values(name: str, tensor: Any, datatype: str) -> list:
 
 
 class StoreCircuit:
-    """After the store failed, answer ``StoreUnavailable`` without asking it for ``open_s`` seconds."""
+    """After the store failed, answer ``StoreUnavailable`` without asking it for ``open_s`` seconds.
+
+    A full store (``StoreFull``: Redis at ``maxmemory`` refuses writes) does not open it: reads still work, so
+    selection and readiness stay up while feedback answers 503 until seen ids expire.
+    """
 
     def __init__(self, open_s: float):
         self.open_s = open_s
@@ -106,6 +110,8 @@ class StoreCircuit:
             raise StoreUnavailable()
         try:
             return work(*args)
+        except StoreFull:
+            raise
         except StoreUnavailable:
             self._open_until = time.monotonic() + self.open_s
             raise
