@@ -4,6 +4,7 @@ image and network rules the deployment promises hold in what Argo CD would apply
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -20,7 +21,7 @@ from tests.deploy.conftest import (
     kustomize,
 )
 
-from caig.orchestration.images import DEFAULT_REGISTRY, DEFAULT_TAG, IMAGES
+from caig.orchestration.images import DEFAULT_REGISTRY, DEFAULT_TAG, RELEASE_IMAGES
 from caig.profile import load_profile
 
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
@@ -129,7 +130,8 @@ def test_pods_are_locked_down(built, overlay):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_images_come_from_images_module(built, overlay):
-    """Our containers run caig-step or caig-serve from one registry and tag; nothing floats on :latest."""
+    """Our containers run caig-step, caig-serve or caig-selector from one registry and tag; nothing floats on
+    :latest."""
     registries = {"production": DEFAULT_REGISTRY, "local": "localhost:5001"}
     ours = set()
     for _, _, containers in _pod_specs(built[overlay]):
@@ -139,24 +141,24 @@ def test_images_come_from_images_module(built, overlay):
             image = container["image"]
             name, _, tag = image.rpartition(":")
             assert tag and tag != "latest" and "/" not in tag, image
-            if name.endswith(tuple(f"/{n}" for n in IMAGES)):
+            if name.endswith(tuple(f"/{n}" for n in RELEASE_IMAGES)):
                 registry, _, short = name.rpartition("/")
                 assert registry == registries[overlay], image
                 assert tag == DEFAULT_TAG, image
                 ours.add(short)
             else:
                 assert name == "redis", f"unexpected third-party image {image}"
-    assert ours == {"caig-serve", "caig-step"}
+    assert ours == {"caig-serve", "caig-step", "caig-selector"}
 
 
 def test_base_names_only_known_images():
     for path in (MANIFESTS / "base").glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
             for image in _images_in(doc):
-                assert image in IMAGES or image.startswith("redis:"), f"{path.name}: {image}"
+                assert image in RELEASE_IMAGES or image.startswith("redis:"), f"{path.name}: {image}"
     for overlay in OVERLAYS:
         spec = yaml.safe_load((MANIFESTS / "overlays" / overlay / "kustomization.yaml").read_text())
-        assert {i["name"] for i in spec["images"]} <= set(IMAGES)
+        assert {i["name"] for i in spec["images"]} <= set(RELEASE_IMAGES)
 
 
 def _images_in(node: Any) -> list[str]:
@@ -186,6 +188,90 @@ def test_gpu_models_on_gpu_pool_in_production(built):
     )
 
 
+# a 7B model (LLaVA-v1.6-7B, SD1.5 + ControlNet) loads before its server listens: allow half an hour
+MODEL_LOAD_S = 30 * 60
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _seconds(duration: str) -> int:
+    """A Go duration as Knative reads it ('45m', '1h30m', '600s') in seconds."""
+    match = _DURATION.match(duration)
+    assert match and any(match.groups()), f"not a duration: {duration!r}"
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_model_servers_are_cluster_local_and_survive_a_long_load(built, overlay):
+    objects = built[overlay]
+    for name in ("caig-pm", "caig-rm", "caig-render"):
+        isvc = find(objects, "InferenceService", name)
+        assert isvc["metadata"]["labels"]["networking.kserve.io/visibility"] == "cluster-local", name
+        deadline = _seconds(isvc["metadata"]["annotations"]["serving.knative.dev/progress-deadline"])
+        assert deadline > MODEL_LOAD_S, f"{name}: Knative would fail the revision during the load"
+        runtime = find(objects, "ServingRuntime", isvc["spec"]["predictor"]["model"]["runtime"])
+        container = runtime["spec"]["containers"][0]
+        startup = container["startupProbe"]
+        assert startup["failureThreshold"] * startup["periodSeconds"] >= MODEL_LOAD_S, name
+        assert deadline >= startup["failureThreshold"] * startup["periodSeconds"] + 600, name
+        liveness = container["livenessProbe"]
+        assert liveness["httpGet"]["path"] == "/v2/health/live" and "initialDelaySeconds" not in liveness
+        assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60, name
+
+
+def test_duration_parsing():
+    assert _seconds("45m") == 2700 and _seconds("1h30m") == 5400 and _seconds("600s") == 600
+    with pytest.raises(AssertionError, match="not a duration"):
+        _seconds("45 minutes")
+
+
+# At least 7.4.6, and in each later release line the release that fixed CVE-2025-49844 (Lua use-after-free,
+# remote code execution; the selector runs Lua) and CVE-2025-21605; a line not listed is newer than them all
+REDIS_MINIMUM = (7, 4, 6)
+REDIS_FIXED = {(7, 4): (7, 4, 6), (8, 0): (8, 0, 4), (8, 2): (8, 2, 2)}
+
+
+def redis_version(image: str) -> tuple[int, int, int]:
+    """The version of a ``redis:TAG[@sha256:...]`` image ('7.4.6-alpine' -> (7, 4, 6))."""
+    tag = image.split("@", 1)[0].rpartition(":")[2]
+    match = re.match(r"^(\d+)\.(\d+)\.(\d+)(?:-[a-z0-9.]+)?$", tag)
+    assert match, f"{image}: the Redis image needs an exact version tag (7.4.6-alpine), not {tag!r}"
+    return tuple(int(g) for g in match.groups())  # type: ignore[return-value]
+
+
+def redis_is_patched(version: tuple[int, int, int]) -> bool:
+    """At or above REDIS_MINIMUM and its release line's fix."""
+    if version < REDIS_MINIMUM:
+        return False
+    fixed = REDIS_FIXED.get(version[:2])
+    return version >= fixed if fixed is not None else version[:2] > max(REDIS_FIXED)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_redis_image_is_patched(built, overlay):
+    images = [
+        c["image"]
+        for o in built[overlay]
+        if o["kind"] in ("Deployment", "StatefulSet", "Job")
+        for c in o["spec"]["template"]["spec"].get("initContainers", [])
+        + o["spec"]["template"]["spec"]["containers"]
+        if c["image"].split("@")[0].rpartition(":")[0].rpartition("/")[2] == "redis"
+    ]
+    assert images, "no Redis container"
+    for image in images:
+        assert redis_is_patched(redis_version(image)), f"{image}: below the patched release {REDIS_MINIMUM}"
+
+
+def test_redis_version_check_can_fail():
+    assert not redis_is_patched(redis_version("redis:7.4.2-alpine"))
+    assert not redis_is_patched(redis_version("redis:7.2.11"))  # patched line, but below 7.4.6
+    assert not redis_is_patched(redis_version("redis:8.0.3"))  # newer than 7.4.6, yet unpatched
+    assert redis_is_patched(redis_version("docker.io/library/redis:7.4.6-alpine@sha256:" + "0" * 64))
+    assert redis_is_patched(redis_version("redis:8.4.0"))
+    with pytest.raises(AssertionError, match="exact version tag"):
+        redis_version("redis:7-alpine")
+
+
 def test_local_overlay_has_no_gpu(built):
     for name in ("caig-pm", "caig-rm", "caig-render"):
         resources = find(built["local"], "InferenceService", name)["spec"]["predictor"]["model"]["resources"]
@@ -201,15 +287,16 @@ def test_selector_scales_and_survives_disruption(built):
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert all(labels[k] == v for k, v in pdb["spec"]["selector"]["matchLabels"].items())
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"][:2] == ["serve", "selector"] and container["image"].endswith("/caig-serve:0.1.0")
+    assert container["args"][:2] == ["serve", "selector"] and container["image"].endswith("/caig-selector:0.1.0")
     assert {"readinessProbe", "livenessProbe"} <= set(container)
     assert container["resources"]["limits"] and "nvidia.com/gpu" not in container["resources"]["limits"]
 
 
 def test_only_ad_server_may_call_selector(built):
     policies = [o for o in built["production"] if o["kind"] == "NetworkPolicy"]
-    deny = find(policies, "NetworkPolicy", "default-deny-ingress")
+    deny = find(policies, "NetworkPolicy", "default-deny")
     assert deny["spec"]["podSelector"] == {} and "ingress" not in deny["spec"]
+    assert set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     selector_labels = find(built["production"], "Deployment", "creative-selector")["spec"]["template"][
         "metadata"
     ]["labels"]
@@ -235,18 +322,31 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_least_privilege_identities(built, overlay):
+    """No account mounts a token by default; only the Feast server's pod does (its Kubernetes auth). What
+    each identity may do is the table of tests/deploy/test_rbac.py."""
     objects = built[overlay]
     for sa in (o for o in objects if o["kind"] == "ServiceAccount"):
         assert sa["automountServiceAccountToken"] is False, sa["metadata"]["name"]
     for where, pod, _ in _pod_specs(objects):
         if pod is not None and not where.startswith("InferenceService"):
-            assert pod["automountServiceAccountToken"] is False, where
+            expected = where == "Deployment feast-feature-server"
+            assert pod["automountServiceAccountToken"] is expected, where
     assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-    role = find(objects, "Role", "caig-deployer")
-    for rule in role["rules"]:
-        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
-        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
-        assert "secrets" not in rule["resources"]
+    roles = [o for o in objects if o["kind"] == "Role"]
+    assert {r["metadata"]["name"] for r in roles} == {"caig-register", "caig-feast-auth"}
+    for role in roles:
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+            assert not {
+                "create",
+                "update",
+                "delete",
+                "deletecollection",
+                "escalate",
+                "bind",
+                "impersonate",
+            } & set(rule["verbs"])
+            assert "secrets" not in rule["resources"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -283,52 +383,11 @@ def test_profiles_configmap_is_the_checked_in_profile(built, overlay, tmp_path):
     assert mounted | runtimes == {profiles["metadata"]["name"]}
 
 
-def test_argocd_application_tracks_production():
-    app = yaml.safe_load((MANIFESTS / "argocd" / "application.yaml").read_text())
-    assert app["kind"] == "Application" and app["apiVersion"] == "argoproj.io/v1alpha1"
-    source = app["spec"]["source"]
-    assert source["path"] == "manifests/overlays/production"
-    assert (ROOT / source["path"] / "kustomization.yaml").is_file()
-    assert app["spec"]["destination"]["namespace"] == "caig"
-    assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
-
-
-def test_argocd_ignored_fields_exist(built):
-    """The fields Argo CD leaves to rollouts must be real paths of the built objects, or it reverts them."""
-    app = yaml.safe_load((MANIFESTS / "argocd" / "application.yaml").read_text())
-    objects = built["production"]
-    for rule in app["spec"]["ignoreDifferences"]:
-        targets = [
-            o
-            for o in objects
-            if o["kind"] == rule["kind"] and o["metadata"]["name"] == rule.get("name", o["metadata"]["name"])
-        ]
-        assert targets, rule
-        for pointer in rule["jsonPointers"]:
-            hits = [o for o in targets if _resolve(o, pointer) is not _MISSING]
-            assert hits, f"{rule['kind']}: {pointer} resolves in no built object"
-
-
-_MISSING = object()
-
-
-def _resolve(node: Any, pointer: str) -> Any:
-    for raw in pointer.strip("/").split("/"):
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, list):
-            node = node[int(part)] if part.isdigit() and int(part) < len(node) else _MISSING
-        elif isinstance(node, dict):
-            node = node.get(part, _MISSING)
-        else:
-            return _MISSING
-        if node is _MISSING:
-            return _MISSING
-    return node
-
-
 def test_kfp_sync_job_runs_deploy_pipelines(built):
     job = find(built["production"], "Job", "caig-pipelines-sync")
-    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PostSync"
+    # a Sync hook: a PostSync one waits until every resource is healthy, and the model servers become
+    # healthy only once a pipeline this job uploads has registered a run (the first sync would deadlock)
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "Sync"
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["caig"] and container["args"][:2] == ["deploy", "pipelines"]
     assert container["image"].endswith("/caig-step:0.1.0")
