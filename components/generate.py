@@ -7,27 +7,29 @@ from caig.orchestration.images import train_image
 
 
 @dsl.component(base_image=train_image(), install_kfp_package=False)
-def generate_creatives(
-    profile: str,
-    data: str,
-    pm: Input[Model],
-    optimized: Input[Model],
-    rm: Input[Model],
-    summary: Output[Metrics],
-):
+def generate_creatives(profile: str, data: str, pm: str, optimized: str, rm: str, summary: Output[Metrics]):
     """``caig.generate.run.generate_creatives`` into the data location ``data`` (a mounted volume): the PM
     with the last round's adapter of ``optimized`` (a PCPO run) writes, the RM ranks, the best are
-    registered there. Idempotent (ids from the content), so a retried step registers nothing twice."""
+    registered there. Idempotent (ids from the content), so a retried step registers nothing twice.
+    ``pm``, ``optimized``, ``rm``: directories, ``pvc://`` URIs of a registered run on the runs volume, or
+    empty for the latest registered run (``caig.orchestration.storage.resolve_model``)."""
     from pathlib import Path
 
     from caig.generate.run import generate_creatives as generate
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.params import profile_from_parameter
+    from caig.orchestration.storage import resolve_model
 
     setup_logging()
+    config = profile_from_parameter(profile)
+    runs = config.orchestration
     result = generate(
-        profile_from_parameter(profile), Path(data), Path(pm.path), Path(rm.path), Path(optimized.path)
+        config,
+        Path(data),
+        resolve_model(pm, "pm", runs, "pm"),
+        resolve_model(rm, "rm", runs, "rm"),
+        resolve_model(optimized, "", runs, "optimized"),
     )
     record_metrics(summary, "generate", result)
 

@@ -1,7 +1,7 @@
 """Re-rank creatives: every product's creatives scored by the RM, as Beta priors for the creative selector."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import Dataset, Input, Metrics, Output
 
 from caig.orchestration.images import train_image
 
@@ -11,12 +11,15 @@ def rank_creatives(
     profile: str,
     world: Input[Dataset],
     stats: Input[Dataset],
-    rm: Input[Model],
+    rm: str,
     as_of: str,
     priors: Output[Dataset],
     summary: Output[Metrics],
 ):
-    """``caig.orchestration.rm_priors.score_creatives``: ``rm_priors.parquet`` and ``ranking.parquet``."""
+    """``caig.orchestration.rm_priors.score_creatives``: ``rm_priors.parquet`` and ``ranking.parquet``.
+
+    ``rm``: the RM's directory, ``pvc://<runs volume>/<run>`` or empty for the latest registered run
+    (``caig.orchestration.storage.resolve_model``, on the runs volume mounted on this step)."""
     from pathlib import Path
 
     from caig.data.tables import read_stats
@@ -24,12 +27,14 @@ def rank_creatives(
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.params import parse_as_of, profile_from_parameter
     from caig.orchestration.rm_priors import score_creatives, write_priors
+    from caig.orchestration.storage import resolve_model
     from caig.reward.scoring import RewardScorer
 
     setup_logging()
-    config = profile_from_parameter(profile).orchestration.refresh
+    orchestration = profile_from_parameter(profile).orchestration
+    config = orchestration.refresh
     result = score_creatives(
-        RewardScorer.from_dir(Path(rm.path)),
+        RewardScorer.from_dir(resolve_model(rm, "rm", orchestration, "rm")),
         Path(world.path),
         read_stats(Path(stats.path)),
         config,

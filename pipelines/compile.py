@@ -9,6 +9,7 @@ from pathlib import Path
 from kfp import compiler
 
 from caig.orchestration.config import OrchestrationConfig
+from caig.orchestration.resources import check_placement
 from caig.profile import Profile
 from pipelines import generate, refresh, training
 
@@ -52,6 +53,16 @@ def compile_pipeline(name: str, profile: Profile, path: Path) -> Path:
     return path
 
 
+def step_names(pipeline) -> set[str]:
+    """The display names of every step of a built pipeline, inside conditions and loops too."""
+    spec = pipeline.pipeline_spec
+    dags = [spec.root.dag, *(c.dag for c in spec.components.values() if c.HasField("dag"))]
+    return {task.task_info.name for dag in dags for task in dag.tasks.values()}
+
+
 def compile_all(profile: Profile, out_dir: Path = COMPILED_DIR, names: list[str] | None = None) -> list[Path]:
-    """Compile every pipeline (or ``names``) into ``out_dir/<name>.yaml``."""
+    """Compile every pipeline (or ``names``) into ``out_dir/<name>.yaml``, after checking that the profile's
+    sizes and volumes agree with the steps (``caig.orchestration.resources.check_placement``)."""
+    steps = {s for name in PIPELINES for s in step_names(pipeline_for(name, profile.orchestration))}
+    check_placement(profile, steps)
     return [compile_pipeline(n, profile, Path(out_dir) / f"{n}.yaml") for n in (names or list(PIPELINES))]

@@ -1,10 +1,13 @@
-"""How a step runs on the cluster: GPUs and node pool, volumes, secrets, caching, retries.
+"""How a step runs on the cluster: its size, GPUs and node pool, volumes, secrets, identity, caching, retries.
 
-Only the compiled YAML carries these settings; the KFP local runner ignores them.
+Only the compiled YAML carries these settings; the KFP local runner ignores them. Every step gets CPU and
+memory requests and limits (``on_cpu`` or ``on_gpu``); a step that writes what a server reads mounts the
+server's PVC: features (``with_features``), register (``with_runs``), generate (``with_data``).
 """
 
 from __future__ import annotations
 
+from components.configure import resolve_as_of
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
@@ -50,6 +53,53 @@ def with_models(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask
     return task
 
 
+def with_runs(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
+    """Mount the runs PVC: register publishes trained runs there, the servers load them from it, the refresh
+    and caig-generate read the registered RM / PM from it."""
+    if config.runs_pvc:
+        kubernetes.mount_pvc(task, pvc_name=config.runs_pvc, mount_path=config.runs_mount_path)
+    return task
+
+
+def with_features(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
+    """Mount the PVC of the Feast store (``features.store_dir`` lies below the mount), the one the feature
+    server and the selector read, and give the step the online store's password (it materializes there)."""
+    if config.features_pvc:
+        kubernetes.mount_pvc(task, pvc_name=config.features_pvc, mount_path=config.features_mount_path)
+    if config.online_store_secret:
+        kubernetes.use_secret_as_env(
+            task, secret_name=config.online_store_secret, secret_key_to_env=dict(config.online_store_env)
+        )
+        kubernetes.add_pod_label(task, "caig.io/redis-client", "true")  # Redis admits labelled pods only
+    return task
+
+
+def with_register_identity(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
+    """Mount the ``caig-register`` service-account token on this step only: the register step talks to the
+    Kubernetes API as that identity (KFP sets no service account per step, only per run)."""
+    if config.register_identity_secret:
+        kubernetes.use_secret_as_volume(
+            task, secret_name=config.register_identity_secret, mount_path=config.register_identity_path
+        )
+        kubernetes.add_pod_label(task, "caig.io/kube-api-client", "true")  # egress to the Kubernetes API
+    return task
+
+
+def on_cpu(task: PipelineTask, name: str, config: OrchestrationConfig) -> PipelineTask:
+    """A CPU step called ``name``: requests and limits from ``orchestration.step_resources[name]``, else
+    ``orchestration.cpu``."""
+    size = config.resources_for(name)
+    task.set_display_name(name)
+    task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
+    return task.set_memory_request(size.memory_request).set_memory_limit(size.memory_limit)
+
+
+def run_now(as_of, config: OrchestrationConfig) -> PipelineTask:
+    """The step that fixes the run's "now" once, for every step after it: ``as_of`` if given, else the time
+    it runs. Never cached: an empty ``as_of`` means a new time on every run."""
+    return on_cpu(resolve_as_of(as_of=as_of), "as-of", config).set_caching_options(False)
+
+
 def with_data(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
     """Mount the PVC holding the data locations (the ``data`` parameter points below the mount)."""
     if config.data_pvc:
@@ -62,6 +112,7 @@ def on_gpu(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
     gpu = config.gpu
     task.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.gpus_per_step)
     task.set_cpu_request(gpu.cpu_request).set_memory_request(gpu.memory_request)
+    task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
     for label, value in gpu.node_selector.items():
         kubernetes.add_node_selector(task, label_key=label, label_value=value)
     for toleration in gpu.tolerations:

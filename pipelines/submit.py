@@ -10,6 +10,7 @@ from kfp import Client
 from kfp_server_api.exceptions import ApiException
 
 from caig.errors import UserError
+from caig.orchestration.data_source import check_world_allowed
 from caig.profile import Profile
 from pipelines.compile import default_parameters, pipeline_for
 
@@ -32,7 +33,14 @@ def submit(
     """
     host = host.rstrip("/")
     pipeline = pipeline_for(name, profile.orchestration)
-    arguments = {**default_parameters(name, profile), "seed": seed, **(arguments or {})}
+    inputs = pipeline.component_spec.inputs or {}
+    seeded = {"seed": seed} if "seed" in inputs else {}
+    arguments = {**default_parameters(name, profile), **seeded, **(arguments or {})}
+    unknown = sorted(set(arguments) - set(inputs))
+    if unknown:
+        raise UserError(f"{name} has no parameter '{unknown[0]}'; it takes {', '.join(sorted(inputs))}")
+    if "data" in inputs and not arguments.get("data"):
+        check_world_allowed(profile)  # production never builds a world: refuse before contacting KFP
     try:
         with warnings.catch_warnings():  # "only works with KFP >= 2.0.0-beta.2": we target 2.x servers
             warnings.filterwarnings("ignore", category=FutureWarning)

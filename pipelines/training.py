@@ -2,15 +2,18 @@
 
 ::
 
-    configure -> world -> ingest -> validate -> rm-pairs ---------------> train-rm -> eval-rm
-                                            \\-> features                    |    \\-> rm-ablation (optional)
-                                            \\-> task-mix -> pretrain ------+
-                   world -> base-model -------------/          \\-> pcpo (PCPO) --\\
-                                                                \\-> dpo (baseline) +-> evaluate -> register
-                                                                                   +-> online-ab  -> report
+    as-of, configure -> world -> ingest -> validate -> rm-pairs ---------------> train-rm -> eval-rm
+                                                    \\-> features                    |    \\-> rm-ablation (optional)
+                                                    \\-> task-mix -> pretrain ------+
+                           world -> base-model -------------/          \\-> pcpo (PCPO) --\\
+                                                                        \\-> dpo (baseline) +-> evaluate -> register
+                                                                                           +-> online-ab  -> report
 
 PCPO and the DPO baseline depend on the same inputs and not on each other: a cluster runs them side by
-side. No ``from __future__ import annotations`` here: KFP reads the pipeline's type annotations at runtime.
+side. ``as-of`` fixes the run's "now" once (empty ``as_of``: the run's creation time). The features step
+writes the Feast store on the features volume; register publishes the run on the runs volume the model
+servers load from, as ``caig-register``. No ``from __future__ import annotations`` here: KFP reads the
+pipeline's type annotations at runtime.
 """
 
 from typing import NamedTuple
@@ -32,9 +35,20 @@ from kfp import dsl
 from kfp.dsl import HTML, Markdown, Metrics
 
 from caig.orchestration.config import OrchestrationConfig
-from caig.orchestration.params import profile_parameter, world_as_of
+from caig.orchestration.params import default_as_of, profile_parameter
 from caig.profile import Profile
-from pipelines.placement import deterministic, flaky, on_gpu, retried, with_data
+from pipelines.placement import (
+    deterministic,
+    flaky,
+    on_cpu,
+    on_gpu,
+    retried,
+    run_now,
+    with_data,
+    with_features,
+    with_register_identity,
+    with_runs,
+)
 
 NAME = "caig-training"
 
@@ -48,11 +62,12 @@ class Outputs(NamedTuple):
 
 
 def parameters(profile: Profile) -> dict:
-    """Default parameter values for ``profile``: the profile itself, the world's end as "now", and the
-    per-run knobs as the profile sets them (so a run without overrides is the profile's run)."""
+    """Default parameter values for ``profile``: the profile itself, "now" (the simulated world's end, or
+    empty: the run's start), and the per-run knobs as the profile sets them (so a run without overrides is
+    the profile's run)."""
     return {
         "profile": profile_parameter(profile),
-        "as_of": world_as_of(profile.world),
+        "as_of": default_as_of(profile),
         "rounds": profile.pcpo.rounds,
         "beta": profile.pcpo.beta,
         "base_model": profile.mllm.model_path,
@@ -67,7 +82,8 @@ def training_pipeline(config: OrchestrationConfig):
         return retried(deterministic(on_gpu(task.set_display_name(name), config), config), config)
 
     def cpu(task, name: str):
-        return deterministic(task.set_display_name(name), config)
+        """A CPU step: sized, cached."""
+        return deterministic(on_cpu(task, name, config), config)
 
     @dsl.pipeline(
         name=NAME, description="CAIG training: data, pre-training, reward model, PCPO vs DPO, report."
@@ -83,24 +99,24 @@ def training_pipeline(config: OrchestrationConfig):
         rm_ablation_table: bool = False,
     ) -> Outputs:
         """Args: profile: the whole profile as JSON (caig.orchestration.params); seed: the simulated
-        world's seed; as_of: "now" for the data checks (ISO-8601; empty: the current time); data: a data
-        directory in the world's layout (empty: build the simulated world); base_model: a LLaVA-NeXT
-        directory to start from (empty: the profile's mllm preset); rounds, beta: PCPO and DPO rounds and
-        DPO beta; rm_ablation_table: also train Table 1's RM ablation."""
+        world's seed; as_of: "now" for the data checks (ISO-8601; empty: the run's start); data: a data
+        directory in the world's layout (empty: build the simulated world, where the profile allows it);
+        base_model: a LLaVA-NeXT directory to start from (empty: the profile's mllm preset); rounds, beta:
+        PCPO and DPO rounds and DPO beta; rm_ablation_table: also train Table 1's RM ablation."""
         run = cpu(
             configure_run(profile=profile, rounds=rounds, beta=beta, base_model=base_model), "configure"
         )
         cfg = run.output
+        now = run_now(as_of, config).output
         world = cpu(with_data(build_world(profile=cfg, seed=seed, data=data), config), "world")
         source = world.outputs["world"]
-        ingest = flaky(
-            ingest_events(profile=cfg, world=source, as_of=as_of).set_display_name("ingest"), config
-        )
+        ingest = flaky(on_cpu(ingest_events(profile=cfg, world=source, as_of=now), "ingest", config), config)
         stats = ingest.outputs["stats"]
-        validate = cpu(validate_stats(profile=cfg, stats=stats, as_of=as_of), "validate")
+        validate = cpu(validate_stats(profile=cfg, stats=stats, as_of=now), "validate")
         pairs = cpu(build_pairs(profile=cfg, world=source, stats=stats).after(validate), "rm-pairs")
-        features = materialize_features(profile=cfg, world=source, stats=stats, as_of=as_of).after(validate)
-        flaky(features.set_display_name("features"), config)  # writes the online store: never cached
+        features = materialize_features(profile=cfg, world=source, stats=stats, as_of=now).after(validate)
+        # writes the Feast store (on the features volume) and the online store: never cached
+        flaky(with_features(on_cpu(features, "features", config), config), config)
         tasks = cpu(build_tasks(profile=cfg, world=source, stats=stats).after(validate), "task-mix")
         base = cpu(build_base_model(profile=cfg, world=source), "base-model")
         pretrain = gpu(
@@ -143,8 +159,18 @@ def training_pipeline(config: OrchestrationConfig):
             ),
             "online-ab",
         )
-        register = register_models(profile=cfg, pm=optimized["pcpo"].outputs["run"], rm=rm)
-        flaky(register.after(evaluation).set_display_name("register"), config)
+        register = register_models(
+            profile=cfg,
+            as_of=now,
+            job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            pm=optimized["pcpo"].outputs["run"],
+            base=pm,
+            rm=rm,
+        )
+        register = with_register_identity(
+            with_runs(on_cpu(register.after(evaluation), "register", config), config), config
+        )
+        flaky(register, config)  # publishes the run and patches the InferenceServices: never cached
         report = run_report(
             world=source,
             evaluation=evaluation.outputs["evaluation"],

@@ -21,6 +21,7 @@ from caig.deploy.plan import MERGE_PATCH, STRATEGIC_MERGE_PATCH
 
 ISVC = "/apis/serving.kserve.io/v1beta1/namespaces/caig/inferenceservices"
 DEPLOY = "/apis/apps/v1/namespaces/caig/deployments"
+FEATURES = "/api/v1/namespaces/knative-serving/configmaps/config-features"
 
 
 class FakeApiServer(ThreadingHTTPServer):
@@ -77,6 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self._record(body)
         key = f"{path}/{body['metadata']['name']}"
         body["metadata"]["generation"] = 1
+        if body["kind"] == "Deployment":
+            body["spec"].setdefault("replicas", 1)  # the API server's default (an HPA scales it later)
         self.server.objects[key] = body
         self._send(201, body)
 
@@ -93,6 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _with_status(obj: dict[str, Any]) -> dict[str, Any]:
     """What controllers would report once the new generation is up."""
+    if obj["kind"] not in ("InferenceService", "Deployment"):
+        return obj
     generation = obj["metadata"]["generation"]
     if obj["kind"] == "InferenceService":
         status = {"observedGeneration": generation, "conditions": [{"type": "Ready", "status": "True"}]}
@@ -201,3 +206,31 @@ def test_inference_service_wait_uses_kserve_client(api, capsys):
     done = caig("deploy", "rm", "--model-uri", "gs://caig-runs/a", capsys=capsys)
     assert done["applied"]["ready"] is True
     assert api.requests[-1][:2] == ("GET", f"{ISVC}/caig-rm")  # KServeClient.is_isvc_ready polled it
+
+
+def _config_features(data: dict[str, str]) -> dict[str, Any]:
+    meta = {"name": "config-features", "namespace": "knative-serving", "generation": 1}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+def test_a_rollout_knative_would_reject_is_refused_with_the_fix(api, capsys):
+    """A default Knative install (no podspec flags): the dry run lists what is missing, the rollout refuses
+    before writing anything; once the flags are enabled it goes through."""
+    api.objects[FEATURES] = _config_features({"_example": "defaults"})
+    planned = caig("deploy", "pm", "--model-uri", "pvc://caig-runs/r1", "--dry-run", capsys=capsys)
+    knative = planned["knative"]
+    assert knative["read"] is True and "kubernetes.podspec-nodeselector" in knative["missing"]
+    assert ("GET", FEATURES) in [r[:2] for r in api.requests]
+
+    with pytest.raises(SystemExit) as done:
+        main(["deploy", "pm", "--model-uri", "pvc://caig-runs/r1", "--no-wait", "--profile", "production"]
+             + ["--set", f"deploy.manifests_dir={MANIFESTS}"])  # fmt: skip
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "Knative would reject the InferenceServices: knative-serving/config-features lacks" in err
+    assert "kubectl patch configmap config-features -n knative-serving" in err
+    assert {r[0] for r in api.requests} == {"GET"}  # nothing written
+
+    api.objects[FEATURES] = _config_features({flag: "enabled" for flag in knative["missing"]})
+    applied = caig("deploy", "pm", "--model-uri", "pvc://caig-runs/r1", "--no-wait", capsys=capsys)
+    assert applied["applied"]["result"] == "created" and applied["knative"]["missing"] == []

@@ -11,10 +11,16 @@ from pathlib import Path
 import pytest
 from tests.deploy.conftest import ROOT
 
-from caig.orchestration.images import IMAGES
+from caig.orchestration.images import IMAGES, RELEASE_IMAGES, SELECTOR_IMAGE
+from caig.orchestration.images import dockerfile as dockerfile_of
 
 IMAGES_DIR = ROOT / "images"
-EXPECTED_EXTRAS = {"caig-step": {"pipelines"}, "caig-train": {"train"}, "caig-serve": {"serve", "train"}}
+EXPECTED_EXTRAS = {
+    "caig-step": {"pipelines"},
+    "caig-train": {"train"},
+    "caig-serve": {"serve", "train"},
+    "caig-selector": {"serve"},
+}
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -53,11 +59,22 @@ def stages(path: Path) -> tuple[dict[str, str], list[list[tuple[str, str]]]]:
 
 def test_one_dockerfile_per_image_name():
     assert sorted(p.name for p in IMAGES_DIR.glob("*.Dockerfile")) == sorted(
-        dockerfile(i).name for i in IMAGES
+        dockerfile(i).name for i in RELEASE_IMAGES
     )
+    assert set(IMAGES) < set(RELEASE_IMAGES)  # the release builds every image the pipelines and servers run
+    assert all(ROOT / dockerfile_of(i) == dockerfile(i) for i in RELEASE_IMAGES)
 
 
-@pytest.mark.parametrize("image", IMAGES)
+def test_the_selector_image_carries_no_training_stack():
+    """The selector scales to 20 replicas on CPU nodes: no train extra, no torch or CUDA wheels."""
+    pip = " ".join(
+        r for i, r in instructions(dockerfile(SELECTOR_IMAGE)) if i == "RUN" and "pip install" in r
+    )
+    assert re.findall(r'"\.\[([a-z,]+)\]"', pip) == ["serve"]
+    assert "torch" not in pip and "index-url" not in pip  # no CUDA wheels either
+
+
+@pytest.mark.parametrize("image", RELEASE_IMAGES)
 def test_bases_are_pinned_and_build_is_multi_stage(image):
     args, all_stages = stages(dockerfile(image))
     assert len(all_stages) >= 2, "builder and runtime stages"
@@ -74,7 +91,7 @@ def test_bases_are_pinned_and_build_is_multi_stage(image):
     assert not any(i == "RUN" and "pip install" in r for i, r in final), "no pip in the runtime stage"
 
 
-@pytest.mark.parametrize("image", IMAGES)
+@pytest.mark.parametrize("image", RELEASE_IMAGES)
 def test_runs_as_non_root(image):
     final = stages(dockerfile(image))[1][-1]
     users = [rest for instr, rest in final if instr == "USER"]
@@ -85,7 +102,7 @@ def test_runs_as_non_root(image):
     assert not any(instr == "RUN" for instr, _ in final[last_user:]), "nothing runs as root after USER"
 
 
-@pytest.mark.parametrize("image", IMAGES)
+@pytest.mark.parametrize("image", RELEASE_IMAGES)
 def test_installs_pyproject_extras_with_constraints(image):
     extras_defined = set(
         tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
@@ -106,7 +123,7 @@ def test_installs_pyproject_extras_with_constraints(image):
     assert found >= EXPECTED_EXTRAS[image]
 
 
-@pytest.mark.parametrize("image", IMAGES)
+@pytest.mark.parametrize("image", RELEASE_IMAGES)
 def test_copied_paths_exist_and_pass_dockerignore(image):
     allowed = [
         line[1:].rstrip("/")

@@ -13,7 +13,33 @@ def test_production_places_gpu_steps_on_a_tainted_pool():
     assert config.gpu.accelerator == "nvidia.com/gpu"
     assert config.gpu.node_selector == {"caig.io/node-pool": "gpu"}
     assert config.gpu.tolerations[0].key == "nvidia.com/gpu"
-    assert config.model_pvc and config.object_store_secret
+    assert config.model_pvc and not config.object_store_secret  # steps read no object store themselves
+
+
+def test_production_storage_and_sizes():
+    config = load_profile("production").orchestration
+    assert (config.runs_pvc, config.features_pvc, config.data_pvc) == (
+        "caig-runs",
+        "caig-features",
+        "caig-data",
+    )
+    assert config.simulated_world is False and config.register_identity_secret == "caig-register-token"
+    assert config.online_store_secret == "caig-redis-auth"  # the features step materializes into Redis
+    assert config.resources_for("ingest").memory_limit == "12G"
+    assert config.resources_for("report") == config.cpu  # not named: the CPU default
+    local = load_profile("local").orchestration
+    assert local.simulated_world and not local.runs_pvc and not local.features_pvc
+
+
+def test_sizes_are_checked_when_the_profile_loads():
+    with pytest.raises(UserError, match="memory quantity '4GB'"):
+        load_profile("local", ["orchestration.cpu.memory_limit=4GB"])
+    with pytest.raises(UserError, match="memory_request 8G is above memory_limit 4G"):
+        load_profile("local", ["orchestration.cpu.memory_request=8G"])
+    with pytest.raises(UserError, match="CPU quantity '2 cores'"):
+        load_profile("local", ["orchestration.gpu.cpu_limit=2 cores"])
+    with pytest.raises(UserError, match="runs_mount_path must be an absolute path"):
+        load_profile("local", ["orchestration.runs_mount_path=runs"])
 
 
 def test_overrides_and_validation():

@@ -41,3 +41,12 @@ def test_a_location_without_its_images_is_refused(small_world_dir, tmp_path):
     shutil.copytree(small_world_dir, data, ignore=shutil.ignore_patterns("images"))
     with pytest.raises(UserError, match=r"image_path\(s\) of catalog.parquet name no file .*relative to it"):
         stage_data(data, tmp_path / "out")
+
+
+def test_production_never_builds_a_world_for_an_empty_data(tmp_path):
+    from caig.orchestration.data_source import run_data
+    from caig.profile import load_profile
+
+    with pytest.raises(UserError, match=r"pipeline parameter 'data' is empty.*simulated_world: false"):
+        run_data(load_profile("production"), 0, "", tmp_path / "world")
+    assert not (tmp_path / "world").exists()  # refused before anything was built

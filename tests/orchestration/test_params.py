@@ -73,3 +73,25 @@ def test_bad_run_parameters_are_user_errors_naming_the_field(small_profile):
         with_run_parameters(small_profile, rounds=0, beta=0.5, base_model="")
     with pytest.raises(UserError, match="beta and beta_p must be > 0"):
         with_run_parameters(small_profile, rounds=1, beta=0.0, base_model="")
+
+
+def test_as_of_defaults_to_the_world_end_only_where_a_world_is_built():
+    from caig.orchestration.params import default_as_of, world_as_of
+
+    local = load_profile("local")
+    assert default_as_of(local) == world_as_of(local.world)
+    assert default_as_of(load_profile("production")) == ""  # resolved when a run starts
+
+
+def test_as_of_is_resolved_at_run_time():
+    from datetime import UTC, datetime, timedelta
+
+    from caig.orchestration.params import resolve_as_of
+
+    assert resolve_as_of("2026-10-29") == "2026-10-29T00:00:00+00:00"  # naive means UTC
+    assert resolve_as_of("2026-10-29T05:00:00+02:00") == "2026-10-29T05:00:00+02:00"
+    before = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.fromisoformat(resolve_as_of(""))
+    assert before <= now <= datetime.now(UTC) + timedelta(seconds=1) and now.tzinfo is not None
+    with pytest.raises(UserError, match="as_of 'yesterday' is not an ISO-8601 time"):
+        resolve_as_of("yesterday")

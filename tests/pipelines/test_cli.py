@@ -33,13 +33,32 @@ def test_compile_writes_each_pipeline(tmp_path, capsys):
 def test_submit_to_an_unreachable_host_is_one_clear_line(capsys):
     port = _free_port()
     try:
-        main(["submit", "--host", f"http://127.0.0.1:{port}"])
+        main(["submit", "--host", f"http://127.0.0.1:{port}", "--param", "data=/mnt/data/2026-11-20"])
     except SystemExit as done:
         assert done.code == 2
     else:
         raise AssertionError("submit to a closed port must fail")
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}")
+
+
+def test_production_submit_without_data_is_refused_before_contacting_kfp(capsys):
+    port = _free_port()  # nothing listens: had it tried, the error would be "cannot reach"
+    for args in (["--pipeline", "caig-training"], ["--pipeline", "caig-refresh", "--param", "data="]):
+        try:
+            main(["submit", "--host", f"http://127.0.0.1:{port}", *args])
+        except SystemExit as done:
+            assert done.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("error: pipeline parameter 'data' is empty") and "simulated_world" in err
+
+
+def test_submit_refuses_a_parameter_the_pipeline_lacks(capsys):
+    try:
+        main(["submit", "--host", "http://127.0.0.1:1", "--pipeline", "caig-refresh", "--param", "rounds=3"])
+    except SystemExit as done:
+        assert done.code == 2
+    assert "caig-refresh has no parameter 'rounds'" in capsys.readouterr().err
 
 
 def test_bad_override_is_a_user_error(capsys):

@@ -61,13 +61,14 @@ GPU_STEPS = {
     "evaluate-runs",
     "online-ab-test",
 }
-DATA_MOUNT = [
-    {
-        "constant": "caig-data",
-        "mountPath": "/mnt/data",
-        "pvcNameParameter": {"runtimeValue": {"constant": "caig-data"}},
-    }
-]
+
+
+def _mount(claim: str, path: str) -> dict:
+    """A PVC mount as kfp-kubernetes compiles it."""
+    return {"constant": claim, "mountPath": path, "pvcNameParameter": {"runtimeValue": {"constant": claim}}}
+
+
+DATA_MOUNT = [_mount("caig-data", "/mnt/data")]
 
 
 def _executor(spec: dict, task: dict) -> str:
@@ -81,7 +82,7 @@ def test_training_pipeline_parameters_and_images():
     assert params["profile"]["parameterType"] == "STRING"
     assert '"name": "production"' in params["profile"]["defaultValue"]
     assert params["seed"]["defaultValue"] == 0
-    assert params["as_of"]["defaultValue"] == "2026-10-29T00:00:00+00:00"  # the production world's end
+    assert params["as_of"]["defaultValue"] == ""  # production: "now" is each run's start, not compile time
     # the per-run knobs default to the production profile's values
     assert params["rounds"]["defaultValue"] == 5 and params["beta"]["defaultValue"] == 0.5
     assert params["base_model"]["defaultValue"] == "/mnt/models/llava-v1.6-vicuna-7b-hf"
@@ -100,6 +101,7 @@ def test_training_has_every_stage_in_order():
     tasks = _tasks(_load(COMPILED / "caig-training.yaml")[0])
     shown = {t["taskInfo"]["name"]: name for name, t in tasks.items()}
     assert set(shown) == {
+        "as-of",
         "configure",
         "world",
         "ingest",
@@ -132,6 +134,12 @@ def test_training_has_every_stage_in_order():
     assert "evaluate-runs" in deps("register") and "register-models" in deps("report")
     assert {"pretrain-pm", "train-rm", "optimize-pm", "optimize-pm-2"} <= deps("online-ab")
     assert "online-ab-test" in deps("report")
+    # "now" is fixed once, at run time, by the as-of step, which is never cached: a new "now" per run
+    assert tasks["resolve-as-of"]["inputs"]["parameters"]["as_of"]["componentInputParameter"] == "as_of"
+    assert tasks["resolve-as-of"]["cachingOptions"] == {}
+    for name in ("ingest-events", "validate-stats", "materialize-features", "register-models"):
+        channel = tasks[name]["inputs"]["parameters"]["as_of"]["taskOutputParameter"]
+        assert channel["producerTask"] == "resolve-as-of", name
     # the run's knobs reach the profile once, in configure, and every step reads its output
     configure = tasks["configure-run"]["inputs"]["parameters"]
     assert {k: v["componentInputParameter"] for k, v in configure.items() if k != "profile"} == {
@@ -183,7 +191,37 @@ def test_training_caches_deterministic_steps_and_retries_flaky_ones():
     for name in GPU_STEPS:  # preemptible GPU nodes; the training steps resume from their checkpoints
         assert tasks[name]["retryPolicy"] == retry, name
     assert "retryPolicy" not in tasks["build-world"]
-    assert tasks["ingest-events"]["dependentTasks"] == ["build-world", "configure-run"]
+    assert tasks["ingest-events"]["dependentTasks"] == ["build-world", "configure-run", "resolve-as-of"]
+
+
+# CPU steps with Kubernetes settings: the volumes they read or write, the register step's identity.
+CPU_STEP_PLATFORM = {
+    "build-world": {"pvcMount": DATA_MOUNT},  # reads the data location on the data volume
+    "materialize-features": {  # the Feast store on the features volume; materializes into Redis as user caig
+        "pvcMount": [_mount("caig-features", "/mnt/features")],
+        "secretAsEnv": [
+            {
+                "keyToEnv": [{"envVar": "CAIG_REDIS_PASSWORD", "secretKey": "password"}],
+                "optional": False,
+                "secretName": "caig-redis-auth",
+                "secretNameParameter": {"runtimeValue": {"constant": "caig-redis-auth"}},
+            }
+        ],
+        "podMetadata": {"labels": {"caig.io/redis-client": "true"}},  # Redis admits labelled pods only
+    },
+    "register-models": {  # publishes the run on the runs volume, as caig-register
+        "pvcMount": [_mount("caig-runs", "/mnt/runs")],
+        "secretAsVolume": [
+            {
+                "mountPath": "/var/run/secrets/caig.io/register",
+                "optional": False,
+                "secretName": "caig-register-token",
+                "secretNameParameter": {"runtimeValue": {"constant": "caig-register-token"}},
+            }
+        ],
+        "podMetadata": {"labels": {"caig.io/kube-api-client": "true"}},  # egress to the Kubernetes API
+    },
+}
 
 
 def test_training_gpu_steps_are_placed_on_the_gpu_pool():
@@ -200,50 +238,58 @@ def test_training_gpu_steps_are_placed_on_the_gpu_pool():
             assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu", name
             assert resources["accelerator"]["resourceCount"] == "1", name
             assert resources["cpuRequest"] == 8 and resources["memoryRequest"] == 64
+            assert resources["resourceCpuLimit"] == "16" and resources["resourceMemoryLimit"] == "96G"
             assert k8s[executor]["nodeSelector"]["labels"] == {"caig.io/node-pool": "gpu"}
             assert k8s[executor]["tolerations"][0]["key"] == "nvidia.com/gpu"
             assert k8s[executor]["pvcMount"][0]["mountPath"] == "/mnt/models"
-        elif name == "build-world":  # reads the data location on the data volume
-            assert "accelerator" not in resources and k8s[executor] == {"pvcMount": DATA_MOUNT}
+            assert "secretAsEnv" not in k8s[executor]  # production reads no object store in its steps
+        elif name in CPU_STEP_PLATFORM:
+            assert "accelerator" not in resources and k8s[executor] == CPU_STEP_PLATFORM[name], name
         else:
             assert "accelerator" not in resources and executor not in k8s, name
 
 
-def test_refresh_pipeline_ranks_with_an_imported_rm():
+def test_refresh_pipeline_ranks_with_the_registered_rm_from_the_runs_volume():
     spec, platform = _load(COMPILED / "caig-refresh.yaml")
     assert spec["pipelineInfo"]["name"] == "caig-refresh"
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert "defaultValue" not in params["rm"]  # a run must name the RM
+    assert params["rm"]["defaultValue"] == ""  # empty: the RM of the run caig-training registered last
+    assert params["as_of"]["defaultValue"] == ""  # production: each run's start
     assert set(params) == {"profile", "rm", "seed", "as_of", "data"}
     tasks = _tasks(spec)
     assert {t["taskInfo"]["name"] for t in tasks.values()} == {
+        "as-of",
         "new-logs",
         "ingest",
         "validate",
-        "rm",
         "rank-creatives",
         "features",
         "report",
     }
-    importer = spec["deploymentSpec"]["executors"]["exec-importer"]["importer"]
-    assert importer["artifactUri"] == {"runtimeParameter": "uri"}
-    assert importer["typeSchema"]["schemaTitle"] == "system.Model"
+    assert not any("importer" in e for e in spec["deploymentSpec"]["executors"].values())
     rank = tasks["rank-creatives"]
-    assert {"importer", "validate-stats", "ingest-events"} <= set(rank["dependentTasks"])
+    assert rank["inputs"]["parameters"]["rm"]["componentInputParameter"] == "rm"  # resolved by the step
+    assert {"resolve-as-of", "validate-stats", "ingest-events"} <= set(rank["dependentTasks"])
     assert "rank-creatives" in tasks["materialize-features"]["dependentTasks"]
     assert rank["cachingOptions"] == {"enableCache": True} and rank["retryPolicy"]["maxRetryCount"] == 3
     for name in ("build-world", "ingest-events", "materialize-features"):  # new data, online store
         assert tasks[name]["cachingOptions"] == {} and tasks[name]["retryPolicy"]["maxRetryCount"] == 3
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert sorted(k8s) == ["exec-build-world", "exec-rank-creatives"]
+    assert sorted(k8s) == ["exec-build-world", "exec-materialize-features", "exec-rank-creatives"]
     assert k8s["exec-build-world"] == {"pvcMount": DATA_MOUNT}
+    assert k8s["exec-materialize-features"] == CPU_STEP_PLATFORM["materialize-features"]
+    assert {m["mountPath"]: m["constant"] for m in k8s["exec-rank-creatives"]["pvcMount"]} == {
+        "/mnt/models": "caig-models",
+        "/mnt/runs": "caig-runs",
+    }
     accelerator = spec["deploymentSpec"]["executors"]["exec-rank-creatives"]["container"]["resources"]
     assert accelerator["accelerator"]["resourceType"] == "nvidia.com/gpu"
 
 
 def test_gpu_placement_reaches_the_yaml(tmp_path):
     """``on_gpu`` as a GPU step gets it: accelerator, node selector, tolerations, model PVC, secret."""
-    config = load_profile("production", ["orchestration.gpu.gpus_per_step=2"]).orchestration
+    overrides = ["orchestration.gpu.gpus_per_step=2", "orchestration.object_store_secret=caig-object-store"]
+    config = load_profile("production", overrides).orchestration
 
     @dsl.pipeline(name="gpu-placement")
     def placed(profile: str):
@@ -284,15 +330,22 @@ def test_generate_pipeline_registers_on_the_gpu_then_refreshes():
     assert spec["pipelineInfo"]["name"] == "caig-generate"
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(params) == {"profile", "data", "pm", "optimized", "rm", "as_of"}
-    assert all("defaultValue" not in params[p] for p in ("data", "pm", "optimized", "rm"))  # a run names them
+    assert "defaultValue" not in params["data"]  # a run names the location it registers into
+    # empty: the run caig-training registered last, looked up on the runs volume when the step runs
+    assert all(params[p]["defaultValue"] == "" for p in ("pm", "optimized", "rm"))
     tasks = _tasks(spec)
     shown = {t["taskInfo"]["name"]: name for name, t in tasks.items()}
     assert set(shown) == {
-        "pm", "optimized", "rm", "generate", "new-logs", "ingest", "validate", "rank-creatives", "features",
-        "report",
+        "generate", "as-of", "new-logs", "ingest", "validate", "rank-creatives", "features", "report",
     }  # fmt: skip
     generate = tasks["generate-creatives"]
-    assert {"importer", "importer-2", "importer-3"} <= set(generate["dependentTasks"])
+    assert {k: v["componentInputParameter"] for k, v in generate["inputs"]["parameters"].items()} == {
+        "profile": "profile",
+        "data": "data",
+        "pm": "pm",
+        "optimized": "optimized",
+        "rm": "rm",
+    }
     assert generate["cachingOptions"] == {} and generate["retryPolicy"]["maxRetryCount"] == 3
     assert "generate-creatives" in tasks["build-world"]["dependentTasks"]  # the copy holds the new creatives
     assert "generate-creatives" in tasks["refresh-report"]["dependentTasks"]
@@ -302,4 +355,4 @@ def test_generate_pipeline_registers_on_the_gpu_then_refreshes():
     assert executors["exec-generate-creatives"]["container"]["image"] == "ghcr.io/caig/caig-train:0.1.0"
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-generate-creatives"]
     assert k8s["nodeSelector"]["labels"] == {"caig.io/node-pool": "gpu"}
-    assert {m["mountPath"] for m in k8s["pvcMount"]} == {"/mnt/models", "/mnt/data"}
+    assert {m["mountPath"] for m in k8s["pvcMount"]} == {"/mnt/models", "/mnt/data", "/mnt/runs"}

@@ -66,6 +66,7 @@ def test_run_directory_layout(refresh_run):
     out, metrics, steps = refresh_run
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert set(steps) == {
+        "resolve-as-of",
         "build-world",
         "ingest-events",
         "validate-stats",
@@ -73,8 +74,8 @@ def test_run_directory_layout(refresh_run):
         "materialize-features",
         "refresh-report",
     }
-    timings = json.loads((out / "timings.json").read_text())  # one entry per step that ran, the importer too
-    assert set(timings) == set(steps) | {"importer"} and all(t >= 0 for t in timings.values())
+    timings = json.loads((out / "timings.json").read_text())  # one entry per step that ran
+    assert set(timings) == set(steps) and all(t >= 0 for t in timings.values())
     assert "priors.creatives_scored" in (out / "report.html").read_text()
     assert "| data.rows_read |" in (out / "report.md").read_text()
     # the staged data and the ingested stats are where the CLI looks for a run's data

@@ -18,15 +18,15 @@ pytestmark = [pytest.mark.smoke, pytest.mark.timeout(1800)]
 FIXTURE_COMMANDS = (["world", "build"], ["world", "export-release"])
 REDIS_DB = 13  # configs/smoke-production.yaml's features and bandit database
 TRAINING_STEPS = {
-    "configure-run", "build-world", "build-base-model", "ingest-events", "validate-stats", "build-pairs",
-    "build-tasks", "pretrain-pm", "materialize-features", "train-rm", "evaluate-rm", "optimize-pm",
+    "resolve-as-of", "configure-run", "build-world", "build-base-model", "ingest-events", "validate-stats",
+    "build-pairs", "build-tasks", "pretrain-pm", "materialize-features", "train-rm", "evaluate-rm", "optimize-pm",
     "optimize-pm-2", "evaluate-runs", "online-ab-test", "register-models", "run-report",
 }  # fmt: skip
 REFRESH_STEPS = {
-    "importer", "build-world", "ingest-events", "validate-stats", "rank-creatives", "materialize-features",
+    "resolve-as-of", "build-world", "ingest-events", "validate-stats", "rank-creatives", "materialize-features",
     "refresh-report",
 }  # fmt: skip
-GENERATE_STEPS = REFRESH_STEPS | {"importer-2", "importer-3", "generate-creatives"}
+GENERATE_STEPS = REFRESH_STEPS | {"generate-creatives"}
 
 
 @pytest.fixture(scope="module")

@@ -42,10 +42,29 @@ def _register() -> None:
     )
     from caig.cli import pretrain as pretrain_cli
 
-    for command in (world.world, run.run, run.smoke_production, data.data, mllm.mllm, bandit.bandit, features.features,
-                    render.render, pipeline.compile_command, pipeline.submit_command, serve.serve, client.client,
-                    deploy.deploy, deploy.promote,
-                    pcpo.pcpo, generate.generate, evaluate.evaluate, review.review, rm.rm, pretrain_cli.pretrain):
+    for command in (
+        world.world,
+        run.run,
+        run.smoke_production,
+        data.data,
+        mllm.mllm,
+        bandit.bandit,
+        features.features,
+        render.render,
+        pipeline.compile_command,
+        pipeline.submit_command,
+        serve.serve,
+        client.client,
+        deploy.deploy,
+        deploy.promote,
+        deploy.release,
+        pcpo.pcpo,
+        generate.generate,
+        evaluate.evaluate,
+        review.review,
+        rm.rm,
+        pretrain_cli.pretrain,
+    ):
         cli.add_command(command)
 
 

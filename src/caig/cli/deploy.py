@@ -1,4 +1,5 @@
-"""``caig deploy`` and ``caig promote``: roll models out to a cluster, and sync pipelines to Kubeflow."""
+"""``caig deploy``, ``caig promote`` and ``caig release``: roll models out to a cluster, sync pipelines to
+Kubeflow, build and pin the images."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import yaml
 
 from caig.cli.options import profile_options
 from caig.deploy.targets import TARGETS
+from caig.orchestration.images import RELEASE_IMAGES
 from caig.profile import Profile
 
 _output = click.option(
@@ -22,7 +24,10 @@ _output = click.option(
     help="Format of what is printed (the plan, and the result when applied).",
 )
 _dry_run = click.option(
-    "--dry-run", is_flag=True, help="Print the exact objects and patches; contact nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Print the exact objects and patches, and (pm, rm, render) check the cluster's Knative feature "
+    "flags when it can be read; change nothing.",
 )
 _overlay = click.option(
     "--overlay", default=None, help="Overlay in manifests/overlays/ [default: deploy.overlay]."
@@ -139,3 +144,40 @@ def promote(
     from caig.deploy.rollout import promote as run_promote
 
     _echo(run_promote(profile.deploy, target, overlay, rollback, dry_run, wait, kubeconfig), output)
+
+
+@click.command()
+@profile_options
+@click.option(
+    "--tool",
+    type=click.Choice(["docker", "podman", "buildah"]),
+    default=None,
+    help="Container tool [default: the first of docker, podman, buildah on PATH].",
+)
+@click.option(
+    "--image",
+    "names",
+    multiple=True,
+    type=click.Choice(RELEASE_IMAGES),
+    help="Image to build and pin (repeatable) [default: all].",
+)
+@_overlay
+@click.option("--dry-run", is_flag=True, help="Print the build and push commands; run and write nothing.")
+@_output
+def release(
+    profile: Profile,
+    tool: str | None,
+    names: tuple[str, ...],
+    overlay: str | None,
+    dry_run: bool,
+    output: str,
+) -> None:
+    """Build and push the images ($CAIG_IMAGE_REGISTRY/<name>:$CAIG_IMAGE_TAG) and pin their digests in the
+    overlay's kustomization.yaml (its images: block only)."""
+    from caig.deploy.overlay import overlay_dir
+    from caig.deploy.release import release as run_release
+    from caig.orchestration.source import checkout_root
+
+    config = profile.deploy
+    kustomization = overlay_dir(config.manifests_dir, overlay or config.overlay) / "kustomization.yaml"
+    _echo(run_release(checkout_root(), kustomization, tool, names or None, dry_run), output)

@@ -19,7 +19,7 @@ from caig.errors import UserError
 from caig.orchestration.source import ensure_importable
 from caig.profile import Profile, load_profile
 
-PIPELINE_NAMES = ("caig-training", "caig-refresh")
+PIPELINE_NAMES = ("caig-training", "caig-refresh", "caig-generate")
 
 
 def cluster_profile_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from caig.deploy.plan import Plan
@@ -20,20 +21,27 @@ KSERVE_GROUP = "serving.kserve.io"
 KSERVE_PLURAL = "inferenceservices"
 
 
-def load_kube_config(kubeconfig: str | None = None, context: str | None = None) -> None:
-    """In a pod: its service account; elsewhere: the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+def load_kube_config(
+    kubeconfig: str | None = None, context: str | None = None, token_dir: str | None = None
+) -> None:
+    """In a pod: its service account, or the one whose token is mounted at ``token_dir`` (``token``,
+    ``ca.crt``: a service-account token Secret); elsewhere: the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
     from kubernetes import config
+    from kubernetes.config.incluster_config import InClusterConfigLoader
 
     try:
-        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if token_dir:
+            InClusterConfigLoader(
+                token_filename=str(Path(token_dir) / "token"), cert_filename=str(Path(token_dir) / "ca.crt")
+            ).load_and_set()
+        elif kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config()
         else:
             # read $KUBECONFIG now: the kubernetes package reads it once, when it is first imported
             config.load_kube_config(config_file=_kubeconfig_path(kubeconfig), context=context)
     except (config.ConfigException, OSError) as err:
-        raise UserError(
-            f"no usable Kubernetes credentials ({err}); set KUBECONFIG or pass --kubeconfig"
-        ) from None
+        where = f"the token mounted at {token_dir}" if token_dir else "KUBECONFIG or --kubeconfig"
+        raise UserError(f"no usable Kubernetes credentials ({err}); check {where}") from None
 
 
 def _kubeconfig_path(kubeconfig: str | None) -> str | None:
@@ -41,7 +49,11 @@ def _kubeconfig_path(kubeconfig: str | None) -> str | None:
 
 
 def apply_plan(
-    plan: Plan, field_manager: str, wait_s: int = 0, kubeconfig: str | None = None
+    plan: Plan,
+    field_manager: str,
+    wait_s: int = 0,
+    kubeconfig: str | None = None,
+    token_dir: str | None = None,
 ) -> dict[str, Any]:
     """Create the plan's object if the cluster lacks it, else send its patch; optionally wait until ready.
 
@@ -49,7 +61,7 @@ def apply_plan(
     """
     from kubernetes.client.rest import ApiException
 
-    load_kube_config(kubeconfig)
+    load_kube_config(kubeconfig, token_dir=token_dir)
     api = _Api(plan.patch.kind)
     patch = plan.patch
     try:
@@ -172,3 +184,27 @@ def _wait_deployment(namespace: str, name: str, generation: int | None, timeout_
         f"Deployment {namespace}/{name} not rolled out after {timeout_s} s; "
         f"see `kubectl rollout status -n {namespace} deployment/{name}`"
     )
+
+
+def read_config_map(
+    namespace: str, name: str, kubeconfig: str | None = None
+) -> tuple[dict[str, str] | None, str]:
+    """A ConfigMap's data, or (None, why it could not be read): no credentials, refused, absent, unreachable.
+
+    Read-only, so ``--dry-run`` may use it; a cluster that cannot be read is reported, never an error.
+    """
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        load_kube_config(kubeconfig)
+    except UserError as err:
+        return None, str(err)
+    try:
+        found = client.CoreV1Api().read_namespaced_config_map(name, namespace, _request_timeout=10)
+    except ApiException as err:
+        return None, f"the API server answered {err.status} {err.reason}"
+    except HTTPError as err:
+        return None, f"cannot reach the API server ({type(err).__name__})"
+    return dict(found.data or {}), ""

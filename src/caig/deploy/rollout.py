@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from caig.deploy.config import DeployConfig
+from caig.deploy.knative import CONFIG_MAP, check_flags, describe_missing, required_flags
 from caig.deploy.overlay import build_overlay, find_object
 from caig.deploy.plan import Plan, plan_deploy, plan_promote, plan_register
 from caig.deploy.targets import get_target
+from caig.errors import UserError
 
 
 def deploy(
@@ -21,11 +23,33 @@ def deploy(
     wait: bool = True,
     kubeconfig: str | None = None,
 ) -> dict[str, Any]:
-    """Roll ``model_uri`` out to a target as defined by an overlay; ``{"plan": ..., "applied": ...}``."""
+    """Roll ``model_uri`` out to a target as defined by an overlay; ``{"plan": ..., "applied": ...}``.
+
+    For an InferenceService, the Knative feature flags the overlay's InferenceServices need are checked
+    against the cluster's ``config-features`` when it can be read (``"knative"`` in the result); a real
+    rollout is refused, with the fix, when one is missing, since Knative would reject the revision.
+    """
     target = get_target(target_name)
     overlay = overlay or config.overlay
-    base = find_object(build_overlay(config.manifests_dir, overlay), target.kind, target.object_name)
-    return _run(plan_deploy(target, base, overlay, model_uri, canary), config, dry_run, wait, kubeconfig)
+    objects = build_overlay(config.manifests_dir, overlay)
+    base = find_object(objects, target.kind, target.object_name)
+    plan = plan_deploy(target, base, overlay, model_uri, canary)
+    if target.kind != "InferenceService":
+        return _run(plan, config, dry_run, wait, kubeconfig)
+    flags = knative_flags(config, objects, kubeconfig)
+    if flags["missing"] and not dry_run:
+        raise UserError(describe_missing(flags))
+    return {**_run(plan, config, dry_run, wait, kubeconfig), "knative": flags}
+
+
+def knative_flags(
+    config: DeployConfig, objects: list[dict[str, Any]], kubeconfig: str | None = None
+) -> dict[str, Any]:
+    """The Knative flags ``objects`` need, checked against the cluster's config-features when readable."""
+    from caig.deploy.cluster import read_config_map
+
+    data, reason = read_config_map(config.knative_namespace, CONFIG_MAP, kubeconfig)
+    return check_flags(required_flags(objects), data, config.knative_namespace, reason)
 
 
 def promote(
@@ -51,14 +75,16 @@ def register_canary(
     namespace: str,
     canary: int | None = None,
     dry_run: bool = False,
+    token_dir: str | None = None,
 ) -> dict[str, Any]:
     """From a pipeline step (no manifests at hand): point a running PM/RM at a new model as a canary.
 
     The InferenceService must already exist (Argo CD or ``caig deploy`` created it); ``canary`` defaults to
     ``deploy.canary_percent``. Does not wait: the step records the rollout, ``caig promote`` finishes it.
+    ``token_dir``: a mounted service-account token (``token``, ``ca.crt``) to act as instead of the pod's.
     """
     plan = plan_register(get_target(target_name), namespace, model_uri, canary or config.canary_percent)
-    return _run(plan, config, dry_run, wait=False, kubeconfig=None)
+    return _run(plan, config, dry_run, wait=False, kubeconfig=None, token_dir=token_dir)
 
 
 def sync_pipelines(
@@ -74,12 +100,19 @@ def sync_pipelines(
 
 
 def _run(
-    plan: Plan, config: DeployConfig, dry_run: bool, wait: bool, kubeconfig: str | None
+    plan: Plan,
+    config: DeployConfig,
+    dry_run: bool,
+    wait: bool,
+    kubeconfig: str | None,
+    token_dir: str | None = None,
 ) -> dict[str, Any]:
     if dry_run:
         return {"dry_run": True, "plan": plan.to_dict()}
     from caig.deploy.cluster import apply_plan
 
     wait_s = config.ready_timeout_s if wait else 0
-    applied = apply_plan(plan, config.field_manager, wait_s=wait_s, kubeconfig=kubeconfig)
+    applied = apply_plan(
+        plan, config.field_manager, wait_s=wait_s, kubeconfig=kubeconfig, token_dir=token_dir
+    )
     return {"dry_run": False, "plan": plan.to_dict(), "applied": applied}

@@ -1,14 +1,22 @@
 """Config of the orchestration stage: how pipeline steps are placed on a Kubernetes cluster.
 
-Most settings shape the compiled pipeline YAML (node pools, GPUs, volumes, secrets, retries): they are read
-when a pipeline is compiled or submitted, and ignored by the KFP local runner. ``refresh``,
-``serving_namespace`` and ``register_dry_run`` are read by the steps themselves, locally too.
+Most settings shape the compiled pipeline YAML (node pools, GPUs, sizes, volumes, secrets, retries): they
+are read when a pipeline is compiled or submitted, and ignored by the KFP local runner. ``refresh``,
+``serving_namespace``, ``register_dry_run``, ``runs_pvc`` / ``runs_mount_path`` (where register publishes
+and where the refresh finds the registered RM) and ``simulated_world`` are read by the steps themselves,
+locally too.
+
+Storage: pipeline runs execute in the namespace of the model servers (``serving_namespace``, the Kubeflow
+profile namespace), so the steps mount the very PVCs the servers read: ``runs_pvc`` (trained runs, served as
+``pvc://<runs_pvc>/<run>``), ``features_pvc`` (the Feast store) and ``data_pvc`` (the data locations).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from caig.orchestration.resources import cpu_cores, memory_bytes
 
 
 @dataclass
@@ -37,12 +45,36 @@ class GpuPoolConfig:
     tolerations: list[TolerationConfig] = field(default_factory=lambda: [TolerationConfig()])  # pool taints
     cpu_request: str = "4"  # CPU request of a GPU step (Kubernetes quantity)
     memory_request: str = "32G"  # memory request of a GPU step (Kubernetes quantity)
+    cpu_limit: str = "8"  # CPU limit of a GPU step
+    memory_limit: str = "48G"  # memory limit of a GPU step (a 7B model in bf16 passes through host memory)
 
     def __post_init__(self) -> None:
         if not self.accelerator:
             raise ValueError("accelerator must name a resource, e.g. nvidia.com/gpu")
         if self.gpus_per_step < 1:
             raise ValueError("gpus_per_step must be at least 1")
+        check_sizes(self.cpu_request, self.cpu_limit, self.memory_request, self.memory_limit)
+
+
+@dataclass
+class StepResources:
+    """Requests and limits of one CPU pipeline step (Kubernetes quantities: '500m', '2', '4G', '512Mi')."""
+
+    cpu_request: str = "500m"
+    cpu_limit: str = "2"
+    memory_request: str = "2G"
+    memory_limit: str = "4G"
+
+    def __post_init__(self) -> None:
+        check_sizes(self.cpu_request, self.cpu_limit, self.memory_request, self.memory_limit)
+
+
+def check_sizes(cpu_request: str, cpu_limit: str, memory_request: str, memory_limit: str) -> None:
+    """ValueError unless every quantity parses and each request is at most its limit."""
+    if cpu_cores(cpu_request) > cpu_cores(cpu_limit):
+        raise ValueError(f"cpu_request {cpu_request} is above cpu_limit {cpu_limit}")
+    if memory_bytes(memory_request) > memory_bytes(memory_limit):
+        raise ValueError(f"memory_request {memory_request} is above memory_limit {memory_limit}")
 
 
 @dataclass
@@ -86,6 +118,8 @@ class OrchestrationConfig:
     """Everything the pipelines read from the profile when they are compiled or submitted."""
 
     gpu: GpuPoolConfig = field(default_factory=GpuPoolConfig)
+    cpu: StepResources = field(default_factory=StepResources)  # every CPU step not in step_resources
+    step_resources: dict[str, StepResources] = field(default_factory=dict)  # by step name (e.g. ingest)
     retry: RetryConfig = field(default_factory=RetryConfig)
     cache: bool = True  # cache deterministic steps (same inputs, same outputs); flaky steps never cache
     model_pvc: str = "caig-models"  # existing PVC holding base model weights, mounted on GPU steps
@@ -93,22 +127,48 @@ class OrchestrationConfig:
     data_pvc: str = ""  # PVC holding the data locations (the pipelines' `data`), mounted where they are read
     # (world step) or written (generate step); empty: the location is reachable without a mount
     data_mount_path: str = "/mnt/data"  # where data_pvc is mounted; `data` paths point below it
-    object_store_secret: str = "caig-object-store"  # Kubernetes secret with object-store credentials
+    # PVC the register step publishes trained runs to, the servers loading pvc://<runs_pvc>/<run>; empty:
+    # register the pipeline's artifact URIs as they are
+    runs_pvc: str = ""
+    runs_mount_path: str = "/mnt/runs"  # where runs_pvc is mounted (register writes, refresh/generate read)
+    features_pvc: str = ""  # PVC holding features.store_dir (the Feast server's volume), mounted on the
+    # features step; empty: the store directory is inside the step's output
+    features_mount_path: str = "/mnt/features"  # where features_pvc is mounted; features.store_dir below it
+    simulated_world: bool = True  # empty `data` builds the simulated world; false: a run must name its data
+    object_store_secret: str = ""  # Kubernetes secret with object-store credentials for GPU steps (empty:
+    # none; KFP's launcher moves artifacts with its own credentials)
     object_store_env: dict[str, str] = field(  # secret key -> environment variable in the step
         default_factory=lambda: {"access_key": "AWS_ACCESS_KEY_ID", "secret_key": "AWS_SECRET_ACCESS_KEY"}
+    )
+    online_store_secret: str = ""  # Secret with the online store's (Redis) password, as env on the features
+    # step, which materializes into it (features.redis_connection_string names ${VAR}); empty: none
+    online_store_env: dict[str, str] = field(  # secret key -> environment variable in the features step
+        default_factory=lambda: {"password": "CAIG_REDIS_PASSWORD"}
     )
     refresh: RefreshConfig = field(default_factory=RefreshConfig)  # caig-refresh: RM priors
     serving_namespace: str = "caig"  # namespace of the InferenceServices the register step patches
     register_dry_run: bool = False  # register step: compute the canary patch only, change nothing
+    register_identity_secret: str = ""  # service-account token Secret of caig-register, mounted on the
+    # register step only (KFP cannot set a service account per step); empty: the run's own identity
+    register_identity_path: str = "/var/run/secrets/caig.io/register"  # where that Secret is mounted
 
     def __post_init__(self) -> None:
-        if not self.data_mount_path.startswith("/"):
-            raise ValueError("data_mount_path must be an absolute path inside the container, e.g. /mnt/data")
-        if not self.model_mount_path.startswith("/"):
-            raise ValueError(
-                "model_mount_path must be an absolute path inside the container, e.g. /mnt/models"
-            )
+        for name in (
+            "data_mount_path",
+            "model_mount_path",
+            "runs_mount_path",
+            "features_mount_path",
+            "register_identity_path",
+        ):
+            if not getattr(self, name).startswith("/"):
+                raise ValueError(f"{name} must be an absolute path inside the container, e.g. /mnt/data")
         if not self.serving_namespace:
             raise ValueError("serving_namespace must name the namespace of the InferenceServices, e.g. caig")
         if self.object_store_secret and not self.object_store_env:
             raise ValueError("object_store_env must map at least one secret key to an env variable")
+        if self.online_store_secret and not self.online_store_env:
+            raise ValueError("online_store_env must map at least one secret key to an env variable")
+
+    def resources_for(self, step: str) -> StepResources:
+        """Requests and limits of the CPU step called ``step``: its own entry, else ``cpu``."""
+        return self.step_resources.get(step, self.cpu)

@@ -2,7 +2,9 @@
 
 The training and refresh pipelines read one data directory in the world's layout: ``catalog.parquet``,
 ``creatives.parquet``, ``events/**/*.parquet`` and the images the tables point at (paths relative to the
-directory). The pipelines build the simulated world when ``data`` is empty; otherwise this module copies
+directory). The pipelines build the simulated world when ``data`` is empty, unless the profile says never
+to (``orchestration.simulated_world: false``, the production profile): then an empty ``data`` is an error
+naming the parameter. Otherwise this module copies
 the directory at ``data`` (a path the step can read: a mounted volume or a bucket mounted by gcsfuse /
 s3fs) into the step's output, after checking that the layout is complete, so that later steps read an
 immutable, versioned copy.
@@ -76,6 +78,16 @@ def stage_data(source: str | Path, out: str | Path) -> dict[str, Any]:
     return summary
 
 
+def check_world_allowed(profile: Any) -> None:
+    """A UserError when the profile never builds a simulated world (production reads real data only)."""
+    if not profile.orchestration.simulated_world:
+        raise UserError(
+            f"pipeline parameter 'data' is empty, and profile '{profile.name}' never builds a simulated world "
+            "(orchestration.simulated_world: false); pass data=<a data directory in the world's layout, "
+            "e.g. /mnt/data/current on the data volume>"
+        )
+
+
 WORLD_FIGURES = ("n_products", "n_creatives", "n_events", "n_clicks", "n_pairs", "bayes_pair_accuracy")
 
 
@@ -87,6 +99,7 @@ def run_data(profile: Any, seed: int, data: str, out: str | Path) -> tuple[dict[
     """
     if data:
         return stage_data(data, out), {"source": data}
+    check_world_allowed(profile)
     from caig.world.build import build_world
 
     built = build_world(profile.world, Path(out), seed=seed, pair_rule=profile.data.pairs)

@@ -91,6 +91,20 @@ def world_as_of(world: WorldConfig) -> str:
     return (start + timedelta(days=world.n_days)).isoformat()
 
 
+def default_as_of(profile: Profile) -> str:
+    """A pipeline's default ``as_of``: the simulated world's end where an empty ``data`` builds the world,
+    else empty, so that every run resolves "now" when it starts (``resolve_as_of``), never at compile time."""
+    return world_as_of(profile.world) if profile.orchestration.simulated_world else ""
+
+
+def resolve_as_of(as_of: str) -> str:
+    """The run's "now", fixed once for all its steps (ISO-8601, UTC when ``as_of`` names no zone): ``as_of``
+    if given, else the current time. Called by the first step of a run, never at compile time, so a
+    scheduled run with an empty ``as_of`` checks the logs of the day it runs."""
+    value = parse_as_of(as_of)
+    return value.isoformat() if as_of else value.isoformat(timespec="seconds")
+
+
 def parse_as_of(text: str, name: str = "as_of") -> datetime:
     """A pipeline's ``as_of`` parameter as a timezone-aware time; empty means now, naive means UTC."""
     if not text:

@@ -1,10 +1,14 @@
-"""The training pipeline's last step: register the new models with the serving InferenceServices.
+"""The training pipeline's last step: publish the trained run and register it with the InferenceServices.
 
-Each trained model is handed to ``caig.deploy.rollout.register_canary``, which patches the running
-InferenceService (``caig-pm``, ``caig-rm``) so that the new model takes ``deploy.canary_percent`` of the
-traffic; ``caig promote`` finishes the rollout. ``orchestration.register_dry_run`` only computes the patch.
-A model whose URI KServe cannot fetch (a local path, as the KFP local runner writes) is recorded with the
-reason and not registered: nothing is skipped silently.
+With ``orchestration.runs_pvc`` set (production), the run is first copied to the runs volume the model
+servers load from (``caig.orchestration.storage``) and registered as ``pvc://<runs_pvc>/<run>``; without it,
+the pipeline's artifact URIs are registered as they are. Each URI is handed to
+``caig.deploy.rollout.register_canary``, which patches the running InferenceService (``caig-pm``,
+``caig-rm``) so that the new model takes ``deploy.canary_percent`` of the traffic; ``caig promote`` finishes
+the rollout. ``orchestration.register_dry_run`` only computes the patch (and copies nothing). A model whose
+URI KServe cannot fetch (a local path, as the KFP local runner writes) is recorded with the reason and not
+registered: nothing is skipped silently. The step talks to the Kubernetes API as ``caig-register`` when
+``orchestration.register_identity_secret`` mounts that identity's token on it.
 """
 
 from __future__ import annotations
@@ -18,9 +22,40 @@ from urllib.parse import urlparse
 
 from caig.deploy.plan import MODEL_URI_SCHEMES
 from caig.deploy.rollout import register_canary
+from caig.orchestration.storage import mark_registered, publish_run, run_name, run_uri
 from caig.profile import Profile
 
 log = logging.getLogger("caig.orchestration")
+
+
+def register_run(
+    profile: Profile,
+    artifacts: Mapping[str, Path],
+    uris: Mapping[str, str],
+    markdown_out: str | Path,
+    as_of: str = "",
+    job_id: str = "",
+) -> dict[str, Any]:
+    """Publish the run (``artifacts``: ``pcpo``, ``pm``, ``rm`` directories) on the runs volume, named after
+    the run's ``as_of`` day and KFP ``job_id``, and register it for the PM and the RM; without
+    ``orchestration.runs_pvc``, register the artifact ``uris`` instead.
+
+    Returns ``register_models``'s result, with ``published``: the run, its URI and whether it was copied.
+    """
+    config = profile.orchestration
+    if not config.runs_pvc:
+        return register_models(profile, uris, markdown_out)
+    run = run_name(as_of, job_id)
+    uri = run_uri(config, run)
+    runs = Path(config.runs_mount_path)
+    if not config.register_dry_run:
+        publish_run(runs, run, Path(artifacts["pcpo"]), Path(artifacts["pm"]), Path(artifacts["rm"]))
+    result = register_models(profile, {"pm": uri, "rm": uri}, markdown_out)
+    if not config.register_dry_run:
+        mark_registered(runs, run, uri)  # only once the servers point at it: the refresh's RM from now on
+    result["published"] = {"run": run, "uri": uri, "copied": not config.register_dry_run}
+    result["metrics"]["published"] = int(not config.register_dry_run)
+    return result
 
 
 def register_models(profile: Profile, uris: Mapping[str, str], markdown_out: str | Path) -> dict[str, Any]:
@@ -42,7 +77,12 @@ def register_models(profile: Profile, uris: Mapping[str, str], markdown_out: str
             log.warning("not registering %s: %s is %s", target, uri, record["reason"])
         else:
             result = register_canary(
-                profile.deploy, target, uri, config.serving_namespace, dry_run=config.register_dry_run
+                profile.deploy,
+                target,
+                uri,
+                config.serving_namespace,
+                dry_run=config.register_dry_run,
+                token_dir=config.register_identity_path if config.register_identity_secret else None,
             )
             record.update(registered=not config.register_dry_run, plan=result["plan"])
             log.info(
