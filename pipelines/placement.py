@@ -1,7 +1,7 @@
 """How a step runs on the cluster: its size, GPUs and node pool, volumes, secrets, identity, caching, retries.
 
 Only the compiled YAML carries these settings; the KFP local runner ignores them. Every step gets CPU and
-memory requests and limits (``on_cpu`` or ``on_gpu``); a step that writes what a server reads mounts the
+memory requests and limits and runs as the images' non-root user (``on_cpu`` or ``on_gpu``); a step that writes what a server reads mounts the
 server's PVC: features (``with_features``), register (``with_runs``), generate (``with_data``).
 """
 
@@ -12,6 +12,7 @@ from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
 from caig.orchestration.config import OrchestrationConfig
+from caig.orchestration.images import IMAGE_UID
 
 
 def deterministic(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
@@ -85,11 +86,20 @@ def with_register_identity(task: PipelineTask, config: OrchestrationConfig) -> P
     return task
 
 
+def restricted(task: PipelineTask) -> PipelineTask:
+    """Run the step's container as the images' non-root user (Pod Security ``restricted``, which the
+    namespace enforces); KFP's backend adds the rest: no privilege escalation, no capabilities, seccomp
+    ``RuntimeDefault``."""
+    return kubernetes.set_security_context(
+        task, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, run_as_non_root=True
+    )
+
+
 def on_cpu(task: PipelineTask, name: str, config: OrchestrationConfig) -> PipelineTask:
     """A CPU step called ``name``: requests and limits from ``orchestration.step_resources[name]``, else
     ``orchestration.cpu``."""
     size = config.resources_for(name)
-    task.set_display_name(name)
+    restricted(task.set_display_name(name))
     task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
     return task.set_memory_request(size.memory_request).set_memory_limit(size.memory_limit)
 
@@ -110,6 +120,7 @@ def with_data(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
 def on_gpu(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
     """Request GPUs on the GPU node pool: accelerator, node selector, tolerations, requests, models, secrets."""
     gpu = config.gpu
+    restricted(task)
     task.set_accelerator_type(gpu.accelerator).set_accelerator_limit(gpu.gpus_per_step)
     task.set_cpu_request(gpu.cpu_request).set_memory_request(gpu.memory_request)
     task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)

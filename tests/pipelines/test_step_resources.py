@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from caig.errors import UserError
+from caig.orchestration.images import IMAGE_UID
 from caig.orchestration.resources import check_duckdb_fits, duckdb_bytes, memory_bytes
 from caig.orchestration.source import ensure_importable
 from caig.profile import load_profile
@@ -46,6 +47,19 @@ def test_every_executor_has_requests_and_limits(name):
         assert _cores(resources["resourceCpuRequest"]) <= _cores(resources["resourceCpuLimit"]), executor
         request, limit = resources["resourceMemoryRequest"], resources["resourceMemoryLimit"]
         assert memory_bytes(request) <= memory_bytes(limit), executor
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_every_executor_runs_as_the_images_non_root_user(name):
+    """Pod Security restricted in the runs' namespace: KFP's backend drops capabilities, forbids escalation
+    and sets seccomp; the user is ours to set, on every step."""
+    spec, executors = _load(name)
+    assert set(executors) == set(spec["deploymentSpec"]["executors"])
+    for executor, config in executors.items():
+        context = config.get("securityContext", {})
+        assert context.get("runAsNonRoot") is True, executor
+        ids = {int(context.get("runAsUser", -1)), int(context.get("runAsGroup", -1))}
+        assert ids == {IMAGE_UID}, (executor, context)
 
 
 @pytest.mark.parametrize("name", ["caig-training", "caig-refresh", "caig-generate"])

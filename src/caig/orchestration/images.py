@@ -19,6 +19,7 @@ DEFAULT_TAG = __version__
 IMAGES = ("caig-step", "caig-train", "caig-serve")  # what pipeline steps and the model servers run
 SELECTOR_IMAGE = "caig-selector"  # the creative selector Deployment (serve extra + Feast, no torch)
 RELEASE_IMAGES = (*IMAGES, SELECTOR_IMAGE)
+IMAGE_UID = 10001  # the non-root user and group every image runs as (images/*.Dockerfile)
 
 
 def image(name: str) -> str:
