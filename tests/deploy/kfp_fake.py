@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.deploy.loopback import JsonHandler
 
 API = "/apis/v2beta1"
 
@@ -50,19 +52,8 @@ def _display_filter(query: dict[str, list[str]]) -> str | None:
     return json.loads(query["filter"][0])["predicates"][0]["stringValue"]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeKfp
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-    def _send(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _route(self) -> tuple[str, dict[str, list[str]]]:
         url = urlparse(self.path)

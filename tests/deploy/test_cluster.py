@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import yaml
 from tests.deploy.conftest import MANIFESTS, merge_patch, strategic_merge
+from tests.deploy.loopback import JsonHandler
 
 from caig.cli import main
 from caig.deploy.plan import MERGE_PATCH, STRATEGIC_MERGE_PATCH
@@ -33,19 +34,8 @@ class FakeApiServer(ThreadingHTTPServer):
         self.requests: list[tuple[str, str, str, Any]] = []
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeApiServer
-
-    def log_message(self, *args: Any) -> None:  # keep pytest output clean
-        return
-
-    def _send(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)

@@ -90,8 +90,8 @@ def compile_command(profile: Profile, names: tuple[str, ...], out: Path | None) 
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A pipeline parameter of the run, e.g. --param rounds=3, --param rm=s3://caig-runs/rm (repeatable; "
-    "caig-refresh needs rm).",
+    help="A pipeline parameter of the run, e.g. --param rounds=3, --param data=/mnt/data/current (repeatable; "
+    "caig-refresh and caig-generate default to the latest registered run).",
 )
 @click.option("--experiment", default="caig", show_default=True, help="KFP experiment to file the run under.")
 @click.option("--run-name", default=None, help="Name of the run [default: KFP's].")
