@@ -192,7 +192,7 @@ def _wait_for(found, proc, timeout: float = 300.0):
 @pytest.mark.slow
 def test_deepspeed_zero2_runs_the_same_code_path_on_cpu(tiny_model_dir, tasks_dir, tmp_path):
     pytest.importorskip("deepspeed")
-    config = Path(__file__).resolve().parents[2] / "configs" / "deepspeed_zero2.json"
+    config = Path(__file__).resolve().parents[2] / "configs" / "deepspeed" / "zero2.json"
     sets = [
         f"pretrain.deepspeed_config={config}",
         "pretrain.epochs=0.3",

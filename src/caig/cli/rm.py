@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from caig.cli.launch import gpus_option
 from caig.cli.options import profile_options, world_option, writable_dir
 from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES
 from caig.profile import Profile
@@ -20,8 +22,17 @@ def rm() -> None:
     """The pairwise CTR reward model: train, eval, ablation."""
 
 
+def _check(profile: Profile, gpus: int, params: dict[str, Any]) -> None:
+    """The RM's DeepSpeed config (and what cannot shard under ZeRO-3), checked before any process starts."""
+    from caig.reward.trainer import deepspeed_config
+
+    del gpus, params  # the RM's refusals depend on the profile only
+    deepspeed_config(profile.reward)
+
+
 @rm.command("train")
 @profile_options
+@gpus_option(_check)
 @click.option(
     "--pairs", type=_PAIRS, required=True, help="Pairs parquet, or a pairs directory (train.parquet)."
 )
@@ -35,7 +46,9 @@ def rm() -> None:
 @world_option(dest="data_dir", required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to save the RM to.")
 def train(profile: Profile, pairs: Path, model_dir: Path, data_dir: Path, out: Path) -> None:
-    """Fine-tune the RM on PAIRS (CE + 0.5 MSE, Eq. 7) and save it to OUT."""
+    """Fine-tune the RM on PAIRS (CE + 0.5 MSE, Eq. 7) and save it to OUT.
+
+    --gpus N runs it once per GPU under torchrun (DDP, or DeepSpeed with reward.deepspeed_config)."""
     from caig.reward.pairs_dataset import load_pair_source
     from caig.reward.trainer import train_reward_model
 

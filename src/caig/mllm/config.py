@@ -157,7 +157,8 @@ class PretrainConfig:
     max_length: int = 256  # longest training sequence in tokens (image tokens included); longer is an error
     bf16: bool = False  # bfloat16 mixed precision (GPUs)
     gradient_checkpointing: bool = False  # trade compute for memory (7B)
-    deepspeed_config: str = ""  # path to a DeepSpeed ZeRO JSON (configs/deepspeed_zero2.json); "" for none
+    deepspeed_config: str = ""  # DeepSpeed ZeRO JSON (configs/deepspeed/zero2.json, zero3.json,
+    #   zero3_offload.json), checked before training (caig.distributed); "" for none
     save_steps: int = 50  # checkpoint every N optimizer steps (resume after a kill picks the last one)
     save_total_limit: int = 2  # checkpoints kept
     logging_steps: int = 5  # loss-curve resolution

@@ -24,6 +24,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from caig.distributed import DeepSpeedConfig, gathered_model, is_main_process, load_deepspeed_config
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
 from caig.mllm.config import PretrainConfig
@@ -67,14 +68,8 @@ def lora_wrap(model: Any, config: PretrainConfig) -> Any:
 
 def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
     """The Trainer's arguments from the pretrain config (DeepSpeed when a config file is named)."""
-    deepspeed = None
-    if config.deepspeed_config:
-        path = Path(config.deepspeed_config)
-        if not path.is_file():
-            raise UserError(
-                f"pretrain.deepspeed_config {path}: no such file; use configs/deepspeed_zero2.json or ''"
-            )
-        deepspeed = str(path)
+    deepspeed = deepspeed_config(config)
+    if deepspeed is not None:
         single_process_environment()
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
@@ -92,7 +87,7 @@ def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
         seed=config.seed,
         data_seed=config.seed,
         bf16=config.bf16,
-        deepspeed=deepspeed,
+        deepspeed=str(deepspeed.path) if deepspeed else None,
         report_to="none",
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -102,6 +97,43 @@ def training_arguments(config: PretrainConfig, out: Path) -> TrainingArguments:
         average_tokens_across_devices=True,
         # named only when on: newer transformers renamed it activation_checkpointing and warn on the old name
         **({"gradient_checkpointing": True} if config.gradient_checkpointing else {}),
+    )
+
+
+def deepspeed_config(config: PretrainConfig) -> DeepSpeedConfig | None:
+    """``pretrain.deepspeed_config`` checked (file, JSON, ZeRO stage); None without DeepSpeed.
+
+    Every pre-training setting shards under ZeRO-3: the trained weights are gathered from the engine
+    (``caig.distributed.gathered_model``) before LoRA is merged, the model saved and evaluated.
+    """
+    return load_deepspeed_config("pretrain.deepspeed_config", config.deepspeed_config)
+
+
+def check_sharding(
+    config: PretrainConfig, deepspeed: DeepSpeedConfig | None, examples: Any, world_size: int
+) -> None:
+    """Refuse text-only task examples where DeepSpeed needs every process to run the vision tower.
+
+    A batch without an image skips the vision tower. Under ZeRO-3 its parameters are then not gathered on
+    that process while the others gather them; under ZeRO-1/2 full fine-tuning its gradients are missing
+    from that process's reduction: either way the processes' collectives stop matching and the job hangs or
+    aborts. DDP (no DeepSpeed) finds the unused parameters; LoRA under ZeRO-1/2 trains only the language
+    model's layers, which every batch runs. One process has nothing to match.
+    """
+    if deepspeed is None or world_size < 2 or (deepspeed.zero_stage < 3 and config.method == "lora"):
+        return
+    no_image = examples["image_path"].isna() | (examples["image_path"] == "")
+    counts = examples[no_image].groupby("task").size()
+    if counts.empty:
+        return
+    task, n = str(counts.index[0]), int(counts.iloc[0])
+    fixes = "pretrain.deepspeed_config='' (DDP)" + (
+        " or pretrain.method=lora" if deepspeed.zero_stage < 3 else ""
+    )
+    raise UserError(
+        f"{deepspeed.key}={deepspeed.path} (ZeRO-{deepspeed.zero_stage}, {config.method}, {world_size} "
+        f"processes) cannot train text-only examples ({task}: {n}), whose batches skip the vision tower on one "
+        f"process but not another; set pretrain.tasks.{task}=0 and rebuild the mix (caig mllm tasks), or {fixes}"
     )
 
 
@@ -131,6 +163,18 @@ def train(
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Run (or resume) the SFT; return the loss curve, steps and the checkpoint resumed from."""
+    return fit(model, processor, dataset, config, out, callbacks)[0]
+
+
+def fit(
+    model: Any,
+    processor: Any,
+    dataset: TaskDataset,
+    config: PretrainConfig,
+    out: Path,
+    callbacks: Sequence[Any] = (),
+) -> tuple[dict[str, Any], Trainer]:
+    """``train``'s summary and the Trainer it ran (whose engine holds the weights under ZeRO-3)."""
     args = training_arguments(config, out)
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:
@@ -153,7 +197,7 @@ def train(
         for h in trainer.state.log_history
         if "loss" in h
     ]
-    return {
+    summary = {
         "resumed_from": Path(last).name if last else None,
         "global_step": trainer.state.global_step,
         "train_seconds": round(time.perf_counter() - started, 2),
@@ -161,6 +205,7 @@ def train(
         "loss_curve": curve,
         "distributed": _distributed(trainer),
     }
+    return summary, trainer
 
 
 def _distributed(trainer: Trainer) -> dict[str, Any]:
@@ -205,18 +250,25 @@ def _run(
     from caig.data.tasks import load_task_mix
 
     config = profile.pretrain
-    out.mkdir(parents=True, exist_ok=True)
+    deepspeed = deepspeed_config(config)  # a bad DeepSpeed config stops the run before the model loads
     train_examples, _, summary = load_task_mix(tasks_dir)
+    check_sharding(config, deepspeed, train_examples, int(os.environ.get("WORLD_SIZE", "1")))
+    out.mkdir(parents=True, exist_ok=True)
     world_dir = Path(world_dir or summary["world_dir"])
     model, processor = load_model(model_dir, "float32")
     dataset = TaskDataset(train_examples, world_dir, processor, config.max_length)
     check_limit("pretrain.max_length", config.max_length, dataset.longest(), "the longest task example")
     torch.manual_seed(config.seed)
     evaluate, evaluation = oracle_evaluation(profile, tasks_dir, world_dir, eval_world_dir)
+    if not is_main_process():
+        evaluate = None  # rank 0 evaluates and writes; the other processes only train
     before = _cached(out / "eval_before.json", lambda: evaluate(model, processor)) if evaluate else None
     if config.method == "lora":
         model = lora_wrap(model, config)
-    training = train(model, processor, dataset, config, out)
+    training, trainer = fit(model, processor, dataset, config, out)
+    model = gathered_model(trainer, model, lambda: _unsharded(model_dir, config))
+    if model is None:  # another process of a launched job: rank 0 writes the outputs
+        return training
     if config.method == "lora":
         model = model.merge_and_unload()
     save_model(model, processor, out / "model")
@@ -249,6 +301,12 @@ def _run(
             evaluation["skipped"],
         )
     return report
+
+
+def _unsharded(model_dir: Path, config: PretrainConfig) -> Any:
+    """A fresh copy of the model as trained (LoRA adapters added): the shape the gathered weights load into."""
+    model, _ = load_model(model_dir, "float32")
+    return lora_wrap(model, config) if config.method == "lora" else model
 
 
 def headline(report: dict[str, Any]) -> dict[str, Any]:

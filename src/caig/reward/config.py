@@ -163,6 +163,9 @@ class RewardConfig:
     # DataLoader workers that encode the batches drawn that way (0: in the training process)
     encode_workers: int = 0
     cpu_threads: int = 1  # torch threads on CPU (tiny ops: 1 is fastest on shared cores); 0: default
+    deepspeed_config: str = ""  # DeepSpeed ZeRO JSON for the Trainer (configs/deepspeed/zero3.json for full
+    #   fine-tuning of the 7B; zero3_offload.json on one GPU), checked before training; "" for none. Under ZeRO-3
+    #   only the logged-pairs stage trains: the curriculum stages below are refused (caig.distributed)
     # Curriculum before the logged pairs (off in the paper; README "Reward model" says when they help).
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # stage 0: background words
     ad_utility: AdUtilityConfig = field(default_factory=AdUtilityConfig)  # stage 0b: one ad's teacher utility

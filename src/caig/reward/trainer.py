@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainingArguments
 
+from caig.distributed import (
+    DeepSpeedConfig,
+    check_shardable,
+    gathered_model,
+    is_main_process,
+    load_deepspeed_config,
+)
 from caig.errors import UserError
 from caig.mllm.build import load_model, model_dir_of, save_model
 from caig.reward.ad_utility import HELD_OUT_FIT, AdSource, ad_recipes, held_out_fit
@@ -88,12 +96,39 @@ class RewardTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+def deepspeed_config(config: RewardConfig) -> DeepSpeedConfig | None:
+    """``reward.deepspeed_config`` checked (file, JSON, ZeRO stage, what cannot shard); None without DeepSpeed.
+
+    Under ZeRO-3 only the logged-pairs stage runs: perception trains the vision tower in a loop of its own,
+    outside the engine; ad utility scores held-out ads with the model between stages; the side warm-up and the
+    teacher are stages of their own, each a new engine over a model the previous one left sharded.
+    """
+    deepspeed = load_deepspeed_config("reward.deepspeed_config", config.deepspeed_config)
+    blockers = [
+        (f"reward.{name}.enabled=true", why)
+        for name, why in (
+            ("perception", "trains the vision tower in its own loop, outside the DeepSpeed engine"),
+            ("ad_utility", "scores held-out ads with the model outside the engine between stages"),
+            ("side_warmup", "is a curriculum stage of its own (a second engine over a sharded model)"),
+            ("teacher", "is a curriculum stage of its own (a second engine over a sharded model)"),
+        )
+        if getattr(config, name).enabled
+    ]
+    check_shardable(deepspeed, blockers)
+    return deepspeed
+
+
 def training_arguments(
     config: RewardConfig, out: Path, n_examples: int, encode_per_batch: bool = False
 ) -> TrainingArguments:
     """TrainingArguments from the RM config (no checkpoints: the tiny run is minutes; the RM is saved at the end);
     ``out`` is the stage's trainer directory. DataLoader workers (``encode_workers``) only where batches are
-    encoded as they are drawn: padding encoded examples needs none."""
+    encoded as they are drawn: padding encoded examples needs none. DeepSpeed when a config is named."""
+    deepspeed = deepspeed_config(config)
+    if deepspeed is not None:
+        from caig.mllm.pretrain import single_process_environment
+
+        single_process_environment()
     return TrainingArguments(
         output_dir=str(out),
         per_device_train_batch_size=config.batch_size,
@@ -115,6 +150,7 @@ def training_arguments(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=n_examples < 200,
         label_names=["labels", "ctr"],
+        deepspeed=str(deepspeed.path) if deepspeed else None,
     )
 
 
@@ -164,11 +200,13 @@ def train_reward_model(
     the last stage, and every stage's.
     """
     out = Path(out)
+    deepspeed_config(config)  # a bad DeepSpeed config stops the run before the model loads
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     use_cpu_threads(config)
     llava, processor = load_model(model_dir_of(model_dir))  # a `caig pretrain` output or a model directory
-    model = build_reward_model(llava.to(training_device()), processor, config)
+    model = build_reward_model(llava.to(process_device()), processor, config)
+    trainer = None
     curriculum = training_stages(source, config, data_dir, out, shared)
     stages = []
     if config.perception.enabled:  # the vision tower first: every later stage reads its tokens
@@ -176,11 +214,13 @@ def train_reward_model(
             perception_stage(model.llava, processor, Path(model_dir), data_dir, config, out, shared)
         )
     for stage in curriculum:
-        stages.append(fit_stage(model, processor, stage, out))
+        stage_summary, trainer = run_stage(model, processor, stage, out)
+        stages.append(stage_summary)
         if after_stage is not None:
             stages[-1]["after_stage"] = after_stage(stage.name, model, processor, stage.config)
             model.train()  # a RewardScorer in the callback puts it in eval mode
-    save_reward_model(model, processor, config, out)
+    rebuild = lambda: build_reward_model(load_model(model_dir_of(model_dir))[0], processor, config)  # noqa: E731
+    whole = gathered_model(trainer, model, rebuild) if trainer is not None else model
     summary = {
         **{k: stages[-1][k] for k in ("pairs", "steps", "train_loss", "loss_curve")},
         "seconds": round(time.perf_counter() - started, 1),
@@ -190,6 +230,9 @@ def train_reward_model(
         "seed": config.seed,
         "stages": stages,
     }
+    if whole is None or not is_main_process():  # another process of a launched job: rank 0 saves
+        return summary
+    save_reward_model(whole, processor, config, out)
     (out / "train.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -197,6 +240,14 @@ def train_reward_model(
 def training_device() -> str:
     """The GPU where there is one (as the HF Trainer chooses), so that perception trains there too."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def process_device() -> str:
+    """This process's device: its own GPU (LOCAL_RANK) in a launched job, so that N processes do not all
+    load the model onto the first GPU before the Trainer places it; else ``training_device()``."""
+    if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return training_device()
 
 
 def perception_stage(
@@ -238,6 +289,11 @@ def perception_stage(
 
 def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> dict[str, Any]:
     """Train ``model`` in place on one stage's pairs; its summary (pairs, steps, seconds, loss curve)."""
+    return run_stage(model, processor, stage, out)[0]
+
+
+def run_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> tuple[dict[str, Any], Trainer]:
+    """``fit_stage``'s summary and the Trainer that ran it (its engine holds the weights under ZeRO-3)."""
     started = time.perf_counter()
     config, source = stage.config, stage.source
     examples, collator = stage_examples(source, processor, config)
@@ -263,7 +319,7 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
             "RM stage %s: held-out utility correlation %.3f (own creatives %.3f, within product %.3f)",
             stage.name, *(measured[key] for key in HELD_OUT_FIT),
         )  # fmt: skip
-    return {
+    summary = {
         "stage": stage.name,
         "pairs": len(examples),
         **measured,
@@ -277,6 +333,7 @@ def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> di
             if "loss" in e
         ],
     }
+    return summary, trainer
 
 
 def stage_examples(
