@@ -75,3 +75,35 @@ def pretrain_pm(
     )
     pm.metadata.update({"method": report["method"], "global_step": report["global_step"]})
     record_metrics(summary, "pretrain", headline(report))
+
+
+@dsl.component(base_image=train_image(), install_kfp_package=False)  # headline(): the same metrics as above
+def pretrain_pm_trainjob(
+    job: str,
+    profile: str,
+    world: Input[Dataset],
+    base: Input[Model],
+    tasks: Input[Dataset],
+    pm: Output[Model],
+    summary: Output[Metrics],
+):
+    """``pretrain_pm`` on several GPUs or nodes: ``caig pretrain`` as a Kubeflow Trainer TrainJob with
+    ``caig.orchestration.trainjob.run_step`` (``job``: its settings, fixed at compile time)."""
+    import json
+    from pathlib import Path
+
+    from caig.logs import setup_logging
+    from caig.mllm.pretrain import headline
+    from caig.orchestration.metrics import record_metrics
+    from caig.orchestration.params import profile_from_parameter
+    from caig.orchestration.trainjob import PROFILE_FILE, TrainJobSettings, run_step
+
+    setup_logging()
+    args = ["pretrain", "--profile", PROFILE_FILE, "--model", base.path, "--tasks", tasks.path]
+    args += ["--out", pm.path, "--world", world.path]
+    inputs = {"world": world.path, "base": base.path, "tasks": tasks.path}
+    config = profile_from_parameter(profile).to_dict()
+    run_step(TrainJobSettings.from_json(job), "pretrain", config, args, inputs, pm.path)
+    report = json.loads((Path(pm.path) / "pretrain.json").read_text())
+    pm.metadata.update({"method": report["method"], "global_step": report["global_step"]})
+    record_metrics(summary, "pretrain", headline(report))

@@ -91,3 +91,26 @@ def rm_ablation(
             "full_beats_base_beyond_spread": result["full_beats_base_beyond_spread"],
         },
     )
+
+
+@dsl.component(base_image=train_image(), install_kfp_package=False)
+def train_rm_trainjob(
+    job: str, profile: str, world: Input[Dataset], pairs: Input[Dataset], pm: Input[Model], rm: Output[Model]
+):
+    """``train_rm`` on several GPUs or nodes: ``caig rm train`` as a Kubeflow Trainer TrainJob with
+    ``caig.orchestration.trainjob.run_step`` (``job``: its settings, fixed at compile time)."""
+    import json
+    from pathlib import Path
+
+    from caig.logs import setup_logging
+    from caig.orchestration.params import profile_from_parameter
+    from caig.orchestration.trainjob import PROFILE_FILE, TrainJobSettings, run_step
+
+    setup_logging()
+    args = ["rm", "train", "--profile", PROFILE_FILE, "--pairs", pairs.path]
+    args += ["--model", str(Path(pm.path) / "model"), "--world", world.path, "--out", rm.path]
+    inputs = {"world": world.path, "pairs": pairs.path, "pm": pm.path}
+    config = profile_from_parameter(profile).to_dict()
+    run_step(TrainJobSettings.from_json(job), "train-rm", config, args, inputs, rm.path)
+    result = json.loads((Path(rm.path) / "train.json").read_text())
+    rm.metadata.update({k: result[k] for k in ("pairs", "steps", "train_loss", "method", "head")})

@@ -2,7 +2,8 @@
 
 Only the compiled YAML carries these settings; the KFP local runner ignores them. Every step gets CPU and
 memory requests and limits and runs as the images' non-root user (``on_cpu`` or ``on_gpu``); a step that writes what a server reads mounts the
-server's PVC: features (``with_features``), register (``with_runs``), generate (``with_data``).
+server's PVC: features (``with_features``), register (``with_runs``), generate (``with_data``). A training
+step on more than one GPU is a CPU step launching a TrainJob (``launches_trainjob``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from kfp.dsl import PipelineTask
 
 from caig.orchestration.config import OrchestrationConfig
 from caig.orchestration.images import IMAGE_UID
+from caig.orchestration.trainjob import POD_NAME_ENV, POD_UID_ENV
 
 
 def deterministic(task: PipelineTask, config: OrchestrationConfig) -> PipelineTask:
@@ -83,6 +85,23 @@ def with_register_identity(task: PipelineTask, config: OrchestrationConfig) -> P
             task, secret_name=config.register_identity_secret, mount_path=config.register_identity_path
         )
         kubernetes.add_pod_label(task, "caig.io/kube-api-client", "true")  # egress to the Kubernetes API
+    return task
+
+
+def launches_trainjob(task: PipelineTask, name: str, config: OrchestrationConfig) -> PipelineTask:
+    """A CPU step that runs a multi-GPU training step as a Kubeflow Trainer TrainJob
+    (``caig.orchestration.trainjob``): sized like a CPU step, the runs volume mounted (the inputs and output
+    are staged there for the TrainJob's nodes), the ``caig-trainjob-launcher`` token if configured (create,
+    get, delete TrainJobs; read node 0's log), egress to the Kubernetes API, and its own pod's name and UID
+    (the TrainJob's owner: deleting the pod deletes the job)."""
+    with_runs(on_cpu(task, name, config), config)
+    kubernetes.use_field_path_as_env(task, env_name=POD_NAME_ENV, field_path="metadata.name")
+    kubernetes.use_field_path_as_env(task, env_name=POD_UID_ENV, field_path="metadata.uid")
+    if config.trainer_identity_secret:
+        kubernetes.use_secret_as_volume(
+            task, secret_name=config.trainer_identity_secret, mount_path=config.trainer_identity_path
+        )
+    kubernetes.add_pod_label(task, "caig.io/kube-api-client", "true")
     return task
 
 

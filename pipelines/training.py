@@ -24,22 +24,25 @@ from components.features import materialize_features
 from components.generate import online_ab_test
 from components.ingest import ingest_events
 from components.pairs import build_pairs
-from components.pcpo import optimize_pm
-from components.pretrain import build_base_model, build_tasks, pretrain_pm
+from components.pcpo import optimize_pm, optimize_pm_trainjob
+from components.pretrain import build_base_model, build_tasks, pretrain_pm, pretrain_pm_trainjob
 from components.register import register_models
 from components.report import run_report
-from components.reward import evaluate_rm, rm_ablation, train_rm
+from components.reward import evaluate_rm, rm_ablation, train_rm, train_rm_trainjob
 from components.validate import validate_stats
 from components.world import build_world
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Metrics
 
 from caig.orchestration.config import OrchestrationConfig
+from caig.orchestration.images import train_image
 from caig.orchestration.params import default_as_of, profile_parameter
+from caig.orchestration.trainjob import TrainJobSettings
 from caig.profile import Profile
 from pipelines.placement import (
     deterministic,
     flaky,
+    launches_trainjob,
     on_cpu,
     on_gpu,
     retried,
@@ -85,6 +88,17 @@ def training_pipeline(config: OrchestrationConfig):
         """A CPU step: sized, cached."""
         return deterministic(on_cpu(task, name, config), config)
 
+    # nodes * GPUs per step > 1: pre-training, the RM and PCPO / DPO run as Kubeflow Trainer TrainJobs
+    job = TrainJobSettings.from_config(config, train_image()).to_json() if config.gpu.total > 1 else ""
+
+    def train(in_pod, as_trainjob, name: str, **inputs):
+        """A training step: in its own pod on one GPU, or a CPU step launching a TrainJob of ``job``."""
+        if not job:
+            return gpu(in_pod(**inputs), name)
+        return retried(
+            deterministic(launches_trainjob(as_trainjob(job=job, **inputs), name, config), config), config
+        )
+
     @dsl.pipeline(
         name=NAME, description="CAIG training: data, pre-training, reward model, PCPO vs DPO, report."
     )
@@ -119,12 +133,20 @@ def training_pipeline(config: OrchestrationConfig):
         flaky(with_features(on_cpu(features, "features", config), config), config)
         tasks = cpu(build_tasks(profile=cfg, world=source, stats=stats).after(validate), "task-mix")
         base = cpu(build_base_model(profile=cfg, world=source), "base-model")
-        pretrain = gpu(
-            pretrain_pm(profile=cfg, world=source, base=base.outputs["model"], tasks=tasks.outputs["tasks"]),
+        pretrain = train(
+            pretrain_pm,
+            pretrain_pm_trainjob,
             "pretrain",
+            profile=cfg,
+            world=source,
+            base=base.outputs["model"],
+            tasks=tasks.outputs["tasks"],
         )
         pm = pretrain.outputs["pm"]
-        rm_task = gpu(train_rm(profile=cfg, world=source, pairs=pairs.outputs["pairs"], pm=pm), "train-rm")
+        pairs_out = pairs.outputs["pairs"]
+        rm_task = train(
+            train_rm, train_rm_trainjob, "train-rm", profile=cfg, world=source, pairs=pairs_out, pm=pm
+        )
         rm = rm_task.outputs["rm"]
         rm_eval = gpu(evaluate_rm(world=source, pairs=pairs.outputs["pairs"], rm=rm), "eval-rm")
         with dsl.If(rm_ablation_table == True):  # noqa: E712 (a KFP condition, not a Python comparison)
@@ -134,10 +156,17 @@ def training_pipeline(config: OrchestrationConfig):
             gpu(ablation, "rm-ablation")
         optimized = {}
         for method in ("pcpo", "dpo"):
-            task = optimize_pm(
-                profile=cfg, method=method, world=source, tasks=tasks.outputs["tasks"], pm=pm, rm=rm
+            optimized[method] = train(
+                optimize_pm,
+                optimize_pm_trainjob,
+                method,
+                profile=cfg,
+                method=method,
+                world=source,
+                tasks=tasks.outputs["tasks"],
+                pm=pm,
+                rm=rm,
             )
-            optimized[method] = gpu(task, method)
         evaluation = gpu(
             evaluate_runs(
                 profile=cfg,

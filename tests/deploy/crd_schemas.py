@@ -6,7 +6,8 @@ nothing: ``description`` texts and the ``status`` subtree. The validator adds wh
 beyond plain JSON Schema, as ``kubectl apply --validate=strict`` would: no field the schema does not name
 (unless ``x-kubernetes-preserve-unknown-fields``), unique keys of ``x-kubernetes-list-type: map`` lists,
 unique items of ``set`` lists, and int32/int64 ranges. CEL rules (``x-kubernetes-validations``) are not
-evaluated; the schemas kept here have none.
+evaluated; the KServe and Argo CD schemas have none, the Kubeflow Trainer ones have a few (immutability on
+update, one ML policy per runtime, a DNS-label job name), which their tests check directly.
 
 Regenerate a file from a CRD YAML: ``python -m tests.deploy.crd_schemas CRD.yaml SOURCE > NAME.json.gz``.
 """
@@ -31,6 +32,8 @@ SCHEMA_FILES = {
     ("serving.kserve.io/v1alpha1", "ServingRuntime"): "servingruntimes.serving.kserve.io.json.gz",
     ("argoproj.io/v1alpha1", "Application"): "applications.argoproj.io.json.gz",
     ("argoproj.io/v1alpha1", "AppProject"): "appprojects.argoproj.io.json.gz",
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): "trainjobs.trainer.kubeflow.org.json.gz",
+    ("trainer.kubeflow.org/v1alpha1", "TrainingRuntime"): "trainingruntimes.trainer.kubeflow.org.json.gz",
 }
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 

@@ -1,5 +1,5 @@
 """Every custom resource we ship (InferenceService, ServingRuntime in the overlays; the Argo CD Application and
-AppProject) validates against its CRD's own OpenAPI v3 schema, kept as test data, as strictly as the API
+AppProject; the Kubeflow Trainer TrainingRuntime of manifests/trainer) validates against its CRD's own OpenAPI v3 schema, kept as test data, as strictly as the API
 server would check it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.deploy import crd_schemas
-from tests.deploy.conftest import MANIFESTS, OVERLAYS, find
+from tests.deploy.conftest import K8S_VERSION, MANIFESTS, OVERLAYS, find, kustomize, strategic_merge
 
 # apiVersion groups the Kubernetes API itself serves (kubernetes-validate checks those in test_manifests.py)
 BUILT_IN_GROUPS = {
@@ -111,3 +111,61 @@ def test_validator_catches_mistakes(built):
     for what, obj, fragment in _mistakes(built):
         found = crd_schemas.errors(obj)
         assert any(fragment in e for e in found), f"{what}: {found}"
+
+
+def _trainer_objects() -> list[dict[str, Any]]:
+    """``manifests/trainer`` (the multi-GPU TrainingRuntime, its launcher's identity, its network rule)."""
+    return kustomize(MANIFESTS / "trainer")
+
+
+def test_trainer_runtime_validates_and_runs_restricted():
+    """The TrainingRuntime the pipelines' TrainJobs name validates against Kubeflow Trainer's CRD, is the
+    torch policy with the Trainer's `node` container, and its pods meet Pod Security restricted, also with
+    a TrainJob's volumes and mounts patched in (caig.orchestration.trainjob)."""
+    from tests.deploy.test_pod_security import resource_violations, restricted_violations
+
+    from caig.orchestration.config import OrchestrationConfig
+    from caig.orchestration.trainjob import TrainJobSettings, build_trainjob
+
+    runtime = find(_trainer_objects(), "TrainingRuntime", OrchestrationConfig().trainer_runtime)
+    assert crd_schemas.errors(runtime) == []
+    assert runtime["spec"]["mlPolicy"] == {"numNodes": 1, "torch": {}}
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    assert node["name"] == "node"
+    assert node["template"]["metadata"]["labels"]["trainer.kubeflow.org/trainjob-ancestor-step"] == "trainer"
+    pod = node["template"]["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["node"]
+    assert restricted_violations(pod) == [] and resource_violations(pod) == []
+    config = OrchestrationConfig(runs_pvc="caig-runs")
+    job = build_trainjob(
+        TrainJobSettings.from_config(config, "img"), "caig-x-1", ["pretrain"], {"a": "/in/a"}, "/out"
+    )
+    patch = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
+    patched = strategic_merge(pod, patch["template"]["spec"]["template"]["spec"])
+    assert len(patched["volumes"]) == len(pod["volumes"]) + 4  # profile, one input, output, base weights
+    assert restricted_violations(patched) == []
+    broken = copy.deepcopy(runtime)
+    broken["spec"]["mlPolicy"]["torch"]["numProcPerNode"] = "auto"
+    assert any("'numProcPerNode' was unexpected" in e for e in crd_schemas.errors(broken))
+
+
+def test_trainer_launcher_identity_has_only_what_run_step_calls():
+    """The launcher steps' Role allows the calls caig.orchestration.trainjob makes and nothing more; every
+    built-in object of manifests/trainer validates against Kubernetes' own schema."""
+    import kubernetes_validate
+
+    objects = _trainer_objects()
+    for obj in objects:
+        if _group(obj) in BUILT_IN_GROUPS:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    role = find(objects, "Role", "caig-trainjob-launcher")
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"])) for r in role["rules"]}
+    assert rules == {
+        (("trainer.kubeflow.org",), ("trainjobs",), ("create", "get", "delete")),
+        (("",), ("pods",), ("list",)),
+        (("",), ("pods/log",), ("get",)),
+    }
+    binding = find(objects, "RoleBinding", "caig-trainjob-launcher")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "caig-trainjob-launcher"}]
+    token = find(objects, "Secret", "caig-trainjob-launcher-token")
+    assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == "caig-trainjob-launcher"

@@ -76,7 +76,7 @@ def test_ingest_duckdb_fits_its_memory_limit(name):
 
 def test_only_the_register_step_acts_as_caig_register():
     """KFP sets no service account per step, so the caig-register token is mounted on register alone and
-    the step's Kubernetes client uses it (caig.deploy.cluster.load_kube_config(token_dir=...))."""
+    the step's Kubernetes client uses it (caig.deploy.kubeconfig.load_kube_config(token_dir=...))."""
     profile = load_profile("production")
     holders = {}
     for name in PIPELINES:

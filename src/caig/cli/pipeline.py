@@ -38,7 +38,7 @@ def cluster_profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "overrides",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Override a profile value, e.g. --set orchestration.gpu.gpus_per_step=2 (repeatable).",
+        help="Override a profile value, e.g. --set pcpo.rounds=3 (repeatable).",
     )
     @functools.wraps(func)
     def wrapper(*args: Any, profile_name: str, overrides: tuple[str, ...], **kwargs: Any) -> Any:

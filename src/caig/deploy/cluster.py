@@ -7,11 +7,10 @@ planning and ``--dry-run`` work without them or a cluster.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
 
+from caig.deploy.kubeconfig import kubeconfig_path, load_kube_config
 from caig.deploy.plan import Plan
 from caig.errors import UserError
 
@@ -19,33 +18,6 @@ log = logging.getLogger("caig.deploy")
 
 KSERVE_GROUP = "serving.kserve.io"
 KSERVE_PLURAL = "inferenceservices"
-
-
-def load_kube_config(
-    kubeconfig: str | None = None, context: str | None = None, token_dir: str | None = None
-) -> None:
-    """In a pod: its service account, or the one whose token is mounted at ``token_dir`` (``token``,
-    ``ca.crt``: a service-account token Secret); elsewhere: the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
-    from kubernetes import config
-    from kubernetes.config.incluster_config import InClusterConfigLoader
-
-    try:
-        if token_dir:
-            InClusterConfigLoader(
-                token_filename=str(Path(token_dir) / "token"), cert_filename=str(Path(token_dir) / "ca.crt")
-            ).load_and_set()
-        elif kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config()
-        else:
-            # read $KUBECONFIG now: the kubernetes package reads it once, when it is first imported
-            config.load_kube_config(config_file=_kubeconfig_path(kubeconfig), context=context)
-    except (config.ConfigException, OSError) as err:
-        where = f"the token mounted at {token_dir}" if token_dir else "KUBECONFIG or --kubeconfig"
-        raise UserError(f"no usable Kubernetes credentials ({err}); check {where}") from None
-
-
-def _kubeconfig_path(kubeconfig: str | None) -> str | None:
-    return kubeconfig or os.environ.get("KUBECONFIG") or None
 
 
 def apply_plan(
@@ -149,7 +121,7 @@ def _wait(
         from kserve import KServeClient
 
         try:
-            KServeClient(config_file=_kubeconfig_path(kubeconfig)).wait_isvc_ready(
+            KServeClient(config_file=kubeconfig_path(kubeconfig)).wait_isvc_ready(
                 name,
                 namespace=namespace,
                 timeout_seconds=timeout_s,

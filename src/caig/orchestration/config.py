@@ -40,7 +40,9 @@ class GpuPoolConfig:
     """Where and with what GPU steps (pre-training, RM, PCPO, DPO) run."""
 
     accelerator: str = "nvidia.com/gpu"  # resource name requested with set_accelerator_type
-    gpus_per_step: int = 1  # accelerator limit of each GPU step
+    gpus_per_step: int = 1  # accelerators of each GPU step, per node
+    nodes: int = 1  # nodes of each GPU training step; nodes * gpus_per_step > 1 runs it as a TrainJob
+    max_per_node: int = 8  # GPUs one node of the pool has: gpus_per_step above it is refused at compile
     node_selector: dict[str, str] = field(default_factory=lambda: {"caig.io/node-pool": "gpu"})  # pool labels
     tolerations: list[TolerationConfig] = field(default_factory=lambda: [TolerationConfig()])  # pool taints
     cpu_request: str = "4"  # CPU request of a GPU step (Kubernetes quantity)
@@ -53,7 +55,19 @@ class GpuPoolConfig:
             raise ValueError("accelerator must name a resource, e.g. nvidia.com/gpu")
         if self.gpus_per_step < 1:
             raise ValueError("gpus_per_step must be at least 1")
+        if self.nodes < 1:
+            raise ValueError("nodes must be at least 1")
+        if self.gpus_per_step > self.max_per_node:
+            raise ValueError(
+                f"gpus_per_step {self.gpus_per_step} is above max_per_node {self.max_per_node} (the GPUs one "
+                "node has): lower gpus_per_step and raise nodes"
+            )
         check_sizes(self.cpu_request, self.cpu_limit, self.memory_request, self.memory_limit)
+
+    @property
+    def total(self) -> int:
+        """GPUs of one training step across all its nodes."""
+        return self.nodes * self.gpus_per_step
 
 
 @dataclass
@@ -151,6 +165,12 @@ class OrchestrationConfig:
     register_identity_secret: str = ""  # service-account token Secret of caig-register, mounted on the
     # register step only (KFP cannot set a service account per step); empty: the run's own identity
     register_identity_path: str = "/var/run/secrets/caig.io/register"  # where that Secret is mounted
+    # Multi-GPU training steps (gpu.nodes * gpu.gpus_per_step > 1) run as Kubeflow Trainer TrainJobs on this
+    # namespaced TrainingRuntime (manifests/trainer/), staged through runs_pvc
+    trainer_runtime: str = "caig-torch-deepspeed"
+    trainer_identity_secret: str = ""  # token Secret of caig-trainjob-launcher (create/get/delete TrainJobs,
+    # read pod logs), mounted on the launcher steps only; empty: the run's own identity
+    trainer_identity_path: str = "/var/run/secrets/caig.io/trainer"  # where that Secret is mounted
 
     def __post_init__(self) -> None:
         for name in (
@@ -159,6 +179,7 @@ class OrchestrationConfig:
             "runs_mount_path",
             "features_mount_path",
             "register_identity_path",
+            "trainer_identity_path",
         ):
             if not getattr(self, name).startswith("/"):
                 raise ValueError(f"{name} must be an absolute path inside the container, e.g. /mnt/data")
@@ -168,6 +189,8 @@ class OrchestrationConfig:
             raise ValueError("object_store_env must map at least one secret key to an env variable")
         if self.online_store_secret and not self.online_store_env:
             raise ValueError("online_store_env must map at least one secret key to an env variable")
+        if self.gpu.total > 1 and not self.trainer_runtime:
+            raise ValueError("trainer_runtime must name the TrainingRuntime of multi-GPU steps")
 
     def resources_for(self, step: str) -> StepResources:
         """Requests and limits of the CPU step called ``step``: its own entry, else ``cpu``."""
