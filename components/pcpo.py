@@ -22,7 +22,7 @@ def optimize_pm(
     from pathlib import Path
 
     from caig.logs import setup_logging
-    from caig.orchestration.metrics import record_metrics
+    from caig.orchestration.metrics import record_pcpo_run
     from caig.orchestration.params import profile_from_parameter
     from caig.pcpo.loop import run_pcpo
 
@@ -35,18 +35,7 @@ def optimize_pm(
         method=method,
         tasks_dir=Path(tasks.path),
     )
-    run.metadata.update({"method": result["method"], "rounds": len(result["rounds"]), "world": world.path})
-    rounds = result["rounds"]
-    record_metrics(
-        summary,
-        f"{method}.train",
-        {
-            "rounds": len(rounds),
-            "loss_by_round": [r["training"]["loss"] for r in rounds],
-            "pairs_by_round": [r["rollout"]["pairs"] for r in rounds],
-            "seconds_by_round": [r["seconds"] for r in rounds],
-        },
-    )
+    record_pcpo_run(run, summary, method, result, world.path)
 
 
 @dsl.component(base_image=train_image(), install_kfp_package=False)
@@ -68,7 +57,7 @@ def optimize_pm_trainjob(
     from pathlib import Path
 
     from caig.logs import setup_logging
-    from caig.orchestration.metrics import record_metrics
+    from caig.orchestration.metrics import record_pcpo_run
     from caig.orchestration.params import profile_from_parameter
     from caig.orchestration.trainjob import PROFILE_FILE, TrainJobSettings, run_step
 
@@ -79,15 +68,4 @@ def optimize_pm_trainjob(
     config = profile_from_parameter(profile).to_dict()
     run_step(TrainJobSettings.from_json(job), method, config, args, inputs, run.path)
     result = json.loads((Path(run.path) / "pcpo.json").read_text())
-    run.metadata.update({"method": result["method"], "rounds": len(result["rounds"]), "world": world.path})
-    rounds = result["rounds"]
-    record_metrics(
-        summary,
-        f"{method}.train",
-        {
-            "rounds": len(rounds),
-            "loss_by_round": [r["training"]["loss"] for r in rounds],
-            "pairs_by_round": [r["rollout"]["pairs"] for r in rounds],
-            "seconds_by_round": [r["seconds"] for r in rounds],
-        },
-    )
+    record_pcpo_run(run, summary, method, result, world.path)

@@ -97,3 +97,22 @@ def merge_metrics(paths: list[str | Path]) -> dict[str, Any]:
                 )
             merged[key] = value
     return merged
+
+
+def record_pcpo_run(
+    run: Any, summary: MetricsArtifact, method: str, result: Mapping[str, Any], world: str
+) -> None:
+    """What a PCPO or DPO step records, in its pod or as a TrainJob: the run's metadata (method, rounds, the
+    world its images come from) and the loss, pairs and seconds of every round."""
+    rounds = result["rounds"]
+    run.metadata.update({"method": result["method"], "rounds": len(rounds), "world": world})
+    record_metrics(
+        summary,
+        f"{method}.train",
+        {
+            "rounds": len(rounds),
+            "loss_by_round": [r["training"]["loss"] for r in rounds],
+            "pairs_by_round": [r["rollout"]["pairs"] for r in rounds],
+            "seconds_by_round": [r["seconds"] for r in rounds],
+        },
+    )
