@@ -18,12 +18,8 @@ from pipelines.compile import compile_pipeline  # noqa: E402
 from caig.orchestration.trainjob import TrainJobSettings, build_trainjob  # noqa: E402
 from caig.profile import load_profile  # noqa: E402
 
-TRAINING_STEPS = {
-    "pretrain": "pretrain-pm",
-    "train-rm": "train-rm",
-    "pcpo": "optimize-pm",
-    "dpo": "optimize-pm",
-}
+TRAINING_STEPS = {"pretrain": "pretrain-pm", "train-rm": "train-rm"}
+IN_POD_ANYWAY = ("pcpo", "dpo")  # one process: a PCPO round is not rank-aware yet
 MULTI = ["orchestration.gpu.nodes=2", "orchestration.gpu.gpus_per_step=4"]
 
 
@@ -68,6 +64,9 @@ def test_multi_gpu_profile_launches_trainjobs(tmp_path):
         fields = {e["name"]: e["fieldPath"] for e in placed["fieldPathAsEnv"]}
         assert fields == {"CAIG_POD_NAME": "metadata.name", "CAIG_POD_UID": "metadata.uid"}, step
         assert task["retryPolicy"]["maxRetryCount"] == 3, step  # a retry resumes from the staged checkpoints
+    for step in IN_POD_ANYWAY:  # PCPO and DPO stay in their GPU pod, as a one-GPU profile has them
+        assert shown[step][1]["componentRef"]["name"].startswith("comp-optimize-pm"), step
+        assert "trainjob" not in shown[step][1]["componentRef"]["name"], step
     # steps that do not train stay in one GPU pod each
     key, task = shown["eval-rm"]
     executor = task["componentRef"]["name"].replace("comp-", "exec-", 1)
