@@ -70,8 +70,12 @@ class _Handler(JsonHandler):
         if path == f"{API}/healthz":
             return self._send(200, {"multi_user": server.multi_user})
         if path == f"{API}/pipelines":
-            name = _display_filter(query)
-            found = [p for p in server.pipelines.values() if name is None or p["display_name"] == name]
+            name, namespace = _display_filter(query), query.get("namespace", [""])[0]
+            found = [  # a namespace lists its own pipelines; no namespace lists the shared ones, as KFP does
+                p
+                for p in server.pipelines.values()
+                if (name is None or p["display_name"] == name) and p.get("namespace", "") == namespace
+            ]
             return self._send(200, {"pipelines": found, "total_size": len(found)})
         if match := re.fullmatch(rf"{API}/pipelines/([^/]+)/versions", path):
             return self._send(200, {"pipeline_versions": server.versions.get(match.group(1), [])})

@@ -141,7 +141,9 @@ def test_apply_uploads_once_and_schedules_the_refresh_with_its_arguments(compile
 
 def test_multi_user_files_everything_in_the_profile_namespace(compiled):
     with FakeKfp(multi_user=True) as kfp:
-        apply_sync(plan_sync(production(), compiled, host=kfp.url))
+        plan = plan_sync(production(), compiled, host=kfp.url)
+        first = apply_sync(plan)
+        assert apply_sync(plan) == first and len(kfp.pipelines) == 3  # the next sync finds them there
         (experiment,) = kfp.experiments.values()
         assert experiment["namespace"] == "caig"
         assert {p["namespace"] for p in kfp.pipelines.values()} == {"caig"}

@@ -165,8 +165,19 @@ def apply_sync(plan: SyncPlan) -> dict[str, Any]:
     return {"host": plan.host, "versions": {k: v[1] for k, v in versions.items()}, "recurring_run": recurring}
 
 
+def _pipeline_id(client: Any, name: str, namespace: str) -> str | None:
+    """The id of pipeline ``name`` in ``namespace`` (multi-user KFP) or among shared pipelines; kfp's
+    ``get_pipeline_id`` looks among shared ones only, so a namespaced pipeline would be uploaded again."""
+    by_name = {"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]}
+    page = client.list_pipelines(filter=json.dumps(by_name), namespace=namespace or None, page_size=2)
+    found = page.pipelines or []
+    if len(found) > 1:
+        raise UserError(f"KFP holds {len(found)} pipelines named {name}; delete all but one")
+    return found[0].pipeline_id if found else None
+
+
 def _ensure_version(client: Any, upload: PipelineUpload, namespace: str) -> tuple[str, str]:
-    pipeline_id = client.get_pipeline_id(upload.pipeline)
+    pipeline_id = _pipeline_id(client, upload.pipeline, namespace)
     if pipeline_id is None:
         created = client.upload_pipeline(
             upload.path, pipeline_name=upload.pipeline, namespace=namespace or None
