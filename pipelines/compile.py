@@ -37,15 +37,17 @@ def pipeline_for(name: str, config: OrchestrationConfig):
 
 def default_parameters(name: str, profile: Profile) -> dict:
     """Pipeline ``name``'s default parameter values for ``profile`` (the profile itself among them)."""
-    pipeline_for(name, profile.orchestration)  # a clear error for an unknown name
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown pipeline '{name}'; choose one of: {', '.join(PIPELINES)}")
     return DEFAULTS[name](profile)
 
 
-def compile_pipeline(name: str, profile: Profile, path: Path) -> Path:
-    """Write pipeline ``name`` to ``path``, with ``profile`` as the default of its ``profile`` parameter."""
+def compile_pipeline(name: str, profile: Profile, path: Path, pipeline=None) -> Path:
+    """Write pipeline ``name`` (``pipeline`` when already built) to ``path``, with ``profile`` as the default
+    of its ``profile`` parameter."""
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(
-        pipeline_for(name, profile.orchestration),
+        pipeline or pipeline_for(name, profile.orchestration),
         package_path=str(path),
         pipeline_parameters=default_parameters(name, profile),
     )
@@ -63,6 +65,7 @@ def step_names(pipeline) -> set[str]:
 def compile_all(profile: Profile, out_dir: Path = COMPILED_DIR, names: list[str] | None = None) -> list[Path]:
     """Compile every pipeline (or ``names``) into ``out_dir/<name>.yaml``, after checking that the profile's
     sizes and volumes agree with the steps (``caig.orchestration.resources.check_placement``)."""
-    steps = {s for name in PIPELINES for s in step_names(pipeline_for(name, profile.orchestration))}
-    check_placement(profile, steps)
-    return [compile_pipeline(n, profile, Path(out_dir) / f"{n}.yaml") for n in (names or list(PIPELINES))]
+    built = {name: pipeline_for(name, profile.orchestration) for name in PIPELINES}  # each built once
+    check_placement(profile, {s for pipeline in built.values() for s in step_names(pipeline)})
+    chosen = names or list(PIPELINES)
+    return [compile_pipeline(n, profile, Path(out_dir) / f"{n}.yaml", built.get(n)) for n in chosen]
