@@ -41,6 +41,18 @@ GENERATE = ["generate.candidates=3", "generate.keep=2", "generate.max_new_tokens
 
 
 @pytest.fixture(scope="session")
+def tiny_model_dir(
+    tmp_path_factory: pytest.TempPathFactory, small_profile: Profile, small_world_dir: Path
+) -> Path:
+    """A saved, untrained tiny model + processor (``from_pretrained``-loadable), built once for the mllm and
+    the multi-process tests. Read-only for tests."""
+    from caig.mllm.build import build_tiny, save_model
+
+    model, processor = build_tiny(small_profile.mllm, small_world_dir)
+    return save_model(model, processor, tmp_path_factory.mktemp("tiny-mllm"))
+
+
+@pytest.fixture(scope="session")
 def generate_profile() -> Profile:
     return load_profile("local", [*SMALL_WORLD, *GENERATE])
 

@@ -4,14 +4,16 @@ text-only examples (``caption_prompt``) and one with an image in every example."
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from caig.data.tasks import build_task_mix
-from caig.mllm.build import build_tiny, save_model
+from caig.distributed import ALLOW_CPU
 from caig.mllm.config import TaskMixConfig
-from caig.profile import Profile
 
 IMAGES = TaskMixConfig(
     category=1, colour=0, describe_product=0, describe_background=0, title=0, prompt_generation=1,
@@ -19,13 +21,25 @@ IMAGES = TaskMixConfig(
 )  # fmt: skip
 
 
+def launcher_env() -> dict[str, str]:
+    """The environment of a ``caig ... --gpus N`` child: processes on CPU allowed, no progress bars, and none
+    of a surrounding launcher's rendezvous variables (the child starts its own torchrun)."""
+    env = {**os.environ, ALLOW_CPU: "1", "TQDM_DISABLE": "1"}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    return env
+
+
+def run_caig(argv: list[str]) -> None:
+    """``caig argv`` in a child process under ``launcher_env``; a failure shows its last error lines."""
+    done = subprocess.run([sys.executable, "-m", "caig", *argv], env=launcher_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.fixture(scope="session")
-def model_dir(
-    tmp_path_factory: pytest.TempPathFactory, small_profile: Profile, small_world_dir: Path
-) -> Path:
-    """A saved, untrained tiny model + processor. Read-only for tests."""
-    model, processor = build_tiny(small_profile.mllm, small_world_dir)
-    return save_model(model, processor, tmp_path_factory.mktemp("dist-mllm"))
+def model_dir(tiny_model_dir: Path) -> Path:
+    """The session's saved, untrained tiny model (tests/conftest.py). Read-only for tests."""
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="session")

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.distributed.conftest import run_caig
 
-from caig.distributed import ALLOW_CPU
 from caig.mllm.pretrain import run_pretrain
 
 pytestmark = pytest.mark.distributed
@@ -52,11 +49,7 @@ def two_processes(model_dir: Path, mix: Path, out: Path, **settings) -> dict:
     sets = {**RUN, **settings, "batch_size": GLOBAL_BATCH // 2}
     argv = ["pretrain", "--gpus", "2", "--model", str(model_dir), "--tasks", str(mix), "--out", str(out)]
     argv += [x for k, v in sets.items() for x in ("--set", f"pretrain.{k}={v}")]
-    env = {**os.environ, ALLOW_CPU: "1", "TQDM_DISABLE": "1"}
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    done = subprocess.run([sys.executable, "-m", "caig", *argv], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_caig(argv)
     return json.loads((out / "pretrain.json").read_text())
 
 

@@ -4,7 +4,6 @@ of a run never killed (1e-4 absolute, as in test_pretrain_processes)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,8 +12,7 @@ import time
 import psutil
 import pytest
 import torch
-
-from caig.distributed import ALLOW_CPU
+from tests.distributed.conftest import launcher_env
 
 from .test_pretrain_processes import CONFIGS, GLOBAL_BATCH, RUN, one_process, weights
 
@@ -47,9 +45,7 @@ def test_killed_zero3_run_resumes_from_its_sharded_checkpoint(small_profile, mod
         str(out),
     ]
     argv += [x for k, v in sets.items() for x in ("--set", f"pretrain.{k}={v}")]
-    env = {**os.environ, ALLOW_CPU: "1", "TQDM_DISABLE": "1"}
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
+    env = launcher_env()
     command = [sys.executable, "-m", "caig", *argv]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:

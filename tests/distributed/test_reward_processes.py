@@ -7,16 +7,13 @@ Tolerance as for pre-training: loss curve and every saved weight (backbone and h
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.distributed.conftest import run_caig
 
-from caig.distributed import ALLOW_CPU
 from caig.reward.world_pairs import pairs_from_events
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
@@ -28,11 +25,7 @@ def rm_train(model_dir: Path, world: Path, pairs: Path, out: Path, gpus: int, **
     argv = ["rm", "train", "--gpus", str(gpus), "--pairs", str(pairs), "--model", str(model_dir)]
     argv += ["--world", str(world), "--out", str(out)]
     argv += [x for k, v in {**RUN, **settings}.items() for x in ("--set", f"reward.{k}={v}")]
-    env = {**os.environ, ALLOW_CPU: "1", "TQDM_DISABLE": "1"}
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    done = subprocess.run([sys.executable, "-m", "caig", *argv], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_caig(argv)
     return json.loads((out / "train.json").read_text())
 
 
