@@ -36,3 +36,35 @@ def optimize_pm(
         tasks_dir=Path(tasks.path),
     )
     record_pcpo_run(run, summary, method, result, world.path)
+
+
+@dsl.component(base_image=train_image(), install_kfp_package=False)
+def optimize_pm_trainjob(
+    job: str,
+    profile: str,
+    method: str,
+    world: Input[Dataset],
+    tasks: Input[Dataset],
+    pm: Input[Model],
+    rm: Input[Model],
+    run: Output[Model],
+    summary: Output[Metrics],
+):
+    """``optimize_pm`` on several GPUs or nodes: ``caig pcpo`` as a Kubeflow Trainer TrainJob with
+    ``caig.orchestration.trainjob.run_step`` (``job``: its settings, fixed at compile time)."""
+    import json
+    from pathlib import Path
+
+    from caig.logs import setup_logging
+    from caig.orchestration.metrics import record_pcpo_run
+    from caig.orchestration.params import profile_from_parameter
+    from caig.orchestration.trainjob import PROFILE_FILE, TrainJobSettings, run_step
+
+    setup_logging()
+    args = ["pcpo", "--profile", PROFILE_FILE, "--method", method, "--pm", pm.path, "--rm", rm.path]
+    args += ["--tasks", tasks.path, "--world", world.path, "--out", run.path]
+    inputs = {"world": world.path, "tasks": tasks.path, "pm": pm.path, "rm": rm.path}
+    config = profile_from_parameter(profile).to_dict()
+    run_step(TrainJobSettings.from_json(job), method, config, args, inputs, run.path)
+    result = json.loads((Path(run.path) / "pcpo.json").read_text())
+    record_pcpo_run(run, summary, method, result, world.path)

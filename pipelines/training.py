@@ -24,7 +24,7 @@ from components.features import materialize_features
 from components.generate import online_ab_test
 from components.ingest import ingest_events
 from components.pairs import build_pairs
-from components.pcpo import optimize_pm
+from components.pcpo import optimize_pm, optimize_pm_trainjob
 from components.pretrain import build_base_model, build_tasks, pretrain_pm, pretrain_pm_trainjob
 from components.register import register_models
 from components.report import run_report
@@ -88,7 +88,7 @@ def training_pipeline(config: OrchestrationConfig):
         """A CPU step: sized, cached."""
         return deterministic(on_cpu(task, name, config), config)
 
-    # nodes * GPUs per step > 1: pre-training and the RM run as Kubeflow Trainer TrainJobs
+    # nodes * GPUs per step > 1: pre-training, the RM, PCPO and DPO run as Kubeflow Trainer TrainJobs
     job = TrainJobSettings.from_config(config, train_image()).to_json() if config.gpu.total > 1 else ""
 
     def train(in_pod, as_trainjob, name: str, **inputs):
@@ -155,12 +155,18 @@ def training_pipeline(config: OrchestrationConfig):
             )
             gpu(ablation, "rm-ablation")
         optimized = {}
-        for method in ("pcpo", "dpo"):  # in their pod, one process, whatever the GPU count: a PCPO round
-            # samples, renders and judges on every rank, so it does not run under torchrun yet
-            optimize = optimize_pm(
-                profile=cfg, method=method, world=source, tasks=tasks.outputs["tasks"], pm=pm, rm=rm
+        for method in ("pcpo", "dpo"):
+            optimized[method] = train(
+                optimize_pm,
+                optimize_pm_trainjob,
+                method,
+                profile=cfg,
+                method=method,
+                world=source,
+                tasks=tasks.outputs["tasks"],
+                pm=pm,
+                rm=rm,
             )
-            optimized[method] = gpu(optimize, method)
         evaluation = gpu(
             evaluate_runs(
                 profile=cfg,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,116 @@ def gathered_model(trainer: Any, model: Any, rebuild: Any) -> Any:
     whole = rebuild()  # for the other processes (synced_gpus), which have finished
     whole.load_state_dict(state)
     return whole
+
+
+def single_process_environment() -> None:
+    """The rendezvous variables of a one-process job, where no launcher (torchrun, deepspeed) set them.
+
+    A pipeline step on one GPU runs as a plain process; DeepSpeed then looks for an MPI launcher (and fails
+    without mpi4py) unless RANK, WORLD_SIZE and the master address are set. A launcher's values win.
+    """
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return
+    with socket.socket() as probe:  # a free loopback port for the single-member process group
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(port))
+
+
+def resolved_deepspeed_config(
+    config: DeepSpeedConfig,
+    micro_batch: int,
+    world_size: int,
+    max_grad_norm: float,
+    dtype: Any,
+    hidden_size: int,
+) -> dict[str, Any]:
+    """The config file with its ``"auto"`` values filled as the HF Trainer fills them, for a training loop
+    of our own (PCPO) that DeepSpeed runs through Accelerate without the Trainer.
+
+    Batch sizes: ``micro_batch`` per process, one accumulation step; clipping ``max_grad_norm``; bf16 / fp16
+    on when the model's weights are; ZeRO-3's buckets from the language model's width.
+    """
+    import torch
+
+    settings = json.loads(config.path.read_text())
+    filled = {
+        "train_micro_batch_size_per_gpu": micro_batch,
+        "train_batch_size": micro_batch * world_size,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": max_grad_norm,
+    }
+    for key, value in filled.items():
+        if settings.get(key, "auto") == "auto":
+            settings[key] = value
+    for key, on in (("bf16", dtype == torch.bfloat16), ("fp16", dtype == torch.float16)):
+        part = settings.setdefault(key, {})
+        if part.get("enabled", "auto") == "auto":
+            part["enabled"] = bool(on)
+    zero = settings.setdefault("zero_optimization", {})
+    sizes = {
+        "reduce_bucket_size": hidden_size * hidden_size,
+        "stage3_prefetch_bucket_size": int(0.9 * hidden_size * hidden_size),
+        "stage3_param_persistence_threshold": 10 * hidden_size,
+    }
+    for key, value in sizes.items():
+        if zero.get(key) == "auto":
+            zero[key] = value
+    return settings
+
+
+def shard_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[fn(x) for x in items]`` split across the processes of a launched job: item i runs on process
+    i mod N and every process gets all results, in item order. One process (or no process group) runs all.
+
+    ``fn`` must not itself wait on the other processes (no collective inside): each runs a different count.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [fn(x) for x in items]
+    rank, size = dist.get_rank(), dist.get_world_size()
+    mine = {i: fn(items[i]) for i in range(rank, len(items), size)}
+    parts: list[Any] = [None] * size
+    dist.all_gather_object(parts, mine)
+    merged = {i: value for part in parts for i, value in part.items()}
+    return [merged[i] for i in range(len(items))]
+
+
+def from_main_process(value: Any) -> Any:
+    """The main process's ``value`` on every process of a launched job (``value`` itself otherwise): what
+    all processes must agree on (sampled texts) even where their arithmetic could differ in the last bit."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def process_device() -> str:
+    """This process's device: its GPU (``LOCAL_RANK``'s, made the current one so that ``"cuda"`` means it
+    for every model the process loads), or the CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(local)
+    return f"cuda:{local}"
+
+
+def join_process_group() -> None:
+    """Join the launched job's process group now (NCCL on GPUs, gloo on CPUs), before the engine is built,
+    so that the processes can agree on what to do (``from_main_process``); Accelerate and DeepSpeed reuse it.
+    One process (no launcher) joins nothing."""
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or dist.is_initialized():
+        return
+    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")

@@ -18,8 +18,12 @@ from pipelines.compile import compile_pipeline  # noqa: E402
 from caig.orchestration.trainjob import TrainJobSettings, build_trainjob  # noqa: E402
 from caig.profile import load_profile  # noqa: E402
 
-TRAINING_STEPS = {"pretrain": "pretrain-pm", "train-rm": "train-rm"}
-IN_POD_ANYWAY = ("pcpo", "dpo")  # one process: a PCPO round is not rank-aware yet
+TRAINING_STEPS = {
+    "pretrain": "pretrain-pm",
+    "train-rm": "train-rm",
+    "pcpo": "optimize-pm",
+    "dpo": "optimize-pm",
+}
 MULTI = ["orchestration.gpu.nodes=2", "orchestration.gpu.gpus_per_step=4"]
 
 
@@ -64,9 +68,6 @@ def test_multi_gpu_profile_launches_trainjobs(tmp_path):
         fields = {e["name"]: e["fieldPath"] for e in placed["fieldPathAsEnv"]}
         assert fields == {"CAIG_POD_NAME": "metadata.name", "CAIG_POD_UID": "metadata.uid"}, step
         assert task["retryPolicy"]["maxRetryCount"] == 3, step  # a retry resumes from the staged checkpoints
-    for step in IN_POD_ANYWAY:  # PCPO and DPO stay in their GPU pod, as a one-GPU profile has them
-        assert shown[step][1]["componentRef"]["name"].startswith("comp-optimize-pm"), step
-        assert "trainjob" not in shown[step][1]["componentRef"]["name"], step
     # steps that do not train stay in one GPU pod each
     key, task = shown["eval-rm"]
     executor = task["componentRef"]["name"].replace("comp-", "exec-", 1)
@@ -148,3 +149,47 @@ def test_train_rm_launcher_step_runs_its_trainjob(tmp_path, monkeypatch):
         rm.path,
     ]
     assert rm.metadata == summary and (Path(rm.path) / "rm.json").is_file()
+
+
+def test_pcpo_launcher_step_runs_its_trainjob(tmp_path, monkeypatch):
+    """The PCPO launcher: the TrainJob runs `caig pcpo` with the method and the step's paths (the task mix's
+    world named, since it is staged elsewhere), and the run it wrote becomes the step's output and metrics."""
+    from components.pcpo import optimize_pm_trainjob
+    from kfp.dsl import Dataset, Metrics, Model
+    from tests.orchestration.test_trainjob import running_api
+
+    from caig.orchestration.params import profile_parameter
+
+    profile = load_profile("production", MULTI)
+    settings = TrainJobSettings.from_config(profile.orchestration, "ghcr.io/caig/caig-train:test")
+    settings.work_mount_path, settings.poll_s = str(tmp_path / "runs"), 0.01
+    world, tasks, pm, rm = (tmp_path / "artifacts" / name for name in ("world", "tasks", "pm", "rm"))
+    for directory in (world, tasks, pm, rm):
+        directory.mkdir(parents=True)
+    rounds = [{"training": {"loss": 0.6}, "rollout": {"pairs": 7}, "seconds": 3.0}]
+    run, summary = Model(uri=str(tmp_path / "artifacts" / "run")), Metrics(uri=str(tmp_path / "m"))
+    with running_api(tmp_path, monkeypatch) as api:
+        api.result = {"pcpo.json": json.dumps({"method": "dpo", "rounds": rounds}).encode()}
+        optimize_pm_trainjob.python_func(
+            job=settings.to_json(),
+            profile=profile_parameter(profile),
+            method="dpo",
+            world=Dataset(uri=str(world)),
+            tasks=Dataset(uri=str(tasks)),
+            pm=Model(uri=str(pm)),
+            rm=Model(uri=str(rm)),
+            run=run,
+            summary=summary,
+        )
+    (created,) = [body for method, _, _, body in api.requests if method == "POST"]
+    args = created["spec"]["trainer"]["args"]
+    assert args[:4] == ["pcpo", "--profile", "/etc/caig/profile.yaml", "--method"] and args[4] == "dpo"
+    assert dict(zip(args[5::2], args[6::2], strict=True)) == {
+        "--pm": str(pm),
+        "--rm": str(rm),
+        "--tasks": str(tasks),
+        "--world": str(world),
+        "--out": run.path,
+    }
+    assert run.metadata["method"] == "dpo" and run.metadata["rounds"] == 1
+    assert json.loads(Path(summary.path).read_text())["dpo.train.pairs_by_round"] == [7]

@@ -75,8 +75,6 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2 (CAIG_DEBUG=1 for tracebacks)."""
     try:
         cli.main(args=argv, prog_name="caig", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
     except click.Abort:
         click.echo("error: aborted", err=True)
         sys.exit(130)

@@ -39,8 +39,8 @@ def gpus_option(
             if gpus == 1 or launched():
                 return func(*args, **kwargs)
             code = relaunch(gpus, command_argv(click.get_current_context()))
-            if code:
-                raise click.exceptions.Exit(code)
+            if code:  # SystemExit, not click's Exit: click returns that code from main() and it was lost
+                raise SystemExit(code)
             return None
 
         return wrapper

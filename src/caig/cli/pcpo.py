@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from caig.cli.launch import gpus_option
 from caig.cli.options import profile_options, world_option, writable_dir
+from caig.distributed import is_main_process
 from caig.pcpo.config import METHODS
 from caig.profile import Profile
 
 
+def _check(profile: Profile, gpus: int, params: dict[str, Any]) -> None:
+    """The PCPO DeepSpeed config, before any process starts."""
+    from caig.pcpo.engine import pcpo_deepspeed_config
+
+    pcpo_deepspeed_config(profile.pcpo)
+
+
 @click.command("pcpo")
 @profile_options
+@gpus_option(_check)
 @click.option(
     "--pm",
     "pm_dir",
@@ -44,6 +55,7 @@ from caig.profile import Profile
     default=None,
     help="Task-mix directory whose product split to use (default: the one the PM was trained on).",
 )
+@world_option(help_suffix="Where the task images are, if the world moved since `caig mllm tasks`.")
 @world_option(
     "--eval-world",
     "eval_world_dir",
@@ -56,6 +68,7 @@ def pcpo(
     out: Path,
     method: str | None,
     tasks_dir: Path | None,
+    world_dir: Path | None,
     eval_world_dir: Path | None,
 ) -> None:
     """Run Algorithm 1's rounds; write OUT/round-NN/ (adapter, round.json, heldout.parquet) and OUT/pcpo.json."""
@@ -69,7 +82,10 @@ def pcpo(
         method=method,
         tasks_dir=tasks_dir,
         eval_world_dir=eval_world_dir,
+        world_dir=world_dir,
     )
+    if not is_main_process():
+        return  # the main process of a --gpus job reports
     last = summary["rounds"][-1] if summary["rounds"] else {}
     click.echo(
         json.dumps({"method": summary["method"], "rounds": len(summary["rounds"]), "last": last}, indent=2)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,13 @@ import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from caig.distributed import DeepSpeedConfig, gathered_model, is_main_process, load_deepspeed_config
+from caig.distributed import (
+    DeepSpeedConfig,
+    gathered_model,
+    is_main_process,
+    load_deepspeed_config,
+    single_process_environment,
+)
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
 from caig.mllm.config import PretrainConfig
@@ -135,23 +140,6 @@ def check_sharding(
         f"processes) cannot train text-only examples ({task}: {n}), whose batches skip the vision tower on one "
         f"process but not another; set pretrain.tasks.{task}=0 and rebuild the mix (caig mllm tasks), or {fixes}"
     )
-
-
-def single_process_environment() -> None:
-    """The rendezvous variables of a one-process job, where no launcher (torchrun, deepspeed) set them.
-
-    A pipeline step on one GPU runs as a plain process; DeepSpeed then looks for an MPI launcher (and fails
-    without mpi4py) unless RANK, WORLD_SIZE and the master address are set. A launcher's values win.
-    """
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        return
-    with socket.socket() as probe:  # a free loopback port for the single-member process group
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}.items():
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", str(port))
 
 
 def train(

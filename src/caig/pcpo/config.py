@@ -31,9 +31,10 @@ class PCPOConfig:
     lora_target_modules: list[str] = field(default_factory=lambda: list(LLM_LINEAR_MODULES))  # LM only
     learning_rate: float = 2e-5  # paper 2e-5
     warmup_ratio: float = 0.1  # of each round's steps: warm-up always ends inside the round
-    batch_size: int = 8  # preference pairs per optimizer step
+    batch_size: int = 8  # preference pairs per optimizer step, over all processes (each takes its share)
     max_grad_norm: float = 1.0  # gradient clipping
     gradient_checkpointing: bool = False  # trade compute for memory (7B on one GPU)
+    deepspeed_config: str = ""  # DeepSpeed ZeRO JSON under --gpus N (zero2.json; zero3.json shards the base)
     seed: int = 0  # sampling, mismatch coin flips, shuffling
     eval_products: int = 60  # held-out products whose descriptions are written after every round
 

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from caig.distributed import from_main_process, is_main_process, join_process_group, process_device
 from caig.errors import UserError
 from caig.mllm.build import load_model, model_dir_of
 from caig.mllm.generate import generate
@@ -29,6 +30,7 @@ from caig.mllm.instruct import catalog_attributes
 from caig.mllm.templates import PM_TEMPLATES
 from caig.mllm.token_budget import check_limit
 from caig.pcpo.config import PCPOConfig
+from caig.pcpo.engine import PolicyEngine, pcpo_deepspeed_config, start_engine
 from caig.pcpo.mismatch import ProductInput
 from caig.pcpo.rollout import PairJudge, RMJudge, longest_sequence, pairs_frame, question, rollout
 from caig.pcpo.trainer import train_round
@@ -40,11 +42,15 @@ PRODUCT_ATTRIBUTES = ("product_id", "title", "category", "tags", "colour", "pric
 
 
 def load_products(
-    pm_dir: Path, tasks_dir: Path | None = None, eval_world_dir: Path | None = None
+    pm_dir: Path,
+    tasks_dir: Path | None = None,
+    eval_world_dir: Path | None = None,
+    world_dir: Path | None = None,
 ) -> tuple[list[ProductInput], list[ProductInput]]:
     """(training products, held-out products) of the pre-training split, with images and attributes.
 
-    With ``eval_world_dir`` the held-out products are that world's catalog (a held-out world seed).
+    The images are in the task mix's world unless ``world_dir`` says where it is now (a staged copy); with
+    ``eval_world_dir`` the held-out products are that world's catalog (a held-out world seed).
     """
     report_path = pm_dir / "pretrain.json"
     if tasks_dir is None:
@@ -54,7 +60,7 @@ def load_products(
             )
         tasks_dir = Path(json.loads(report_path.read_text())["tasks"])
     summary = json.loads((tasks_dir / "tasks.json").read_text())
-    world_dir = Path(summary["world_dir"])
+    world_dir = Path(world_dir or summary["world_dir"])
     products = pd.read_parquet(tasks_dir / "products.parquet").sort_values("product_id")
 
     def inputs(rows: pd.DataFrame, root: Path) -> list[ProductInput]:
@@ -76,19 +82,28 @@ def load_products(
 
 
 def heldout_descriptions(
-    model: Any, processor: Any, products: list[ProductInput], config: PCPOConfig, attributes: list[str]
+    engine: PolicyEngine,
+    processor: Any,
+    products: list[ProductInput],
+    config: PCPOConfig,
+    attributes: list[str],
 ) -> pd.DataFrame:
-    """One sampled description per held-out product, with a fixed seed and template: comparable by round."""
+    """One sampled description per held-out product, with a fixed seed and template: comparable by round.
+
+    Every process generates them (under ZeRO-3 all must gather the parameters); the main one's are returned.
+    """
     questions = [question(p, i % len(PM_TEMPLATES), attributes) for i, p in enumerate(products)]
-    texts = generate(
-        model,
-        processor,
-        [p.image for p in products],
-        questions,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        seed=config.seed + 10_007,
-    )
+    with engine.whole_model():
+        texts = generate(
+            engine.policy,
+            processor,
+            [p.image for p in products],
+            questions,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=config.seed + 10_007,
+        )
+    texts = from_main_process(texts)
     return pd.DataFrame({"product_id": [p.product_id for p in products], "description": texts})
 
 
@@ -101,12 +116,14 @@ def run_pcpo(
     tasks_dir: str | Path | None = None,
     eval_world_dir: str | Path | None = None,
     judge: PairJudge | None = None,
+    world_dir: str | Path | None = None,
 ) -> dict:
     """Run (or resume) the configured rounds of ``method`` (default: the profile's) into ``out``.
 
     Held-out descriptions are written for the pre-training split's held-out products, or for the products of
     ``eval_world_dir`` (another world seed) when given. The RM in ``rm_dir`` chooses chosen/rejected unless
-    another ``judge`` is given (a diagnostic: the paper's judge is the RM).
+    another ``judge`` is given (a diagnostic: the paper's judge is the RM). ``world_dir``: where the task
+    mix's images are, if its world moved.
     """
     from caig.mllm.pretrain import lora_wrap
     from caig.render.factory import make_renderer
@@ -121,11 +138,15 @@ def run_pcpo(
     pm_dir, out = Path(pm_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train_products, heldout = load_products(
-        pm_dir, Path(tasks_dir) if tasks_dir else None, Path(eval_world_dir) if eval_world_dir else None
+        pm_dir,
+        Path(tasks_dir) if tasks_dir else None,
+        Path(eval_world_dir) if eval_world_dir else None,
+        Path(world_dir) if world_dir else None,
     )
     heldout = heldout[: config.eval_products]
     attributes = catalog_attributes(profile.mllm.instruct_attributes, train_products[0].attributes)
-    torch.manual_seed(config.seed)
+    deepspeed = pcpo_deepspeed_config(config)  # a bad config stops the run before the model loads
+    torch.manual_seed(config.seed)  # the same LoRA initialisation on every process
     model, processor = load_model(model_dir_of(pm_dir), dtype=profile.mllm.dtype)
     check_limit(
         "pcpo.max_length",
@@ -133,26 +154,30 @@ def run_pcpo(
         longest_sequence(processor, train_products + heldout, attributes, config.max_new_tokens),
         f"a product image, the longest PM prompt and {config.max_new_tokens} new tokens",
     )
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(process_device())
+    join_process_group()
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = lora_wrap(model, config)
     if judge is None:
         judge = RMJudge(RewardScorer.from_dir(rm_dir))
     renderer = make_renderer(profile.render)
-    done = _finished_rounds(out)
+    done = from_main_process(_finished_rounds(out))  # every process decides as the main one
     if done:
         _load_adapter(model, out / f"round-{done[-1]:02d}" / "adapter")
         log.info("resuming %s after round %d", config.method, done[-1])
-    if not (out / "round-00" / "heldout.parquet").exists():
+    engine = start_engine(model, config, deepspeed)
+    if from_main_process(not (out / "round-00" / "heldout.parquet").exists()):
         with model.disable_adapter():
-            _save_heldout(
-                out / "round-00", heldout_descriptions(model, processor, heldout, config, attributes)
-            )
+            baseline = heldout_descriptions(engine, processor, heldout, config, attributes)
+        if is_main_process():
+            _save_heldout(out / "round-00", baseline)
     rounds = [json.loads((out / f"round-{r:02d}" / "round.json").read_text()) for r in done]
     for r in range(len(done) + 1, config.rounds + 1):
         rounds.append(
-            _one_round(r, model, processor, train_products, heldout, judge, renderer, config, attributes, out)
+            _one_round(
+                r, engine, processor, train_products, heldout, judge, renderer, config, attributes, out
+            )
         )
     summary = {
         "method": config.method,
@@ -164,13 +189,14 @@ def run_pcpo(
         "heldout_products": len(heldout),
         "eval_world": str(eval_world_dir) if eval_world_dir else None,
     }
-    (out / "pcpo.json").write_text(json.dumps(summary, indent=2))
+    if is_main_process():
+        (out / "pcpo.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
 def _one_round(
     r: int,
-    model: Any,
+    engine: PolicyEngine,
     processor: Any,
     train_products: list[ProductInput],
     heldout: list[ProductInput],
@@ -187,13 +213,25 @@ def _one_round(
     )
     sampled = [train_products[i] for i in picks]
     pairs, stats = rollout(
-        model, processor, sampled, judge, renderer, config, attributes, rng, train_products
+        engine.policy,
+        processor,
+        sampled,
+        judge,
+        renderer,
+        config,
+        attributes,
+        rng,
+        train_products,
+        whole_model=engine.whole_model,
     )
-    training = train_round(model, processor, pairs, config, rng)
+    training = train_round(engine, processor, pairs, config, rng)
     folder = out / f"round-{r:02d}"
-    model.save_pretrained(folder / "adapter")
+    engine.save_adapter(folder / "adapter")
+    descriptions = heldout_descriptions(engine, processor, heldout, config, attributes)
+    if not is_main_process():  # every process generated (ZeRO-3 gathers on all); the main one writes
+        return {}
     pairs_frame(pairs).to_parquet(folder / "pairs.parquet", index=False)
-    _save_heldout(folder, heldout_descriptions(model, processor, heldout, config, attributes))
+    _save_heldout(folder, descriptions)
     record = {
         "round": r,
         "rollout": asdict(stats),

@@ -4,7 +4,8 @@ reward model say which will get more clicks (scored in both orders, averaged).""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from caig.distributed import from_main_process, shard_map
 from caig.errors import UserError
 from caig.mllm.chat import render
 from caig.mllm.generate import generate
@@ -93,52 +95,79 @@ def rollout(
     attributes: Sequence[str],
     rng: np.random.Generator,
     pool: Sequence[ProductInput],
+    whole_model: Callable[[], AbstractContextManager] = nullcontext,
 ) -> tuple[list[PreferencePair], RolloutStats]:
-    """Preference pairs of one round, with a mismatched input per pair unless the method is plain DPO."""
+    """Preference pairs of one round, with a mismatched input per pair unless the method is plain DPO.
+
+    In a job of several processes every one samples the descriptions (inside ``whole_model()``, where ZeRO-3
+    gathers the parameters; the main process's texts count) and renders and judges its share of the
+    products; all get every pair, the same.
+    """
     templates = [int(rng.integers(len(PM_TEMPLATES))) for _ in products]
     questions = [question(p, t, attributes) for p, t in zip(products, templates, strict=True)]
     images = [p.image for p in products]
-    texts = generate(
-        model,
-        processor,
-        images * 2,
-        questions * 2,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        seed=int(rng.integers(2**31)),
-    )
+    with whole_model():
+        texts = generate(
+            model,
+            processor,
+            images * 2,
+            questions * 2,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=int(rng.integers(2**31)),
+        )
+    texts = from_main_process(texts)
     first, second = texts[: len(products)], texts[len(products) :]
+    render_seeds = [int(s) for s in rng.integers(2**31, size=len(products))]
     stats = RolloutStats(products=len(products))
+    verdicts = shard_map(
+        lambda i: _judge(products[i], first[i], second[i], render_seeds[i], judge, renderer),
+        range(len(products)),
+    )
     pairs, margins = [], []
-    for product, template, q, a, b in zip(products, templates, questions, first, second, strict=True):
-        if a.strip() == b.strip():
+    for i, p in enumerate(verdicts):
+        if p == IDENTICAL:
             stats.identical += 1
             continue
-        seed = int(rng.integers(2**31))
-        try:
-            ad_a, ad_b = renderer.render(product.image, a, seed), renderer.render(product.image, b, seed)
-        except UserError as err:
+        if p == UNRENDERABLE:
             stats.unrenderable += 1
-            log.debug("product %s: sample not renderable (%s)", product.product_id, err)
             continue
-        p = judge.compare(product.attributes, RenderedAd(a, ad_a), RenderedAd(b, ad_b))
         if p == 0.5:
             stats.ties += 1
             continue
-        chosen, rejected = (a, b) if p > 0.5 else (b, a)
+        chosen, rejected = (first[i], second[i]) if p > 0.5 else (second[i], first[i])
         margins.append(abs(p - 0.5))
         mismatched, mismatched_q, kind = None, None, None
         if config.method != "dpo":
             mismatched, kind = make_mismatch(
-                product, list(pool), rng, config.method, config.mask_ratio, config.mask_patch
+                products[i], list(pool), rng, config.method, config.mask_ratio, config.mask_patch
             )
-            mismatched_q = question(mismatched, template, attributes)
+            mismatched_q = question(mismatched, templates[i], attributes)
         pairs.append(
-            PreferencePair(product, q, chosen, rejected, mismatched, mismatched_q, max(p, 1.0 - p), kind)
+            PreferencePair(
+                products[i], questions[i], chosen, rejected, mismatched, mismatched_q, max(p, 1.0 - p), kind
+            )
         )
     stats.pairs = len(pairs)
     stats.mean_margin = float(np.mean(margins)) if margins else 0.0
     return pairs, stats
+
+
+IDENTICAL, UNRENDERABLE = "identical", "unrenderable"  # verdicts that make no pair
+
+
+def _judge(
+    product: ProductInput, a: str, b: str, seed: int, judge: PairJudge, renderer: Renderer
+) -> float | str:
+    """The judge's P(a's ad gets more clicks than b's), both ads rendered with ``seed``; or why no pair."""
+    if a.strip() == b.strip():
+        return IDENTICAL  # both samples the same text: no preference to learn from
+    try:
+        ad_a, ad_b = renderer.render(product.image, a, seed), renderer.render(product.image, b, seed)
+    except UserError as err:
+        log.debug("product %s: sample not renderable (%s)", product.product_id, err)
+        return UNRENDERABLE
+    return float(judge.compare(product.attributes, RenderedAd(a, ad_a), RenderedAd(b, ad_b)))
 
 
 def pairs_frame(pairs: Sequence[PreferencePair]) -> pd.DataFrame:

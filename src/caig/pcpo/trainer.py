@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import get_scheduler
 
 from caig.mllm.encode import Collator, encode_example
 from caig.pcpo.config import PCPOConfig
+from caig.pcpo.engine import PolicyEngine
 from caig.pcpo.loss import dpo_loss, pcpo_loss, sequence_logprob
 from caig.pcpo.mismatch import ProductInput
 
@@ -49,9 +49,14 @@ def response_logprobs(
     batch_size: int,
     max_length: int,
     grad: bool = False,
+    forward=None,
 ) -> torch.Tensor:
-    """Summed log-probability of each answer given its image and question: (N,)."""
+    """Summed log-probability of each answer given its image and question: (N,).
+
+    ``forward`` runs a batch (default ``model``): the DDP or DeepSpeed wrapper when the pass trains.
+    """
     collate = Collator(processor)
+    forward = forward or model
     out = []
     for start in range(0, len(answers), batch_size):
         examples = [
@@ -63,7 +68,7 @@ def response_logprobs(
             batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         labels = batch.pop("labels")
         with torch.set_grad_enabled(grad):
-            logits = model(**batch).logits
+            logits = forward(**batch).logits
             out.append(sequence_logprob(logits.float(), labels))
     return torch.cat(out) if out else torch.zeros(0)
 
@@ -97,57 +102,94 @@ def reference_logprobs(model, processor, pairs: Sequence[PreferencePair], config
         }
 
 
+def local_share(indices: Sequence[int], rank: int, world_size: int) -> tuple[list[int], list[float]]:
+    """This process's part of a global batch and each example's weight (0: padding).
+
+    Every process takes ``ceil(len / N)`` examples, the last ones padded with a repeat weighted 0, so all run
+    the same forward (DeepSpeed's collectives must match) and the weighted sums add up to the global batch's.
+    """
+    size = math.ceil(len(indices) / world_size)
+    part = [int(i) for i in indices[rank * size : (rank + 1) * size]]
+    weights = [1.0] * len(part) + [0.0] * (size - len(part))
+    return part + [int(indices[0])] * (size - len(part)), weights
+
+
 def train_round(
-    model, processor, pairs: Sequence[PreferencePair], config: PCPOConfig, rng: np.random.Generator
+    engine: PolicyEngine,
+    processor,
+    pairs: Sequence[PreferencePair],
+    config: PCPOConfig,
+    rng: np.random.Generator,
 ) -> dict:
-    """One epoch over this round's pairs; returns mean losses and the DPO reward accuracy."""
+    """One epoch over this round's pairs (the same on every process; each trains on its share of every
+    global batch of ``pcpo.batch_size``); returns mean losses and the DPO reward accuracy."""
     if not pairs:
         return {"steps": 0, "loss": float("nan"), "dpo_loss": float("nan"), "pcpo_loss": float("nan")}
-    ref = reference_logprobs(model, processor, pairs, config)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
     steps = math.ceil(len(pairs) / config.batch_size)
-    scheduler = get_scheduler(
-        "cosine", optimizer, num_warmup_steps=int(config.warmup_ratio * steps), num_training_steps=steps
-    )
+    scheduler = engine.new_round(steps, config.warmup_ratio)
     order = rng.permutation(len(pairs))
     history = {"loss": [], "dpo_loss": [], "pcpo_loss": [], "reward_accuracy": []}
-    model.train()
     for start in tqdm(range(0, len(pairs), config.batch_size), desc="pcpo step", unit="step", leave=False):
-        idx = order[start : start + config.batch_size]
+        idx, weights = local_share(order[start : start + config.batch_size], engine.rank, engine.world_size)
         batch = [pairs[i] for i in idx]
-        stats = _step(model, processor, batch, {k: v[idx] for k, v in ref.items()}, config)
-        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        size = len(order[start : start + config.batch_size])
+        stats = _step(engine, scheduler, processor, batch, weights, size, config)
         for key, value in stats.items():
             history[key].append(value)
-    model.eval()
+    engine.policy.eval()
     return {"steps": steps, **{k: float(np.mean(v)) if v else float("nan") for k, v in history.items()}}
 
 
-def _step(model, processor, batch: Sequence[PreferencePair], ref: dict, config: PCPOConfig) -> dict:
+def _step(
+    engine: PolicyEngine,
+    scheduler,
+    processor,
+    batch: Sequence[PreferencePair],
+    weights: Sequence[float],
+    global_size: int,
+    config: PCPOConfig,
+) -> dict:
+    """One optimizer step on this process's share; the returned statistics are the global batch's.
+
+    The columns (chosen, rejected, and the chosen under a mismatched input) go through one forward; the loss
+    is this share's weighted sum over the global batch size, times the process count, so that the gradients
+    the processes average are the gradient of the global batch's mean loss.
+    """
     with_mismatch = config.method != "dpo"
+    model = engine.policy
+    ref = reference_logprobs(model, processor, batch, config)  # adapters off: the frozen base
+    model.train()
     cols = _columns(batch, with_mismatch)
-    pi = {
-        k: response_logprobs(
-            model, processor, *v, batch_size=len(batch), max_length=config.max_length, grad=True
-        )
-        for k, v in cols.items()
-    }
+    images, questions, answers = ([x for col in cols.values() for x in col[i]] for i in range(3))
+    logp = response_logprobs(
+        model,
+        processor,
+        images,
+        questions,
+        answers,
+        batch_size=len(answers),
+        max_length=config.max_length,
+        grad=True,
+        forward=engine.trained,
+    )
+    pi = dict(zip(cols, logp.split(len(batch)), strict=True))
+    weight = torch.tensor(weights, device=logp.device)
     dpo = dpo_loss(pi["chosen"], pi["rejected"], ref["chosen"], ref["rejected"], config.beta)
-    loss = dpo.mean()
-    pcpo_value = float("nan")
+    total = dpo
+    pcpo = torch.zeros_like(dpo)
     if with_mismatch:
         pcpo = pcpo_loss(pi["chosen"], pi["mismatched"], ref["chosen"], ref["mismatched"], config.beta_p)
-        loss = loss + config.pcpo_weight * pcpo.mean()
-        pcpo_value = float(pcpo.mean().detach())
-    loss.backward()
-    accuracy = ((pi["chosen"] - ref["chosen"]) > (pi["rejected"] - ref["rejected"])).float().mean()
+        total = dpo + config.pcpo_weight * pcpo
+    loss = (weight * total).sum() * engine.world_size / global_size
+    engine.backward_and_step(loss, scheduler)
+    accuracy = ((pi["chosen"] - ref["chosen"]) > (pi["rejected"] - ref["rejected"])).float()
+    sums = torch.stack([(weight * x.detach().float()).sum() for x in (total, dpo, pcpo, accuracy)])
+    loss_mean, dpo_mean, pcpo_mean, accuracy_mean = (
+        engine.accelerator.reduce(sums, "sum") / global_size
+    ).tolist()
     return {
-        "loss": float(loss.detach()),
-        "dpo_loss": float(dpo.mean().detach()),
-        "pcpo_loss": pcpo_value,
-        "reward_accuracy": float(accuracy),
+        "loss": loss_mean,
+        "dpo_loss": dpo_mean,
+        "pcpo_loss": pcpo_mean if with_mismatch else float("nan"),
+        "reward_accuracy": accuracy_mean,
     }

@@ -26,6 +26,7 @@ from caig.distributed import (
     gathered_model,
     is_main_process,
     load_deepspeed_config,
+    single_process_environment,
 )
 from caig.errors import UserError
 from caig.mllm.build import load_model, model_dir_of, save_model
@@ -126,8 +127,6 @@ def training_arguments(
     encoded as they are drawn: padding encoded examples needs none. DeepSpeed when a config is named."""
     deepspeed = deepspeed_config(config)
     if deepspeed is not None:
-        from caig.mllm.pretrain import single_process_environment
-
         single_process_environment()
     return TrainingArguments(
         output_dir=str(out),
