@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.caig-installed
 PROFILE ?= local
 OUT     ?= runs/demo
 
-.PHONY: demo test smoke-production lint venv clean release
+.PHONY: demo test smoke-production docs lint venv clean release
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 # The production profile at CPU cost on an imported release (configs/smoke-production.yaml, caig.smoke).
 smoke-production: $(STAMP)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m smoke tests/smoke
+
+# The documentation site (mkdocs.yml): build/site/, any warning an error; docs/configuration.md is
+# generated at build time from the config dataclasses (docs/hooks/config_reference.py).
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict -d build/site
 
 # Build and push every image ($$CAIG_IMAGE_REGISTRY/<name>:$$CAIG_IMAGE_TAG) with docker, podman or buildah,
 # then pin the pushed digests in manifests/overlays/production/kustomization.yaml (caig.deploy.release).

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from provenance import provenance
 
 from caig.bandit.simulate import plot_regret, simulate
 from caig.logs import setup_logging
@@ -82,7 +83,11 @@ def main() -> None:
                 "runs": values,
             }
     result = {
+        **provenance(),
         "world": args.world.name,
+        "world_seed": json.loads((args.world / "world.json").read_text())["seed"],
+        "profile": args.profile,
+        "overrides": args.overrides,
         "seeds": seeds,
         "n_impressions": profile.bandit.simulate.n_impressions,
         "goal": "regret_ratio_rm_prior_vs_no_prior mean <= 0.7",

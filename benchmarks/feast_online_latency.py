@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import redis
+from provenance import provenance
 
 from caig.data.ingest import ingest_events
 from caig.features.config import FeaturesConfig
@@ -106,10 +107,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     load_at_start = round(os.getloadavg()[0], 2)
+    record = provenance()
     results: dict = {
+        **record,
+        "world_seed": 0,
         "lookups": args.lookups,
         "products": args.products,
         "creatives_per_product": args.creatives,
+        "events": args.events,
     }
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
@@ -135,7 +140,7 @@ def main() -> None:
     import feast
 
     results["machine"] = {
-        "cpus": os.cpu_count(),
+        **record["machine"],
         "python": platform.python_version(),
         "feast": feast.__version__,
         "load_avg_1m_start": load_at_start,

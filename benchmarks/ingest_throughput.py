@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from provenance import provenance
 
 from caig.data.events import EVENT_SCHEMA
 from caig.profile import load_profile
@@ -136,7 +137,9 @@ def main() -> None:
     assert first["rows_read"] == args.events and first["rows_duplicate"] == duplicates
     assert again["rows_valid"] == 0 and again["rows_duplicate"] == args.events
     assert small["events_total"] == first["events_total"] and small["stats_rows"] == first["stats_rows"]
+    record = provenance()
     result = {
+        **record,
         "benchmark": "ingest_throughput",
         "events": args.events,
         "files": args.files,
@@ -152,11 +155,7 @@ def main() -> None:
             "memory_limit": config.memory_limit,
             "threads": config.threads,
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": {**record["machine"], "python": platform.python_version()},
         "load_average_1m_before": round(load_before, 2),  # the 2 cores are shared with other work
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -12,6 +12,7 @@ ZeRO-3 offloads parameters.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -85,6 +86,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, nothing else
     rows = table()
     print(markdown(rows))
     out = Path(__file__).resolve().parent / "results" / "memory_table.json"

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from PIL import Image, ImageDraw
+from provenance import provenance
 from transformers import (
     CLIPVisionConfig,
     LlamaConfig,
@@ -216,6 +217,7 @@ def main() -> None:
     timed = timer.times[1:] or timer.times
     timed_tokens = tokens_per_step[1:] if len(timer.times) > 1 else tokens_per_step
     report = {
+        **provenance(),
         "benchmark": "mllm_gpu",
         "mode": "cpu-smoke" if args.cpu_smoke else "7b",
         "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",

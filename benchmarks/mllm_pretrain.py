@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from provenance import provenance
 
 from caig.data.tasks import build_task_mix
 from caig.mllm.build import build_tiny, load_model, save_model
@@ -65,10 +66,12 @@ def main() -> None:
     torch.set_num_threads(profile.pretrain.cpu_threads or torch.get_num_threads())
     world, ids = evaluation_set(args.work / "tasks", worlds["train"], None, profile.pretrain.eval_products)
     same_world = run_evaluation(trained, processor, world, ids, profile)
+    record = provenance()
     result = {
+        **record,
         "benchmark": "mllm_pretrain",
         "profile": args.profile,
-        "machine": platform.processor() or "cpu",
+        "machine": {**record["machine"], "processor": platform.processor() or "cpu"},
         "cpu_threads": profile.pretrain.cpu_threads,
         "train_world_seed": args.train_seed,
         "eval_world_seed": args.eval_seed,

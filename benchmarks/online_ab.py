@@ -6,6 +6,8 @@ The held-out world is built from the run's profile with another seed and more pr
 so every product is new to both prompt models. Generation and the RM's ranking happen once; each traffic seed
 draws new impressions and clicks for all three arm sets alike.
 
+Writes ``--out`` and, beside it, ``NAME_seedS.png``: CTR by arm set and lift by category, first traffic seed.
+
     .venv/bin/python benchmarks/online_ab.py --run runs/demo --world-seed 1 --products 150 \\
         --seeds 0 1 2 --out benchmarks/results/online_ab.json
 """
@@ -23,6 +25,7 @@ import pandas as pd
 from provenance import provenance
 
 from caig.evaluate.online import prepare_arms, serve_arm_sets
+from caig.evaluate.plots import plot_online
 from caig.profile import load_profile
 from caig.world.build import build_world
 
@@ -92,6 +95,8 @@ def main() -> None:
         "by_seed": by_seed,
     }
     args.out.write_text(json.dumps(record, indent=2))
+    first = args.seeds[0]  # the figure of the first traffic seed, beside the JSON
+    plot_online(by_seed[first], args.out.with_name(f"{args.out.stem}_seed{first}.png"))
     print(json.dumps({k: record[k] for k in ("seconds", "arms", "mean", "ctr_by_arm_set_mean")}, indent=2))
 
 

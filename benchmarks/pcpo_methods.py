@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
+from provenance import provenance
 
 from caig.evaluate.plots import plot_by_round
 from caig.evaluate.run import choices_by_round, load_round_pairs, run_evaluation
@@ -80,13 +81,20 @@ def main() -> None:
             runs.setdefault(method, []).append(record)
     summary = {m: _aggregate(r) for m, r in runs.items()}
     result = {
+        **provenance(),
         "benchmark": "pcpo_methods",
         # names only: a result file in the repository holds no path of the machine that made it
         "pm": args.pm.name,
         "rm": args.rm.name if args.rm else None,
         "judge": f"description teacher fitted on {args.judge_world.name}" if args.judge_world else "rm",
         "eval_world": args.eval_world.name,
+        "eval_world_seed": json.loads((args.eval_world / "world.json").read_text())["seed"],
+        "judge_world_seed": (
+            json.loads((args.judge_world / "world.json").read_text())["seed"] if args.judge_world else None
+        ),
+        "profile": args.profile,
         "overrides": args.overrides,
+        "seeds": args.seeds,
         "rounds": profile.pcpo.rounds,
         "seconds": round(time.perf_counter() - started),
         "jobs": args.jobs,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+from provenance import provenance
 
 from caig.mllm.build import load_model
 from caig.mllm.evaluate import evaluate_pm
@@ -46,13 +45,11 @@ def main() -> None:
         seed=args.seed,
     )  # fmt: skip
     result.pop("samples")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     record = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": commit,
+        **provenance(),
         "run": str(args.run),
+        "samples_per_product": args.samples,
+        "seed": args.seed,
         "seconds": round(time.perf_counter() - started, 1),
         **result,
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import provenance
 
 from caig.logs import setup_logging
 from caig.mllm.build import load_model, model_dir_of
@@ -85,8 +86,11 @@ def main() -> None:
     world = load_world(args.world)
     verdicts = [world.judge_match(p.product_id, d) for p, d in zip(products, answers, strict=True)]
     result = {
+        **provenance(),
         "pm": args.pm.name,
         "world": args.world.name,
+        "world_seed": json.loads((args.world / "world.json").read_text())["seed"],
+        "profile": args.profile,
         "products": len(products),
         "mean_logprob_true": float(logp["true"].mean()),
         "visual_mismatch": _summary(logp["true"] - logp["visual"]),

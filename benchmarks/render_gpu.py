@@ -33,6 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from provenance import provenance  # noqa: E402
 
 from caig.render.config import RenderConfig  # noqa: E402
 from caig.render.diffusers_backend import DiffusersRenderer  # noqa: E402
@@ -177,6 +178,7 @@ def main() -> None:
     kept = all(product_kept(img, renderer, product) for img in b8.pop("last_images") + b1.pop("last_images"))
 
     result = {
+        **provenance(),
         "benchmark": "render_gpu",
         "smoke": smoke,
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",

@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from provenance import provenance
+
 from caig.reward.ablation import TABLE1_ROWS, ablation_table, markdown_table
 
 
@@ -40,7 +42,7 @@ def main() -> None:
     table = ablation_table(runs_by_row, first["ceiling"], first["train_pairs"], first["test_pairs"])
     for row, (_, path) in zip(table["rows"], rows, strict=True):
         row["source"] = path.name
-    table |= {"train_world": first["train_world"], "test_world": first["test_world"]}
+    table = {**provenance(), **table, "train_world": first["train_world"], "test_world": first["test_world"]}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(table, indent=2))
     (args.out / f"{args.name}.md").write_text(markdown_table(table))

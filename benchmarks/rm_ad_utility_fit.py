@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from provenance import provenance
 
 from caig.logs import setup_logging
 from caig.reward.ad_utility import ad_utility_source, held_out_fit
@@ -86,7 +87,7 @@ def main() -> None:
             )
             print(json.dumps(results[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"train_world": json.loads((args.train_world / "world.json").read_text())["seed"],
+    result = {**provenance(), "train_world": json.loads((args.train_world / "world.json").read_text())["seed"],
               "borrowed_per_product": args.borrowed, "teacher_utility": teacher_utility,
               "runs": results}  # fmt: skip
     (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import provenance
+
 HERE = Path(__file__).resolve().parent
 BEST_SETTING = [  # README "A curriculum for small RMs": the best setting measured on 2 CPU cores
     "reward.perception.enabled=true",
@@ -65,8 +67,10 @@ def main() -> None:
     results = {
         device: finish_run(device, process, args.out, args.timeout) for device, process in runs.items()
     }
-    result = compare(results)
+    result = {**provenance(), **compare(results)}
     result |= {
+        "world_seeds": {"train": 10, "test": 1},
+        "training_seed": args.seed,
         "products_per_world": args.products,
         "setup_seconds": round(setup_seconds, 1),
         "overrides": overrides,

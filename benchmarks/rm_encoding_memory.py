@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import psutil
+from provenance import provenance
 
 
 def measure(model: Path, world: Path, pairs: int, overrides: list[str], per_batch: bool) -> dict:
@@ -79,6 +80,9 @@ def main() -> None:
         rows.append(json.loads(out.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     result = {
+        **provenance(),
+        "world_seed": json.loads((args.world / "world.json").read_text())["seed"],
+        "model": args.model.name,
         "pairs": args.pairs,
         "overrides": args.overrides,
         "modes": rows,

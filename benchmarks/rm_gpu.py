@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from mllm_gpu import SHAPES  # noqa: E402
+from provenance import provenance  # noqa: E402
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration  # noqa: E402
 
 from caig.reward.config import RewardConfig  # noqa: E402
@@ -167,6 +168,7 @@ def main() -> None:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     result = {
+        **provenance(),
         "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
         "shape": "tiny (cpu smoke)" if args.cpu_smoke else "llava-v1.6-7b",

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from provenance import provenance
 from torch import nn
 from tqdm import tqdm
 
@@ -173,9 +174,11 @@ def main() -> None:
         )
         rows.append(measure("cnn", probabilities, time.perf_counter() - t0))
     result = {
+        **provenance(),
         "train_world": json.loads((args.train_world / "world.json").read_text())["seed"],
         "test_world": json.loads((args.test_world / "world.json").read_text())["seed"],
         "model": args.model.name,
+        "profile": args.profile,
         "train_pairs": len(train_pairs),
         "test_pairs": len(test_pairs),
         "broad_pairs": len(broad_pairs),

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from provenance import provenance
 
 from caig.data.config import PairRuleConfig
 from caig.logs import setup_logging
@@ -123,7 +124,9 @@ def main() -> None:
     skills = np.array([r["skill"] for r in runs])
     accuracy = np.array([r["pair_accuracy"] for r in runs])
     result = {
+        **provenance(),
         "model": args.model.name,
+        "profile": args.profile,
         "train_world": json.loads((args.train_world / "world.json").read_text())["seed"],
         "test_world": json.loads((args.test_world / "world.json").read_text())["seed"],
         "train_pairs": len(train.pairs),

@@ -38,6 +38,7 @@ from sklearn.linear_model import Ridge
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from provenance import provenance  # noqa: E402
 from rm_perception_bound import kept_probabilities, pair_accuracy  # noqa: E402
 
 from caig.logs import setup_logging  # noqa: E402
@@ -128,7 +129,11 @@ def main() -> None:
     for name, row in references.items():
         print(json.dumps({"reference": name, **row}), flush=True)
     result = {
+        **provenance(),
         "analysis": "ORACLE: evaluation only; nothing trains on it",
+        "profile": args.profile,
+        "rms": [f"{p.parent.name}/{p.name}" for p in args.rm],
+        "readers": [p.name for p in args.probabilities],
         "train_world": json.loads((args.train_world / "world.json").read_text())["seed"],
         "test_world": json.loads((args.test_world / "world.json").read_text())["seed"],
         "pairs": {name: len(p) for name, p in pairs.items()},

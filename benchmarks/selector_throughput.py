@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_WORLD = [
     "world.n_products=48",
@@ -357,13 +359,11 @@ def report(args: argparse.Namespace, results: dict, orders: list, in_process: di
         s / n
         for s, n in zip(selector["requests_per_s_by_round"], noop["requests_per_s_by_round"], strict=True)
     ]
+    record = provenance()
     return {
+        **record,
         "benchmark": "selector_throughput",
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": {**record["machine"], "python": platform.python_version()},
         "load_average": loads,
         "connections": args.connections,
         "requests_per_target": args.requests,

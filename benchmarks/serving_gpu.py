@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mllm_gpu import SHAPES, build_model  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
+from provenance import provenance  # noqa: E402
 
 from caig.mllm.build import make_processor  # noqa: E402
 from caig.mllm.tokenizer import static_corpus, train_tokenizer  # noqa: E402
@@ -163,6 +164,7 @@ def main() -> None:
     pm_seconds = timed(pm_call, pm_calls, 2, device)
     rm_seconds = timed(rm_call, rm_calls, 2, device)
     report = {
+        **provenance(),
         "benchmark": "serving_gpu",
         "mode": "cpu-smoke" if smoke else "7b",
         "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",

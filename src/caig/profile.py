@@ -38,20 +38,20 @@ CONFIG_DIR_ENV = "CAIG_CONFIG_DIR"
 class Profile:
     """Every stage's config, as loaded from one profile file."""
 
-    name: str = "local"
-    world: WorldConfig = field(default_factory=WorldConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    features: FeaturesConfig = field(default_factory=FeaturesConfig)
-    bandit: BanditConfig = field(default_factory=BanditConfig)
-    mllm: MLLMConfig = field(default_factory=MLLMConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
-    render: RenderConfig = field(default_factory=RenderConfig)
-    deploy: DeployConfig = field(default_factory=DeployConfig)
-    pcpo: PCPOConfig = field(default_factory=PCPOConfig)
-    serving: ServingConfig = field(default_factory=ServingConfig)
-    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    name: str = "local"  # the profile's name; a file that sets none takes its file name (local, production)
+    world: WorldConfig = field(default_factory=WorldConfig)  # the simulated world: sizes and hidden effects
+    data: DataConfig = field(default_factory=DataConfig)  # ingestion, validation, pairs, release import
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)  # the Feast store and its sources
+    bandit: BanditConfig = field(default_factory=BanditConfig)  # the creative selector and its simulation
+    mllm: MLLMConfig = field(default_factory=MLLMConfig)  # the multimodal LLM (LLaVA-NeXT) of the PM and RM
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # e-commerce pre-training (Table 3)
+    reward: RewardConfig = field(default_factory=RewardConfig)  # the pairwise CTR reward model (Table 1)
+    orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)  # pipeline steps
+    render: RenderConfig = field(default_factory=RenderConfig)  # the background generator
+    deploy: DeployConfig = field(default_factory=DeployConfig)  # caig deploy / promote and the KFP sync
+    pcpo: PCPOConfig = field(default_factory=PCPOConfig)  # PCPO / DPO rounds of the prompt model
+    serving: ServingConfig = field(default_factory=ServingConfig)  # the PM, RM and render servers
+    generate: GenerateConfig = field(default_factory=GenerateConfig)  # new creatives for the catalog
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""

@@ -69,7 +69,7 @@ class BanditConfig:
     propensity_cache: int = 100_000  # posterior states whose propensities are kept in memory
     seed: int | None = None  # seed of the selector's draws; null for fresh entropy per process
     host: str = "127.0.0.1"  # address `caig serve selector` binds; 0.0.0.0 inside a container
-    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)  # caig bandit simulate
 
     def __post_init__(self) -> None:
         if self.propensity_samples < 10:

@@ -112,8 +112,8 @@ class CaigImportConfig:
 class DataConfig:
     """Everything the data stage reads from the profile."""
 
-    pairs: PairRuleConfig = field(default_factory=PairRuleConfig)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    caig_import: CaigImportConfig = field(default_factory=CaigImportConfig)
+    pairs: PairRuleConfig = field(default_factory=PairRuleConfig)  # the TEST pair rule (caig data pairs)
+    ingest: IngestConfig = field(default_factory=IngestConfig)  # caig data ingest
+    validation: ValidationConfig = field(default_factory=ValidationConfig)  # caig data validate
+    split: SplitConfig = field(default_factory=SplitConfig)  # train/test split of the pairs by product
+    caig_import: CaigImportConfig = field(default_factory=CaigImportConfig)  # caig data import

@@ -74,10 +74,10 @@ class GpuPoolConfig:
 class StepResources:
     """Requests and limits of one CPU pipeline step (Kubernetes quantities: '500m', '2', '4G', '512Mi')."""
 
-    cpu_request: str = "500m"
-    cpu_limit: str = "2"
-    memory_request: str = "2G"
-    memory_limit: str = "4G"
+    cpu_request: str = "500m"  # CPU request of the step
+    cpu_limit: str = "2"  # CPU limit of the step
+    memory_request: str = "2G"  # memory request of the step
+    memory_limit: str = "4G"  # memory limit of the step
 
     def __post_init__(self) -> None:
         check_sizes(self.cpu_request, self.cpu_limit, self.memory_request, self.memory_limit)
@@ -131,10 +131,10 @@ class RefreshConfig:
 class OrchestrationConfig:
     """Everything the pipelines read from the profile when they are compiled or submitted."""
 
-    gpu: GpuPoolConfig = field(default_factory=GpuPoolConfig)
+    gpu: GpuPoolConfig = field(default_factory=GpuPoolConfig)  # the GPU node pool of the GPU steps
     cpu: StepResources = field(default_factory=StepResources)  # every CPU step not in step_resources
     step_resources: dict[str, StepResources] = field(default_factory=dict)  # by step name (e.g. ingest)
-    retry: RetryConfig = field(default_factory=RetryConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)  # retries of the steps with side effects
     cache: bool = True  # cache deterministic steps (same inputs, same outputs); flaky steps never cache
     model_pvc: str = "caig-models"  # existing PVC holding base model weights, mounted on GPU steps
     model_mount_path: str = "/mnt/models"  # where model_pvc is mounted; base model paths point below it

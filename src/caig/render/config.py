@@ -37,7 +37,7 @@ class RenderConfig:
     centre: list[float] = field(default_factory=lambda: [0.5, 0.5])  # product centre, fractions (x, y)
     mask_dilation: int = 20  # side of the square the inpaint mask (255 - alpha) is dilated with, pixels
     canny_low: int = 100  # canny hysteresis thresholds on the L1 Sobel gradient (as OpenCV)
-    canny_high: int = 200
+    canny_high: int = 200  # upper hysteresis threshold (above canny_low)
     device: str = "auto"  # auto (cuda if present, else cpu), cpu, cuda, cuda:N
     dtype: DType = "auto"  # auto: float16 on cuda, float32 on cpu
     batch_size: int = 8  # images per pipeline call in render_batch

@@ -2,7 +2,7 @@
 
 The pairwise stages ask the tiny RM to compose three things through one bit per pair: what the background
 shows, what that is worth for this product's category and colour, and which side it is on. Its language model
-learns the middle part slowly (README "how well the RM must see": a reader good for skill 0.44 ends at 0.08).
+learns the middle part slowly (docs/results/rm-curriculum.md: a reader good for skill 0.44 ends at 0.08).
 Here each training ad is shown alone, with its product's RM prompt, and the CTR head (both outputs) regresses
 the description teacher's utility of that ad (``DescriptionTeacher.utility``, standardised): a dense target
 per ad for exactly that composition. The teacher learns from the logged pairs and the creatives' own

@@ -46,7 +46,7 @@ class PerceptionConfig:
     min_df: int = 2  # words in fewer descriptions are not targets
     held_out_share: float = 0.1  # share of products kept out to measure the words' F1
     borrowed_per_product: int = 0  # other products' background descriptions rendered around each product:
-    #   more distinct ads to learn the words from (48 at 30 epochs: held-out F1 0.82 -> 0.93; README)
+    #   more distinct ads to learn the words from (48 at 30 epochs: held-out F1 0.82 -> 0.93; docs/results/rm-limits.md)
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.min_df < 1:
@@ -81,9 +81,9 @@ class TeacherConfig:
     enabled: bool = False  # paper: off (the RM learns from the logged pairs only)
     target: Literal["pairs", "ctr"] = "pairs"  # what the teacher fits: the logged pairs' labels (a logistic
     #   regression, one bit per pair) or each paired creative's logged CTR within its product (a ridge
-    #   regression of its log-odds weighted by impressions, then scaled to the pairs' labels: README)
+    #   regression of its log-odds weighted by impressions, then scaled to the pairs' labels: docs/results/rm-curriculum.md)
     ridge_alpha: float = 100.0  # L2 strength of the ctr target's ridge regression
-    max_ngram: int = 1  # word n-grams of the descriptions (1: single words generalise best, README)
+    max_ngram: int = 1  # word n-grams of the descriptions (1: single words generalise best, docs/results/rm-curriculum.md)
     min_df: int = 2  # n-grams in fewer creatives are dropped
     regularization_c: float = 1.0  # inverse L2 strength of the logistic regression
     epochs: float = 1.0  # passes of the RM over the teacher's pairs (before the logged pairs)
@@ -126,7 +126,7 @@ class RewardConfig:
     max_length: int = 512  # longest input in tokens (image tokens included); longer is an error
     image_position: Literal["before_text", "after_text"] = "before_text"  # where the joined image goes in the
     #   user turn: before C_RM (paper Eq. 3) or after it, right before "ASSISTANT:", so the image is the same
-    #   distance from the scored last token whatever the caption's length (a tiny model needs it; README)
+    #   distance from the scored last token whatever the caption's length (a tiny model needs it; docs/stages/reward-model.md)
     train_both_orders: bool = False  # also train on each pair swapped (label and CTRs follow)
     swap_consistent_training: bool = (
         False  # each step scores every pair in both orders and trains the averaged
@@ -166,7 +166,7 @@ class RewardConfig:
     deepspeed_config: str = ""  # DeepSpeed ZeRO JSON for the Trainer (configs/deepspeed/zero3.json for full
     #   fine-tuning of the 7B; zero3_offload.json on one GPU), checked before training; "" for none. Under ZeRO-3
     #   only the logged-pairs stage trains: the curriculum stages below are refused (caig.distributed)
-    # Curriculum before the logged pairs (off in the paper; README "Reward model" says when they help).
+    # Curriculum before the logged pairs (off in the paper; docs/results/rm-curriculum.md says when they help).
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # stage 0: background words
     ad_utility: AdUtilityConfig = field(default_factory=AdUtilityConfig)  # stage 0b: one ad's teacher utility
     side_warmup: SideWarmupConfig = field(default_factory=SideWarmupConfig)  # stage 1: which ad is brighter

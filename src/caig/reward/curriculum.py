@@ -3,7 +3,7 @@
 ``reward.ad_utility`` (single ads regressed on the description teacher's utility: what an ad is worth for its
 product), ``reward.side_warmup`` (which ad is brighter: it learns to compare left with right) and
 ``reward.teacher`` (soft labels of the description teacher on every creative pair, and on borrowed
-backgrounds) come first, in that order; the logged pairs of Eq. 7 always come last. README "A curriculum for
+backgrounds) come first, in that order; the logged pairs of Eq. 7 always come last. docs/results/rm-curriculum.md "A curriculum for
 small RMs" and "Ad utility" have the measurements.
 """
 

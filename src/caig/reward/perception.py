@@ -2,7 +2,7 @@
 
 The click pairs ask a small RM to see the background, know what it is worth for this product and compare
 left with right, all through one bit per pair. Its vision tower, pre-trained on captions and categories,
-keeps little background detail (README "where the tiny RM fails": a probe on its outputs finds the scene in
+keeps little background detail (docs/results/rm-paper-settings.md: a probe on its outputs finds the scene in
 47% of ads, on raw pixels 79%). This stage gives it that detail back from data every generated ad has: the
 background description it was painted from (``creatives.parquet``). A linear probe on the mean of each ad's
 projected image tokens (the tokens the language model reads) predicts which words of the vocabulary the

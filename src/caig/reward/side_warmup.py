@@ -1,7 +1,7 @@
 """A pixel-only warm-up that teaches a small RM to compare the LEFT ad with the RIGHT one.
 
 A tiny LLaVA-NeXT trained straight on noisy click labels learns nothing about which side an ad is on: its
-loss stays at ln 2 and it gives the same answer for both orders (README "where the tiny RM fails"). Asked
+loss stays at ln 2 and it gives the same answer for both orders (docs/results/rm-paper-settings.md). Asked
 first which ad of the pair is brighter (the mean luminance of each ad as the RM sees it: a label from the
 pixels alone, no clicks, no descriptions, no oracle), it learns to compare the two sides within an epoch;
 the click pairs then train a model that already looks at both. The warm-up relabels the training pairs'

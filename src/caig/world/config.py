@@ -20,6 +20,7 @@ class WorldConfig:
     n_days: int = 14  # days of logs, one events/ partition per day
     start_date: str = "2026-10-01"  # first day of the logs (UTC)
     image_size: int = 128  # side of product and creative images, pixels
+    # audience segments of the simulated traffic, in the order of segment_mix
     segments: list[str] = field(default_factory=lambda: ["young", "family", "professional", "senior"])
     segment_mix: list[float] = field(default_factory=lambda: [0.35, 0.3, 0.2, 0.15])  # share of traffic
     base_ctr: float = 0.035  # CTR of an average product on a neutral background
