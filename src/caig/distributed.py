@@ -124,8 +124,8 @@ def torchrun_command(gpus: int, argv: Sequence[str]) -> list[str]:
 
 
 def relaunch(gpus: int, argv: Sequence[str], env: dict[str, Any] | None = None) -> int:
-    """Run ``caig ARGV`` under torchrun with ``gpus`` processes; its exit code (the caller exits with it)."""
-    check_gpus(gpus)
+    """Run ``caig ARGV`` under torchrun with ``gpus`` processes (``check_gpus`` passed); its exit code (the
+    caller exits with it)."""
     environ = {**os.environ, **(env or {})}
     return subprocess.run(torchrun_command(gpus, argv), env=environ, check=False).returncode
 

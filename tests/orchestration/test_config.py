@@ -43,7 +43,9 @@ def test_sizes_are_checked_when_the_profile_loads():
 
 
 def test_overrides_and_validation():
-    config = load_profile("local", ["orchestration.gpu.gpus_per_step=4"]).orchestration
+    config = load_profile(
+        "local", ["orchestration.gpu.gpus_per_step=4", "orchestration.runs_pvc=runs"]
+    ).orchestration
     assert config.gpu.gpus_per_step == 4
     with pytest.raises(UserError, match="gpus_per_step must be at least 1"):
         load_profile("local", ["orchestration.gpu.gpus_per_step=0"])

@@ -205,7 +205,8 @@ def test_trainjob_object_is_what_the_profile_asks_and_validates(tmp_path):
     }
     trainer = spec["trainer"]
     assert (trainer["numNodes"], trainer["numProcPerNode"]) == (2, 4)
-    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "16", "memory": "96G", "nvidia.com/gpu": "4"}
+    # the profile's 16 CPUs and 96G per process, 4 processes (one per GPU) a node
+    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "64", "memory": "384G", "nvidia.com/gpu": "4"}
     assert trainer["command"] == ["torchrun", "--module", "caig"] and trainer["args"] == args
     pod = spec["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
     assert pod["name"] == "node"
@@ -225,10 +226,9 @@ def test_trainjob_object_is_what_the_profile_asks_and_validates(tmp_path):
 
 
 def test_bad_settings_name_the_key(tmp_path):
-    with pytest.raises(UserError, match="orchestration.gpu.nodes must be at least 1"):
-        _settings(tmp_path, nodes=0).__post_init__()
-    with pytest.raises(UserError, match="orchestration.runs_pvc must name a ReadWriteMany PVC"):
-        _settings(tmp_path, work_pvc="").__post_init__()
+    multi = ["orchestration.gpu.nodes=2", "orchestration.gpu.gpus_per_step=4"]
+    with pytest.raises(UserError, match="orchestration: runs_pvc must name a ReadWriteMany PVC"):
+        load_profile("production", [*multi, "orchestration.runs_pvc="])
     with pytest.raises(UserError, match="gpus_per_step 16 is above max_per_node 8"):
         load_profile("production", ["orchestration.gpu.gpus_per_step=16"])
     with pytest.raises(UserError, match="orchestration.gpu: nodes must be at least 1"):

@@ -59,7 +59,9 @@ def test_multi_gpu_profile_launches_trainjobs(tmp_path):
             "caig-runs",
             "caig-models",
         )
-        assert settings.image == "ghcr.io/caig/caig-train:0.1.0" and settings.memory_limit == "96G"
+        assert (
+            settings.image == "ghcr.io/caig/caig-train:0.1.0" and settings.memory_limit == "384G"
+        )  # 96G per process, 4 a node
         body = build_trainjob(settings, "caig-x-0", ["pretrain"], {}, "/out")
         assert body["spec"]["trainer"]["resourcesPerNode"]["limits"]["nvidia.com/gpu"] == "4"
         placed = k8s[executor]
@@ -101,7 +103,7 @@ def test_one_gpu_profile_keeps_the_in_pod_steps():
 
 
 def test_multi_gpu_without_a_staging_volume_is_refused_at_compile(tmp_path):
-    with pytest.raises(UserError, match="orchestration.runs_pvc must name a ReadWriteMany PVC"):
+    with pytest.raises(UserError, match="orchestration: runs_pvc must name a ReadWriteMany PVC"):
         _compile(tmp_path, [*MULTI, "orchestration.runs_pvc="])
 
 

@@ -248,9 +248,12 @@ def _run(
     check_limit("pretrain.max_length", config.max_length, dataset.longest(), "the longest task example")
     torch.manual_seed(config.seed)
     evaluate, evaluation = oracle_evaluation(profile, tasks_dir, world_dir, eval_world_dir)
-    if not is_main_process():
-        evaluate = None  # rank 0 evaluates and writes; the other processes only train
+    # Every process evaluates the untrained model, the same on each: one that skipped it would wait in the
+    # process group's first collective for as long as the evaluation takes, past the 30-min NCCL timeout
+    # for a 7B; only the main process writes (_cached) and evaluates after training.
     before = _cached(out / "eval_before.json", lambda: evaluate(model, processor)) if evaluate else None
+    if not is_main_process():
+        evaluate = None
     if config.method == "lora":
         model = lora_wrap(model, config)
     training, trainer = fit(model, processor, dataset, config, out)
@@ -346,5 +349,6 @@ def _cached(path: Path, compute: Any) -> dict[str, Any]:
     if path.is_file():
         return json.loads(path.read_text())
     value = compute()
-    path.write_text(json.dumps(value, indent=2))
+    if is_main_process():
+        path.write_text(json.dumps(value, indent=2))
     return value

@@ -45,10 +45,11 @@ class GpuPoolConfig:
     max_per_node: int = 8  # GPUs one node of the pool has: gpus_per_step above it is refused at compile
     node_selector: dict[str, str] = field(default_factory=lambda: {"caig.io/node-pool": "gpu"})  # pool labels
     tolerations: list[TolerationConfig] = field(default_factory=lambda: [TolerationConfig()])  # pool taints
-    cpu_request: str = "4"  # CPU request of a GPU step (Kubernetes quantity)
-    memory_request: str = "32G"  # memory request of a GPU step (Kubernetes quantity)
-    cpu_limit: str = "8"  # CPU limit of a GPU step
-    memory_limit: str = "48G"  # memory limit of a GPU step (a 7B model in bf16 passes through host memory)
+    cpu_request: str = "4"  # CPU request of a GPU step's process (Kubernetes quantity); a TrainJob node runs
+    # one process per GPU and asks gpus_per_step times each figure
+    memory_request: str = "32G"  # memory request per process (each loads the model in host memory first)
+    cpu_limit: str = "8"  # CPU limit per process
+    memory_limit: str = "48G"  # memory limit per process (a 7B model in bf16 passes through host memory)
 
     def __post_init__(self) -> None:
         if not self.accelerator:
@@ -191,6 +192,11 @@ class OrchestrationConfig:
             raise ValueError("online_store_env must map at least one secret key to an env variable")
         if self.gpu.total > 1 and not self.trainer_runtime:
             raise ValueError("trainer_runtime must name the TrainingRuntime of multi-GPU steps")
+        if self.gpu.total > 1 and not self.runs_pvc:
+            raise ValueError(
+                "runs_pvc must name a ReadWriteMany PVC: a multi-GPU step's TrainJob nodes read their inputs "
+                "and write their output there (orchestration.gpu.nodes * gpus_per_step > 1)"
+            )
 
     def resources_for(self, step: str) -> StepResources:
         """Requests and limits of the CPU step called ``step``: its own entry, else ``cpu``."""

@@ -59,6 +59,18 @@ def memory_bytes(text: str) -> int:
     return int(match.group(1)) * _MEMORY_UNITS[match.group(2) or ""]
 
 
+def scaled_quantity(text: str, times: int) -> str:
+    """A CPU or memory quantity ``times`` over, in its own unit (``"48G"`` x 4 -> ``"192G"``, ``"500m"`` x 2
+    -> ``"1000m"``); ValueError for a quantity that is neither."""
+    if CPU_PATTERN.fullmatch(text):
+        cores = cpu_cores(text) * times
+        return f"{round(cores * 1000)}m" if text.endswith("m") else f"{cores:g}"
+    match = MEMORY_PATTERN.fullmatch(text)
+    if not match:
+        memory_bytes(text)  # raises the message naming the accepted forms
+    return f"{int(match.group(1)) * times}{match.group(2) or ''}"
+
+
 def duckdb_bytes(text: str) -> int:
     """DuckDB's ``memory_limit`` (``"8GB"``, ``"512MiB"``) in bytes."""
     match = _DUCKDB.fullmatch(text.strip())

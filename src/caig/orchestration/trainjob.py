@@ -40,6 +40,7 @@ import yaml
 
 from caig.errors import UserError
 from caig.orchestration.config import OrchestrationConfig
+from caig.orchestration.resources import scaled_quantity
 
 log = logging.getLogger("caig.orchestration.trainjob")
 
@@ -78,17 +79,6 @@ class TrainJobSettings:
     identity_path: str = ""  # token directory of caig-trainjob-launcher; empty: the pod's own account
     poll_s: float = 10.0  # how often the launcher reads the TrainJob's status
 
-    def __post_init__(self) -> None:
-        if self.nodes < 1:
-            raise UserError(f"orchestration.gpu.nodes must be at least 1, not {self.nodes}")
-        if self.gpus_per_node < 1:
-            raise UserError(f"orchestration.gpu.gpus_per_step must be at least 1, not {self.gpus_per_node}")
-        if not self.work_pvc:
-            raise UserError(
-                "orchestration.runs_pvc must name a ReadWriteMany PVC: a multi-GPU step's TrainJob nodes read "
-                "their inputs and write their output there"
-            )
-
     @classmethod
     def from_config(cls, config: OrchestrationConfig, image: str) -> TrainJobSettings:
         """The settings of ``config`` (the profile's ``orchestration``), with the training ``image``."""
@@ -100,10 +90,11 @@ class TrainJobSettings:
             nodes=gpu.nodes,
             gpus_per_node=gpu.gpus_per_step,
             accelerator=gpu.accelerator,
-            cpu_request=gpu.cpu_request,
-            cpu_limit=gpu.cpu_limit,
-            memory_request=gpu.memory_request,
-            memory_limit=gpu.memory_limit,
+            # per GPU in the profile: every GPU of a node runs a process that loads the model in host memory
+            cpu_request=scaled_quantity(gpu.cpu_request, gpu.gpus_per_step),
+            cpu_limit=scaled_quantity(gpu.cpu_limit, gpu.gpus_per_step),
+            memory_request=scaled_quantity(gpu.memory_request, gpu.gpus_per_step),
+            memory_limit=scaled_quantity(gpu.memory_limit, gpu.gpus_per_step),
             node_selector=dict(gpu.node_selector),
             tolerations=[_toleration(asdict(t)) for t in gpu.tolerations],
             model_pvc=config.model_pvc,
