@@ -52,8 +52,6 @@ RUNTIME_EXTRAS = ("train", "serve", "pipelines")
 
 # Named in an extra, imported by no module of the project: each needs a reason.
 NOT_IMPORTED = {
-    "accelerate": "transformers.Trainer (caig.mllm.pretrain) and peft need it at run time; imported by them",
-    "deepspeed": "loaded by name by the HF Trainer for TrainingArguments(deepspeed=configs/deepspeed/zero2.json)",
     "protobuf": "pinned to the range kfp, kfp-kubernetes, feast and kserve all accept (>=6.33.5,<7)",
 }
 
