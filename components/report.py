@@ -1,7 +1,8 @@
-"""Run report: every step's metrics merged into one flat object, an HTML page and a Markdown summary."""
+"""Run report: the run's headline, figures, sample ads and every metric as an HTML page and as Markdown; the
+merged metrics and the headline's numbers as KFP Metrics."""
 
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
 from caig.orchestration.images import step_image
 
@@ -11,6 +12,8 @@ def run_report(
     world: Input[Dataset],
     evaluation: Input[Dataset],
     online: Input[Dataset],
+    pcpo: Input[Model],
+    dpo: Input[Model],
     world_summary: Input[Metrics],
     data_summary: Input[Metrics],
     validation_summary: Input[Metrics],
@@ -27,19 +30,20 @@ def run_report(
     report: Output[HTML],
     summary: Output[Markdown],
     metrics: Output[Metrics],
+    headline: Output[Metrics],
 ):
-    """The training run's report with ``caig.orchestration.report.build_run_report``: metrics by stage,
-    the world's contact sheet, the evaluation's figures and the online A/B's."""
-    from pathlib import Path
-
+    """The training run's report with ``caig.orchestration.report.build_run_report``: the headline (data,
+    RM against its ceiling, PCPO against DPO by round, online A/B), the figures, sample ads by round of the
+    ``pcpo`` and ``dpo`` runs, every metric. ``metrics``: every metric; ``headline``: the headline's."""
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
-    from caig.orchestration.report import build_run_report, figures_in
+    from caig.orchestration.report import build_run_report, training_figures
+    from caig.orchestration.report_headline import headline_numbers
+    from caig.orchestration.report_samples import collect_samples
 
     setup_logging()
-    figures = {"World: products and their creatives": Path(world.path) / "contact_sheet.png"}
-    figures.update(figures_in(Path(evaluation.path)))
-    figures.update(figures_in(Path(online.path)))
+    figures = training_figures(world.path, evaluation.path, online.path)
+    samples = collect_samples({"pcpo": pcpo.path, "dpo": dpo.path}, evaluation.path, world.path)
     steps = [
         world_summary,
         data_summary,
@@ -55,8 +59,9 @@ def run_report(
         online_summary,
         register_summary,
     ]
-    merged = build_run_report([s.path for s in steps], figures, report.path, summary.path)
+    merged = build_run_report([s.path for s in steps], figures, report.path, summary.path, samples=samples)
     record_metrics(metrics, "", merged)
+    record_metrics(headline, "", headline_numbers(merged))
 
 
 @dsl.component(base_image=step_image(), install_kfp_package=False)
@@ -68,13 +73,16 @@ def refresh_report(
     report: Output[HTML],
     summary: Output[Markdown],
     metrics: Output[Metrics],
+    headline: Output[Metrics],
     generate_summary: Input[Metrics] = None,
 ):
     """The refresh run's report with ``caig.orchestration.report.build_run_report`` (with the generate
-    step's figures first when caig-generate ran it)."""
+    step's metrics first when caig-generate ran it): the headline (data, the selector's priors), every
+    metric."""
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.report import build_run_report
+    from caig.orchestration.report_headline import headline_numbers
 
     setup_logging()
     steps = [data_summary, validation_summary, priors_summary, features_summary]
@@ -83,3 +91,4 @@ def refresh_report(
         [s.path for s in steps], {}, report.path, summary.path, title="caig refresh report"
     )
     record_metrics(metrics, "", merged)
+    record_metrics(headline, "", headline_numbers(merged))

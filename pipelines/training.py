@@ -204,6 +204,8 @@ def training_pipeline(config: OrchestrationConfig):
             world=source,
             evaluation=evaluation.outputs["evaluation"],
             online=online.outputs["online"],
+            pcpo=optimized["pcpo"].outputs["run"],
+            dpo=optimized["dpo"].outputs["run"],
             world_summary=world.outputs["summary"],
             data_summary=ingest.outputs["summary"],
             validation_summary=validate.outputs["summary"],
