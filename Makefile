@@ -21,8 +21,18 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/caig run --local --profile $(PROFILE) --out $(OUT)
 
+# Two lanes side by side, each mostly one core: the model servers under fuzzing and faults (tests/serving)
+# and the CLI's end-to-end runs in one, everything else in the other; the second lane's log follows the
+# first's. Every test runs in exactly one lane (TEST_LANE_1 lists the folders of the first).
+TEST_LANE_1 := tests/serving tests/cli
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	@mkdir -p runs; \
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(TEST_LANE_1) > runs/test-lane-1.log 2>&1 & lane1=$$!; \
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(addprefix --ignore=,$(TEST_LANE_1)); lane2=$$?; \
+	wait $$lane1; lane1=$$?; \
+	echo "== lane 1 ($(TEST_LANE_1)):"; cat runs/test-lane-1.log; \
+	echo "make test: lane 1 exit $$lane1, lane 2 exit $$lane2"; \
+	test $$lane1 -eq 0 -a $$lane2 -eq 0
 
 # The production profile at CPU cost on an imported release (configs/smoke-production.yaml, caig.smoke).
 smoke-production: $(STAMP)
