@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from tests.conftest import pcpo_run_layout
 
-from caig.cli.pipeline import run_local_pipeline
 from caig.features.priors import read_rm_priors
 from caig.generate.register import GENERATED
+from caig.orchestration.source import run_local_pipeline
 from caig.profile import load_profile
 from caig.world.build import build_world
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from caig.cli.pipeline import run_local_pipeline
 from caig.features.priors import read_rm_priors
+from caig.orchestration.source import run_local_pipeline
 from caig.profile import load_profile
 from caig.world.build import build_world
 
