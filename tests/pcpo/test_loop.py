@@ -67,10 +67,11 @@ def test_another_judge_chooses_when_given_and_a_run_without_any_judge_is_refused
 
     import pytest
 
+    from caig.data.event_pairs import pairs_from_events
     from caig.errors import UserError
     from caig.pcpo.rollout import RenderedAd
-    from caig.reward.teacher import creatives_with_products, fit_teacher
-    from caig.reward.world_pairs import pairs_from_events
+    from caig.reward.curriculum.ads import creatives_with_products
+    from caig.reward.curriculum.teacher import fit_teacher
 
     logged, _ = pairs_from_events(small_world_dir, pcpo_profile.reward.train_pairs)
     creatives = creatives_with_products(small_world_dir)

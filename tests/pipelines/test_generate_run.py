@@ -47,7 +47,8 @@ def trained(tmp_path_factory, location):
     """Untrained tiny PM, a PCPO run's layout on it, and an RM: real generation and ranking."""
     from caig.mllm.build import build_tiny, load_model, save_model
     from caig.reward.config import RewardConfig
-    from caig.reward.trainer import build_reward_model, save_reward_model
+    from caig.reward.io import save_reward_model
+    from caig.reward.model import build_reward_model
 
     profile, data = location
     root = tmp_path_factory.mktemp("generate-models")
