@@ -31,14 +31,15 @@ import torch
 import transformers
 from provenance import provenance
 
+from caig.data.event_pairs import pairs_from_events
 from caig.evaluate.plots import plot_by_round
 from caig.evaluate.run import choices_by_round, load_round_pairs, run_evaluation
 from caig.logs import setup_logging
 from caig.pcpo.config import METHODS
 from caig.pcpo.loop import run_pcpo
 from caig.profile import load_profile
-from caig.reward.teacher import creatives_with_products, fit_teacher
-from caig.reward.world_pairs import pairs_from_events
+from caig.reward.curriculum.ads import creatives_with_products
+from caig.reward.curriculum.teacher import fit_teacher
 from caig.world.loaded import load_world
 
 # the oracle's view of the RM's choices per round (caig.evaluate.metrics.judge_choices)
@@ -143,10 +144,10 @@ def _one_run(
 
 
 def _description_teacher(world: Path, profile):
-    """The description teacher (``caig.reward.teacher``) fitted on ``world``'s logged pairs by the RM's
+    """The description teacher (``caig.reward.curriculum.teacher``) fitted on ``world``'s logged pairs by the RM's
     training rule: a judge of the descriptions learned from the logs, as the RM's curriculum fits it."""
     pairs, _ = pairs_from_events(world, profile.reward.train_pairs)
-    return fit_teacher(pairs, creatives_with_products(world), profile.reward.teacher)
+    return fit_teacher(pairs, creatives_with_products(world), profile.curriculum.teacher)
 
 
 def _training_world_dir(pm: Path) -> Path:

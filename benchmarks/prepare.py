@@ -45,25 +45,25 @@ HERE = Path(__file__).resolve().parent
 
 # README "A curriculum for small RMs": the setting of rm_skill_curriculum.json (the RM that judges PCPO)
 CURRICULUM = [
-    "reward.side_warmup.enabled=true",
-    "reward.teacher.enabled=true",
+    "curriculum.side_warmup.enabled=true",
+    "curriculum.teacher.enabled=true",
     "reward.learning_rate=0.0003",
     "reward.head_lr_scale=10",
     "reward.image_position=after_text",
-    "reward.teacher.borrowed_per_product=8",
-    "reward.teacher.pairs_per_product=28",
+    "curriculum.teacher.borrowed_per_product=8",
+    "curriculum.teacher.pairs_per_product=28",
 ]
 # README "Perception on borrowed backgrounds": the best setting (row 5 of Table 1)
 BEST = [
-    "reward.perception.enabled=true",
-    "reward.perception.borrowed_per_product=48",
-    "reward.perception.epochs=30",
-    "reward.ad_utility.enabled=true",
-    "reward.ad_utility.epochs=5",
-    "reward.teacher.enabled=true",
-    "reward.teacher.borrowed_per_product=8",
-    "reward.teacher.pairs_per_product=28",
-    "reward.teacher.utility_weight=1",
+    "curriculum.perception.enabled=true",
+    "curriculum.perception.borrowed_per_product=48",
+    "curriculum.perception.epochs=30",
+    "curriculum.ad_utility.enabled=true",
+    "curriculum.ad_utility.epochs=5",
+    "curriculum.teacher.enabled=true",
+    "curriculum.teacher.borrowed_per_product=8",
+    "curriculum.teacher.pairs_per_product=28",
+    "curriculum.teacher.utility_weight=1",
     "reward.image_position=after_text",
     "reward.learning_rate=0.0003",
     "reward.head_lr_scale=10",
@@ -73,10 +73,10 @@ BORROWED40 = [
     *(
         s
         for s in BEST
-        if s.split("=")[0] not in ("reward.ad_utility.epochs", "reward.teacher.borrowed_per_product")
+        if s.split("=")[0] not in ("curriculum.ad_utility.epochs", "curriculum.teacher.borrowed_per_product")
     ),
-    "reward.ad_utility.epochs=2",
-    "reward.teacher.borrowed_per_product=40",
+    "curriculum.ad_utility.epochs=2",
+    "curriculum.teacher.borrowed_per_product=40",
 ]
 
 BIG = ["world.n_products=1500", "world.n_events=30000000"]
@@ -235,16 +235,18 @@ def rm_step(model: Path, world: Path, overrides: list[str], out: Path, shared: P
     def train() -> None:
         from dataclasses import replace
 
+        from caig.data.event_pairs import pairs_from_events
         from caig.logs import setup_logging
         from caig.profile import load_profile
-        from caig.reward.pairs_dataset import attach_sources
-        from caig.reward.trainer import train_reward_model
-        from caig.reward.world_pairs import pairs_from_events
+        from caig.reward.curriculum.jobs import train_with_curriculum
+        from caig.reward.data import attach_sources
 
         setup_logging()
-        config = replace(load_profile("local", overrides).reward, seed=0)
+        profile = load_profile("local", overrides)
+        config = replace(profile.reward, seed=0)
         pairs, _ = pairs_from_events(world, config.train_pairs)
-        train_reward_model(model, attach_sources(pairs, world), config, out, data_dir=world, shared=shared)
+        source = attach_sources(pairs, world)
+        train_with_curriculum(model, source, config, profile.curriculum, out, data_dir=world, shared=shared)
 
     text = f"train an RM (seed 0) from {model} on {world}'s pairs {' '.join(with_sets(overrides))} -> {out}"
     return Step(text, call=train)
@@ -257,7 +259,7 @@ def readers_steps(root: Path) -> list[Step]:
             sys.executable, os.path.relpath(HERE / "rm_perception_bound.py"), "--model", str(root / pm / "model"),
             "--train-world", str(root / "w10"), "--test-world", str(root / "w1big"), "--out", str(root / "readers"),
             "--cnn-epochs", "0", "--threads", "1", "--keep", str(root / "readers"), "--name", name,
-            *with_sets([f"reward.image_side={side}", "reward.perception.borrowed_per_product=48", "reward.perception.epochs=30"]),
+            *with_sets([f"reward.image_side={side}", "curriculum.perception.borrowed_per_product=48", "curriculum.perception.epochs=30"]),
         ]  # fmt: skip
         done = root / "readers" / f"{name}_tiny_tower.npz"
         steps.append(Step(" ".join(["python", *argv[1:]]), argv=argv, done=done))

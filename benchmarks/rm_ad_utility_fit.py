@@ -4,7 +4,7 @@
 included, so two RMs trained with different ``teacher.borrowed_per_product`` are measured on different ads.
 This scores every ``--rm`` again on one set: the held-out products of the RM's own seed (the split the stage
 used), the teacher refitted on ``--train-world``'s logged pairs (logs and descriptions, never the oracle),
-and reports ``caig.reward.ad_utility.held_out_fit``: all held-out ads with ``--borrowed`` borrowed
+and reports ``caig.reward.curriculum.ad_utility.held_out_fit``: all held-out ads with ``--borrowed`` borrowed
 backgrounds per product, their own creatives only, and within each product; and how the teacher's utility of
 the world's own creatives splits into words alone, category x words and colour x words
 (``DescriptionTeacher.utility_parts``). Writes ``NAME.json``.
@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 from provenance import provenance
 
+from caig.data.event_pairs import pairs_from_events
 from caig.logs import setup_logging
-from caig.reward.ad_utility import ad_utility_source, held_out_fit
-from caig.reward.curriculum import teacher_and_ads
-from caig.reward.pairs_dataset import attach_sources
-from caig.reward.teacher import DescriptionTeacher
-from caig.reward.trainer import load_reward_model
-from caig.reward.world_pairs import pairs_from_events
+from caig.reward.curriculum.ad_utility import ad_utility_source, held_out_fit
+from caig.reward.curriculum.stages import teacher_and_ads, trained_curriculum
+from caig.reward.curriculum.teacher import DescriptionTeacher
+from caig.reward.data import attach_sources
+from caig.reward.io import load_reward_model
 from caig.typed_config import as_dict
 
 
@@ -52,19 +52,24 @@ def main() -> None:
     results, teacher_utility, fitted = [], None, {}
     with tempfile.TemporaryDirectory() as scratch:
         for rm_dir in args.rm:
-            model, processor, trained = load_reward_model(rm_dir)
-            config = replace(trained, teacher=replace(trained.teacher, borrowed_per_product=args.borrowed))
+            model, processor, config = load_reward_model(rm_dir)
+            trained = trained_curriculum(rm_dir)
+            curriculum = replace(
+                trained, teacher=replace(trained.teacher, borrowed_per_product=args.borrowed)
+            )
             # RMs of one seed and pair rule share the training pairs, the fitted teacher and its ads
-            key = json.dumps([as_dict(config.train_pairs), as_dict(config.teacher), config.seed])
+            key = json.dumps([as_dict(config.train_pairs), as_dict(curriculum.teacher), config.seed])
             if key not in fitted:
                 pairs, _ = pairs_from_events(args.train_world, config.train_pairs)
                 source = attach_sources(pairs, args.train_world)
                 fitted[key] = (
                     source,
-                    *teacher_and_ads(source, config, args.train_world, Path(scratch), args.shared),
+                    *teacher_and_ads(
+                        source, config, curriculum, args.train_world, Path(scratch), args.shared
+                    ),
                 )
             source, teacher, ads = fitted[key]
-            held_out_share = config.ad_utility.held_out_share
+            held_out_share = curriculum.ad_utility.held_out_share
             ads_source = ad_utility_source(teacher, ads, source.products, held_out_share, config.seed)
             fit = held_out_fit(model, ads_source, processor, config)
             teacher_utility = teacher_utility or utility_variance(teacher, ads[~ads["borrowed"]])

@@ -26,11 +26,11 @@ from provenance import provenance
 
 def measure(model: Path, world: Path, pairs: int, overrides: list[str], per_batch: bool) -> dict:
     """One mode, in this process."""
+    from caig.data.event_pairs import pairs_from_events
     from caig.mllm.build import load_model
     from caig.profile import load_profile
-    from caig.reward.pairs_dataset import attach_sources
-    from caig.reward.trainer import stage_examples
-    from caig.reward.world_pairs import pairs_from_events
+    from caig.reward.data import attach_sources
+    from caig.reward.trainer import pair_examples
 
     config = load_profile("local", overrides).reward
     if per_batch:
@@ -41,7 +41,7 @@ def measure(model: Path, world: Path, pairs: int, overrides: list[str], per_batc
     process = psutil.Process()
     before = process.memory_info().rss
     started = time.perf_counter()
-    examples, collate = stage_examples(source, processor, config)
+    examples, collate = pair_examples(source, processor, config)
     prepare = time.perf_counter() - started
     added = process.memory_info().rss - before
     batches = range(0, min(len(examples), 16 * config.batch_size), config.batch_size)

@@ -2,7 +2,7 @@
 
 Random weights built from configs (no download), bf16, LoRA r=128 / alpha=256 on the language model's
 q/k/v/o/gate/up/down, gradient checkpointing, the RM exactly as ``caig.reward`` builds it
-(``caig.reward.wrap.build_reward_model``: classification + CTR heads on the last real token) and its loss
+(``caig.reward.model.build_reward_model``: classification + CTR heads on the last real token) and its loss
 (``caig.reward.loss.reward_loss``, CE + 0.5 MSE). Each sample is two 512x512 ads joined side by side
 (1024x512): LLaVA-NeXT's anyres turns it into a base view plus two 336x336 tiles. Inputs are synthetic token
 ids with the right number of image tokens (the tokenizer is not needed for timing).
@@ -14,7 +14,7 @@ with the checkpointing recompute), and peak memory.
     PYTHONPATH=src python3 benchmarks/rm_gpu.py --out benchmarks/results
     PYTHONPATH=src python3 benchmarks/rm_gpu.py --cpu-smoke --out /tmp/rm-gpu-smoke
 
-Needs torch, transformers, peft, numpy and pillow only (plus ``caig.reward``'s model, loss, wrap, config).
+Needs torch, transformers, peft, numpy and pillow only (plus ``caig.reward``'s model, inputs, loss, config).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNe
 
 from caig.reward.config import RewardConfig  # noqa: E402
 from caig.reward.loss import reward_loss  # noqa: E402
-from caig.reward.wrap import build_reward_model  # noqa: E402
+from caig.reward.model import build_reward_model  # noqa: E402
 
 IMAGE_TOKEN = 32000  # LLaVA-v1.6-vicuna's <image> id (vocab 32064)
 

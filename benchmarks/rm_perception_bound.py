@@ -1,6 +1,6 @@
 """How well must the RM see? The description teacher's pair accuracy when it reads words PREDICTED from pixels.
 
-The description teacher (``caig.reward.teacher``, fitted on the training world's logs) ranks the held-out
+The description teacher (``caig.reward.curriculum.teacher``, fitted on the training world's logs) ranks the held-out
 world's test pairs well from the creatives' own words (skill 0.73 on 260 pairs, 0.62 / 0.69 on 2,667 by
 its two targets). An image RM can do no better
 than its reading of those words. This benchmark trains word readers on the training world's ads and feeds
@@ -8,14 +8,14 @@ the words they read on the held-out world's ads to the teacher (with the product
 the teacher uses them):
 
 - ``words``: the creatives' own descriptions (the reference);
-- ``tiny_tower``: the RM's own vision tower and projector after ``reward.perception`` (``train_perception``
-  from ``--model``, with ``reward.perception.borrowed_per_product`` backgrounds when set), read by its word probe;
+- ``tiny_tower``: the RM's own vision tower and projector after ``curriculum.perception`` (``train_perception``
+  from ``--model``, with ``curriculum.perception.borrowed_per_product`` backgrounds when set), read by its word probe;
 - ``cnn``: a small convolutional net on the same ``image_side`` pixels (a diagnostic of what the pixels
   allow, not a part of the RM).
 
 Per reader: word F1 on the held-out world (and its 12 worst words), the correlation of its utilities with the
 reference's, and pair accuracy and skill on the test pairs (``data.pairs``) and on the broader pairs of the
-training rule, with the words composed by both teachers (``reward.teacher.target``: ``pairs``, keys
+training rule, with the words composed by both teachers (``curriculum.teacher.target``: ``pairs``, keys
 unprefixed, and ``ctr``, keys ``ctr_...``), from the words read (probability > 0.5) and, keys ``soft_...``,
 from the reader's probabilities: the teacher's utility is linear in the words, so composing the probabilities
 gives the expected utility given the pixels, which is what an RM regressing that utility can at best learn.
@@ -48,12 +48,14 @@ from provenance import provenance
 from torch import nn
 from tqdm import tqdm
 
+from caig.data.event_pairs import pairs_from_events
 from caig.logs import setup_logging
 from caig.mllm.build import load_model
 from caig.profile import load_profile
 from caig.reward.config import RewardConfig
-from caig.reward.evaluate import world_ceiling
-from caig.reward.perception import (
+from caig.reward.curriculum.ads import creatives_with_products
+from caig.reward.curriculum.config import PerceptionConfig
+from caig.reward.curriculum.perception import (
     ad_pixels,
     background_words,
     open_ad,
@@ -61,9 +63,9 @@ from caig.reward.perception import (
     train_perception,
     word_f1,
 )
-from caig.reward.teacher import DescriptionTeacher, creatives_with_products, fit_teacher
-from caig.reward.trainer import training_device
-from caig.reward.world_pairs import pairs_from_events
+from caig.reward.curriculum.teacher import DescriptionTeacher, fit_teacher
+from caig.reward.evaluate import world_ceiling
+from caig.reward.model import training_device
 from caig.typed_config import as_dict
 from caig.world.vocabulary import GROUPS, terms_in_group
 
@@ -112,11 +114,11 @@ def main() -> None:
     train_ads = creatives_with_products(args.train_world)
     test_ads = creatives_with_products(args.test_world)
     teachers = {  # both targets compose the same words (README "A teacher from every creative's clicks")
-        target: fit_teacher(train_pairs, train_ads, replace(reward.teacher, target=target))
+        target: fit_teacher(train_pairs, train_ads, replace(profile.curriculum.teacher, target=target))
         for target in ("pairs", "ctr")
     }
     teacher = teachers["pairs"]  # its vocabulary is the readers'; both teachers share it
-    vocabulary, targets = background_words(train_ads["description"], reward.perception.min_df)
+    vocabulary, targets = background_words(train_ads["description"], profile.curriculum.perception.min_df)
     if vocabulary != list(teacher.vectorizer.get_feature_names_out()):
         raise SystemExit(
             "perception.min_df and teacher.min_df must match: the readers name the teacher's words"
@@ -160,7 +162,7 @@ def main() -> None:
     for kept in args.probabilities:
         rows.append(measure(kept.stem, kept_probabilities(kept, test_ads.index), 0.0))
     if args.tower:
-        rows.append(tower_row(args, reward, test_paths, measure))
+        rows.append(tower_row(args, reward, profile.curriculum.perception, test_paths, measure))
     if args.cnn_epochs > 0:
         t0 = time.perf_counter()
         probabilities = cnn_reader(
@@ -187,7 +189,7 @@ def main() -> None:
         "goal": "an RM reaching test_skill >= 0.6 needs a reader at least this good",
         "readers": rows,
         "image_side": reward.image_side,
-        "perception": as_dict(reward.perception),
+        "perception": as_dict(profile.curriculum.perception),
         "cnn": {"epochs": args.cnn_epochs, "width": args.cnn_width},
         "overrides": args.overrides,
         "seconds": round(time.perf_counter() - started, 1),
@@ -201,16 +203,20 @@ def main() -> None:
 
 
 def tower_row(
-    args: argparse.Namespace, reward: RewardConfig, test_paths: list[str], measure: Callable
+    args: argparse.Namespace,
+    reward: RewardConfig,
+    perception: PerceptionConfig,
+    test_paths: list[str],
+    measure: Callable,
 ) -> dict:
     """The tiny tower's reader: perception from ``--model`` on the training world, words read on the test world."""
     t0 = time.perf_counter()
     llava, processor = load_model(args.model)
     llava.to(training_device())  # perception trains where the model is: the GPU where there is one
-    with tempfile.TemporaryDirectory() as borrowed_dir:  # reward.perception.borrowed_per_product's ads
-        borrowed = perception_borrowed(args.train_world, reward.perception, Path(borrowed_dir), reward.seed)
+    with tempfile.TemporaryDirectory() as borrowed_dir:  # curriculum.perception.borrowed_per_product's ads
+        borrowed = perception_borrowed(args.train_world, perception, Path(borrowed_dir), reward.seed)
         reader, summary = train_perception(
-            llava, processor, args.train_world, reward.perception, reward.image_side, reward.seed, borrowed
+            llava, processor, args.train_world, perception, reward.image_side, reward.seed, borrowed
         )
     logits = reader.logits(llava, ad_pixels(processor, test_paths, reward.image_side))
     row = measure("tiny_tower", torch.sigmoid(logits).cpu().numpy(), time.perf_counter() - t0)

@@ -2,7 +2,8 @@
 
 Training pairs come from the logs of ``--train-world`` with the RM's TRAINING rule (``reward.train_pairs``);
 test pairs from the logs of ``--test-world`` (another world seed of the same market) with the paper's TEST
-rule (``data.pairs``). For each training seed: ``train_reward_model`` from ``--model``, then both-order
+rule (``data.pairs``). For each training seed: the profile's curriculum and the logged pairs from ``--model``
+(``caig.reward.curriculum.stages.build_stages``, ``caig.reward.trainer.train_stages``), then both-order
 scoring of the test pairs. The ceiling is the test world's Bayes pair accuracy (the oracle, evaluation only);
 ``skill = (pair_accuracy - 0.5) / (ceiling - 0.5)``. Writes ``rm_skill.json``.
 
@@ -31,14 +32,18 @@ import torch
 from provenance import provenance
 
 from caig.data.config import PairRuleConfig
+from caig.data.event_pairs import pairs_from_events
 from caig.logs import setup_logging
 from caig.profile import load_profile
 from caig.reward.config import RewardConfig
+from caig.reward.curriculum.config import CurriculumConfig
+from caig.reward.curriculum.stages import build_stages, recorded, trained_curriculum
+from caig.reward.data import PairSource, attach_sources
 from caig.reward.evaluate import score_and_measure, world_ceiling
-from caig.reward.pairs_dataset import PairSource, attach_sources
-from caig.reward.scoring import RewardScorer, pair_metrics, skill
-from caig.reward.trainer import load_reward_config, load_reward_model, train_reward_model
-from caig.reward.world_pairs import pairs_from_events
+from caig.reward.io import load_reward_config, load_reward_model
+from caig.reward.metrics import pair_metrics, skill
+from caig.reward.scoring import RewardScorer
+from caig.reward.trainer import MeasuredStage, train_stages
 from caig.typed_config import as_dict
 
 
@@ -68,7 +73,7 @@ def main() -> None:
     parser.add_argument(
         "--shared",
         type=Path,
-        help="keep and reuse borrowed renders and perceived towers here (caig.reward.shared_stages), e.g. "
+        help="keep and reuse borrowed renders and perceived towers here (caig.reward.curriculum.shared), e.g. "
         "across the processes of two Table 1 rows of one seed",
     )
     parser.add_argument(
@@ -97,14 +102,22 @@ def main() -> None:
         config = replace(profile.reward, seed=seed)
         rm_dir = args.work / f"seed{seed}"
         if args.rescore:  # trained already: score it on this test world
-            check_same_config(rm_dir, config)
+            check_same_config(rm_dir, config, profile.curriculum)
             summary = json.loads((rm_dir / "train.json").read_text())
         else:
-            sets = {"test": (test, ceiling), "broad": (broad, broad_ceiling)}
-            summary = train_reward_model(
-                args.model, train, config, rm_dir, data_dir=args.train_world, shared=args.shared,
-                after_stage=stage_skill(sets) if args.stage_skill else None,
-            )  # fmt: skip
+            stages = build_stages(
+                train,
+                config,
+                profile.curriculum,
+                args.train_world,
+                rm_dir,
+                args.shared,
+                start_model=args.model,
+            )
+            if args.stage_skill:  # scored after every stage that trains the heads (not perception's)
+                measure = stage_skill({"test": (test, ceiling), "broad": (broad, broad_ceiling)})
+                stages = [s if s.name == "perception" else MeasuredStage(s, measure) for s in stages]
+            summary = train_stages(args.model, stages, config, rm_dir, recorded(profile.curriculum))
         scorer = RewardScorer(*load_reward_model(rm_dir))
         metrics, _ = score_and_measure(scorer, test, ceiling)
         if broad:
@@ -144,6 +157,7 @@ def main() -> None:
         "goal": "skill_mean >= 0.6",
         "runs": runs,
         "reward_config": as_dict(profile.reward),
+        "curriculum_config": as_dict(profile.curriculum),
         "overrides": args.overrides,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
@@ -156,14 +170,15 @@ def main() -> None:
     print(json.dumps({k: v for k, v in result.items() if k not in ("runs", "reward_config")}, indent=2))
 
 
-def check_same_config(rm_dir: Path, config: RewardConfig) -> None:
+def check_same_config(rm_dir: Path, config: RewardConfig, curriculum: CurriculumConfig) -> None:
     """``--rescore`` records this command's settings: refuse an RM trained with others (names the keys)."""
     if not (rm_dir / "train.json").is_file():
         raise SystemExit(
             f"--rescore: {rm_dir} holds no trained RM (train.json); run without --rescore to train it"
         )
-    trained = load_reward_config(rm_dir)
-    differ = sorted(k for k, v in as_dict(trained).items() if as_dict(config)[k] != v)
+    trained = as_dict(load_reward_config(rm_dir)) | as_dict(trained_curriculum(rm_dir))
+    wanted = as_dict(config) | as_dict(curriculum)
+    differ = sorted(k for k, v in trained.items() if wanted[k] != v)
     if differ:
         raise SystemExit(
             f"{rm_dir} was trained with other reward settings ({', '.join(differ)}): pass its --set"
@@ -171,7 +186,7 @@ def check_same_config(rm_dir: Path, config: RewardConfig) -> None:
 
 
 def stage_skill(sets: dict[str, tuple[PairSource | None, float | None]]):
-    """An ``after_stage`` callback: each pair set's accuracy and skill by the classification head (both
+    """A ``MeasuredStage`` measurement: each pair set's accuracy and skill by the classification head (both
     orders) and by the CTR head's margin, after a curriculum stage."""
 
     def measure(name: str, model: Any, processor: Any, config: RewardConfig) -> dict[str, Any]:

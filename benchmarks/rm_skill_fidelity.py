@@ -41,14 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance  # noqa: E402
 from rm_perception_bound import kept_probabilities, pair_accuracy  # noqa: E402
 
+from caig.data.event_pairs import pairs_from_events  # noqa: E402
 from caig.logs import setup_logging  # noqa: E402
 from caig.profile import load_profile  # noqa: E402
-from caig.reward.ad_utility import ad_recipes  # noqa: E402
+from caig.reward.curriculum.ad_utility import ad_recipes  # noqa: E402
+from caig.reward.curriculum.ads import creatives_with_products  # noqa: E402
+from caig.reward.curriculum.teacher import DescriptionTeacher, fit_teacher  # noqa: E402
 from caig.reward.evaluate import world_ceiling  # noqa: E402
-from caig.reward.scoring import RewardScorer, skill  # noqa: E402
-from caig.reward.teacher import DescriptionTeacher, creatives_with_products, fit_teacher  # noqa: E402
-from caig.reward.trainer import load_reward_model  # noqa: E402
-from caig.reward.world_pairs import pairs_from_events  # noqa: E402
+from caig.reward.io import load_reward_model  # noqa: E402
+from caig.reward.metrics import skill  # noqa: E402
+from caig.reward.scoring import RewardScorer  # noqa: E402
 from caig.world.loaded import load_world  # noqa: E402
 
 CORRELATIONS = (1.0, 0.995, 0.99, 0.98, 0.97, 0.96, 0.95, 0.93, 0.9, 0.85, 0.8, 0.75, 0.7)
@@ -106,7 +108,8 @@ def main() -> None:
     train_ads = creatives_with_products(args.train_world)
     train_pairs, _ = pairs_from_events(args.train_world, reward.train_pairs)
     teachers = {
-        t: fit_teacher(train_pairs, train_ads, replace(reward.teacher, target=t)) for t in ("pairs", "ctr")
+        t: fit_teacher(train_pairs, train_ads, replace(profile.curriculum.teacher, target=t))
+        for t in ("pairs", "ctr")
     }
     references = {
         "words_fit_to_true_ctr": measured(

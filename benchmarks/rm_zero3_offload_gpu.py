@@ -4,7 +4,7 @@ optimizer states in host memory): samples/s, peak GPU memory and peak host memor
 The paper trains the RM with full fine-tuning on 8 GPUs; on one 80 GB card the model states alone
 (weights, gradients, Adam: ~113 GiB for LLaVA-v1.6-7B) do not fit, and ``configs/deepspeed/zero3_offload.json``
 keeps them in host memory. The model is built with random weights from configs under ``deepspeed.zero.Init``
-(no whole copy ever materialises), the RM exactly as ``caig.reward.wrap.build_reward_model`` builds it with
+(no whole copy ever materialises), the RM exactly as ``caig.reward.model.build_reward_model`` builds it with
 ``method: full``, its loss (``caig.reward.loss.reward_loss``), and the batch of ``rm_gpu.py`` (two 512x512
 ads side by side, synthetic token ids with the right number of image tokens). DeepSpeed's own estimator
 (``docs/distributed.md``) puts the host memory at ~177 GiB with its 1.5x buffer; a machine with less may
@@ -37,7 +37,7 @@ from transformers import LlavaNextForConditionalGeneration  # noqa: E402
 from caig.distributed import load_deepspeed_config, resolved_deepspeed_config, single_process_environment  # noqa: E402
 from caig.reward.config import RewardConfig  # noqa: E402
 from caig.reward.loss import reward_loss  # noqa: E402
-from caig.reward.wrap import build_reward_model  # noqa: E402
+from caig.reward.model import build_reward_model  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "deepspeed" / "zero3_offload.json"
 

@@ -40,8 +40,8 @@ from provenance import provenance  # noqa: E402
 from caig.mllm.build import make_processor  # noqa: E402
 from caig.mllm.tokenizer import static_corpus, train_tokenizer  # noqa: E402
 from caig.reward.config import RewardConfig  # noqa: E402
+from caig.reward.model import build_reward_model  # noqa: E402
 from caig.reward.scoring import RewardScorer  # noqa: E402
-from caig.reward.wrap import build_reward_model  # noqa: E402
 from caig.serving import payloads  # noqa: E402
 from caig.serving.config import ServingConfig  # noqa: E402
 from caig.serving.pm_service import PromptService  # noqa: E402

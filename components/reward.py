@@ -8,19 +8,23 @@ from caig.orchestration.images import train_image
 
 @dsl.component(base_image=train_image(), install_kfp_package=False)
 def train_rm(profile: str, world: Input[Dataset], pairs: Input[Dataset], pm: Input[Model], rm: Output[Model]):
-    """``caig.reward.trainer.train_reward_model`` on the train pairs, starting from the pre-trained PM."""
+    """``caig.reward.curriculum.jobs.train_rm`` (``caig rm train``) on the train pairs, starting from the
+    pre-trained PM."""
     from pathlib import Path
 
     from caig.logs import setup_logging
     from caig.orchestration.params import profile_from_parameter
-    from caig.reward.pairs_dataset import load_pair_source
-    from caig.reward.trainer import train_reward_model
+    from caig.reward.curriculum.jobs import train_rm
 
     setup_logging()
-    config = profile_from_parameter(profile).reward
-    source = load_pair_source(Path(pairs.path), Path(world.path), split="train")
-    result = train_reward_model(
-        Path(pm.path) / "model", source, config, Path(rm.path), data_dir=Path(world.path)
+    config = profile_from_parameter(profile)
+    result = train_rm(
+        Path(pm.path) / "model",
+        Path(pairs.path),
+        Path(world.path),
+        config.reward,
+        config.curriculum,
+        Path(rm.path),
     )
     rm.metadata.update({k: result[k] for k in ("pairs", "steps", "train_loss", "method", "head")})
 
@@ -56,29 +60,27 @@ def rm_ablation(
     table: Output[Dataset],
     summary: Output[Metrics],
 ):
-    """Table 1's analogue with ``caig.reward.ablation.run_ablation``: ``reward.ablation_rows`` x ``reward.ablation_seeds``."""
+    """Table 1's analogue with ``caig.reward.curriculum.jobs.rm_ablation`` (``caig rm ablation``):
+    ``reward.ablation_rows`` x ``reward.ablation_seeds``."""
     from pathlib import Path
 
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.params import profile_from_parameter
-    from caig.reward.ablation import run_ablation
-    from caig.reward.evaluate import world_ceiling
-    from caig.reward.pairs_dataset import load_pair_source
+    from caig.reward.curriculum.jobs import rm_ablation
 
     setup_logging()
-    config = profile_from_parameter(profile).reward
-    train = load_pair_source(Path(pairs.path), Path(world.path), split="train")
-    test = load_pair_source(Path(pairs.path), Path(world.path), split="test")
-    result = run_ablation(
-        config,
+    config = profile_from_parameter(profile)
+    pairs_dir, world_dir = Path(pairs.path), Path(world.path)
+    result = rm_ablation(
+        config.reward,
+        config.curriculum,
         Path(base.path),
         Path(pm.path) / "model",
-        train,
-        test,
+        pairs_dir,
+        pairs_dir,
+        world_dir,
         Path(table.path),
-        ceiling=world_ceiling(Path(world.path), test.pairs),
-        data_dir=Path(world.path),
     )
     rows = {f"row{r['index']}": r["pair_accuracy_mean"] for r in result["rows"]}
     record_metrics(

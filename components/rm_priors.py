@@ -16,7 +16,8 @@ def rank_creatives(
     priors: Output[Dataset],
     summary: Output[Metrics],
 ):
-    """``caig.orchestration.rm_priors.score_creatives``: ``rm_priors.parquet`` and ``ranking.parquet``.
+    """``caig.orchestration.rm_priors.rank_into_priors`` (``caig rm priors``): ``rm_priors.parquet`` and
+    ``ranking.parquet``.
 
     ``rm``: the RM's directory, ``pvc://<runs volume>/<run>`` or empty for the latest registered run
     (``caig.orchestration.storage.resolve_model``, on the runs volume mounted on this step)."""
@@ -26,20 +27,18 @@ def rank_creatives(
     from caig.logs import setup_logging
     from caig.orchestration.metrics import record_metrics
     from caig.orchestration.params import parse_as_of, profile_from_parameter
-    from caig.orchestration.rm_priors import score_creatives, write_priors
+    from caig.orchestration.rm_priors import rank_into_priors
     from caig.orchestration.storage import resolve_model
-    from caig.reward.scoring import RewardScorer
 
     setup_logging()
     orchestration = profile_from_parameter(profile).orchestration
-    config = orchestration.refresh
-    result = score_creatives(
-        RewardScorer.from_dir(resolve_model(rm, "rm", orchestration, "rm")),
+    counts = rank_into_priors(
+        resolve_model(rm, "rm", orchestration, "rm"),
         Path(world.path),
-        read_stats(Path(stats.path)),
-        config,
+        Path(priors.path),
+        orchestration.refresh,
         parse_as_of(as_of),
+        stats=read_stats(Path(stats.path)),
     )
-    counts = write_priors(result, Path(priors.path))
     priors.metadata.update({"creatives": counts["creatives_scored"]})
     record_metrics(summary, "priors", counts)

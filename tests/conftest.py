@@ -63,7 +63,8 @@ def models(tmp_path_factory: pytest.TempPathFactory, generate_profile: Profile, 
     and ranking."""
     from caig.mllm.build import build_tiny, load_model, save_model
     from caig.reward.config import RewardConfig
-    from caig.reward.trainer import build_reward_model, save_reward_model
+    from caig.reward.io import save_reward_model
+    from caig.reward.model import build_reward_model
 
     root = tmp_path_factory.mktemp("generate-models")
     model, processor = build_tiny(generate_profile.mllm, small_world_dir)

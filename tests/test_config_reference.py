@@ -120,7 +120,7 @@ def test_comment_styles_of_the_config_files(tmp_path, monkeypatch):
 def test_sections_walk_lists_maps_and_optional_sections():
     keys = {s.key: s for s in sections()}
     assert keys[""].cls is Profile
-    assert "reward.teacher" in keys and "data.pairs" in keys
+    assert "curriculum.teacher" in keys and "data.pairs" in keys
     assert keys["orchestration.gpu.tolerations[]"].note.startswith("A list")
     assert keys["orchestration.step_resources.<name>"].note.startswith("A map")
     assert keys["mllm.random_weights"].note.startswith("Null unless set")
@@ -142,7 +142,7 @@ def test_the_reference_has_a_row_for_every_key_with_its_default_and_doc():
             rows = [line for line in page.splitlines() if line.startswith(f"| `{key}` |")]
             assert len(rows) == 1, key
             assert markdown_text(docs[f.name]) in rows[0], key
-    (row,) = [line for line in page.splitlines() if line.startswith("| `reward.teacher.target` |")]
+    (row,) = [line for line in page.splitlines() if line.startswith("| `curriculum.teacher.target` |")]
     assert '`"pairs"`' in row and '"pairs" or "ctr"' in row
     (row,) = [line for line in page.splitlines() if line.startswith("| `mllm.preset` |")]
     assert 'production: `"llava-v1.6-7b"`' in row

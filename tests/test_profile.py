@@ -15,7 +15,10 @@ def test_local_and_production_profiles_load():
     assert local.world.n_products < production.world.n_products
     # the paper's test rule for the RM's test pairs, its train rule for the training pairs
     assert (production.data.pairs.min_impressions, production.data.pairs.max_ratio) == (1000, 1.2)
-    assert (production.reward.train_pairs.min_impressions, production.reward.train_pairs.max_ratio) == (50, None)
+    assert (production.reward.train_pairs.min_impressions, production.reward.train_pairs.max_ratio) == (
+        50,
+        None,
+    )
 
 
 def test_an_overlay_extends_a_profile_and_changes_only_what_it_says(tmp_path):
@@ -40,8 +43,8 @@ def test_override_sets_a_nested_value():
 
 
 def test_float_in_scientific_notation_without_a_dot_is_a_float():
-    profile = load_profile("local", ["reward.learning_rate=1e-4", "reward.side_warmup.enabled=true"])
-    assert profile.reward.learning_rate == pytest.approx(1e-4) and profile.reward.side_warmup.enabled
+    profile = load_profile("local", ["reward.learning_rate=1e-4", "curriculum.side_warmup.enabled=true"])
+    assert profile.reward.learning_rate == pytest.approx(1e-4) and profile.curriculum.side_warmup.enabled
     with pytest.raises(UserError, match=r"reward\.learning_rate' must be float, got str 'fast'"):
         load_profile("local", ["reward.learning_rate=fast"])
 
@@ -63,6 +66,42 @@ def test_wrong_type_names_key_and_expected_type(tmp_path):
 def test_bad_override_key_is_named():
     with pytest.raises(UserError, match=r"unknown key 'world\.nope'"):
         load_profile("local", ["world.nope=3"])
+
+
+@pytest.mark.parametrize("old", ["perception", "ad_utility", "side_warmup", "teacher"])
+def test_a_moved_key_names_its_new_place_in_one_line(tmp_path, old):
+    """The RM's curriculum left the reward section: a profile or an override that still sets it is told where."""
+    path = tmp_path / "old.yaml"
+    path.write_text(f"extends: local\nreward:\n  learning_rate: 0.001\n  {old}:\n    enabled: true\n")
+    for make in (
+        lambda: load_profile(str(path)),
+        lambda: load_profile("local", [f"reward.{old}.enabled=true"]),
+    ):
+        with pytest.raises(UserError) as err:
+            make()
+        message = str(err.value)
+        assert f"'reward.{old}' has moved to 'curriculum.{old}'" in message and len(message.splitlines()) == 1
+    assert "old.yaml" in _message(lambda: load_profile(str(path)))
+    assert "--set" not in _message(lambda: load_profile(str(path)))
+    assert f"bad override 'reward.{old}.enabled=true'" in _message(
+        lambda: load_profile("local", [f"reward.{old}.enabled=true"])
+    )
+    assert getattr(load_profile("local", [f"curriculum.{old}.enabled=true"]).curriculum, old).enabled
+
+
+def test_the_curriculum_is_checked_against_the_reward_section():
+    with pytest.raises(UserError, match="head 'text' has no CTR branch") as err:
+        load_profile(
+            "local", ["reward.head=text", "reward.point_weight=0", "curriculum.ad_utility.enabled=true"]
+        )
+    assert len(str(err.value).splitlines()) == 1 and ": : " not in str(err.value)
+    assert load_profile("local", ["reward.head=text", "reward.point_weight=0"]).reward.head == "text"
+
+
+def _message(load) -> str:
+    with pytest.raises(UserError) as err:
+        load()
+    return str(err.value)
 
 
 def test_override_without_equals_explains_the_form():

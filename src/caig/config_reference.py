@@ -33,7 +33,7 @@ from typing import Any, Literal, Union
 class Section:
     """One dataclass as it appears in a profile: its dotted key, class, default instance and doc."""
 
-    key: str  # dotted profile key, e.g. ``reward.teacher``; placeholders: ``<step>``, ``[]``
+    key: str  # dotted profile key, e.g. ``curriculum.teacher``; placeholders: ``<step>``, ``[]``
     cls: type  # the config dataclass
     default: Any  # its default instance at that key (the parent's default, else ``cls()``)
     doc: str  # the doc line of the field that holds it ("" for the profile itself)

@@ -15,6 +15,6 @@ from caig.profile import Profile
 
 def run_demo(profile: Profile, out: Path, seed: int = 0) -> dict:
     """Run ``caig-training`` locally for world ``seed`` into ``out``; return the flat metrics."""
-    from caig.cli.pipeline import run_local_pipeline
+    from caig.orchestration.source import run_local_pipeline
 
     return run_local_pipeline(profile, out, seed=seed)

@@ -27,8 +27,9 @@ from caig.orchestration.config import OrchestrationConfig
 from caig.pcpo.config import PCPOConfig
 from caig.render.config import RenderConfig
 from caig.reward.config import RewardConfig
+from caig.reward.curriculum.config import CurriculumConfig, check_curriculum
 from caig.serving.config import ServingConfig
-from caig.typed_config import as_dict, build_config
+from caig.typed_config import as_dict, build_config, moved_key_message
 from caig.world.config import WorldConfig
 
 CONFIG_DIR_ENV = "CAIG_CONFIG_DIR"
@@ -46,12 +47,17 @@ class Profile:
     mllm: MLLMConfig = field(default_factory=MLLMConfig)  # the multimodal LLM (LLaVA-NeXT) of the PM and RM
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # e-commerce pre-training (Table 3)
     reward: RewardConfig = field(default_factory=RewardConfig)  # the pairwise CTR reward model (Table 1)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)  # the RM's optional stages before
+    #   the logged pairs (off in the paper)
     orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)  # pipeline steps
     render: RenderConfig = field(default_factory=RenderConfig)  # the background generator
     deploy: DeployConfig = field(default_factory=DeployConfig)  # caig deploy / promote and the KFP sync
     pcpo: PCPOConfig = field(default_factory=PCPOConfig)  # PCPO / DPO rounds of the prompt model
     serving: ServingConfig = field(default_factory=ServingConfig)  # the PM, RM and render servers
     generate: GenerateConfig = field(default_factory=GenerateConfig)  # new creatives for the catalog
+
+    def __post_init__(self) -> None:
+        check_curriculum(self.reward, self.curriculum)  # the two sections together
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain data, e.g. to pass to a KFP component as one parameter."""
@@ -165,6 +171,11 @@ def _check_override_path(key: str, override: str) -> None:
         names = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
         if names is None:
             break
+        moved = getattr(cls, "MOVED_KEYS", {})
+        if part in moved:
+            raise UserError(
+                moved_key_message(".".join([*walked, part]), moved[part], f"bad override '{override}'")
+            )
         if part not in names:
             where = ".".join(walked) or "the profile"
             raise UserError(

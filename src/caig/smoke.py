@@ -70,7 +70,7 @@ def run_production_smoke(out: str | Path, overrides: Sequence[str] = ()) -> dict
     """Build the release and the tiny SD pipeline, run caig-training, then caig-refresh and caig-generate with
     the models the training run trained (generate registers into the imported data, last); write
     ``out/metrics.json`` (every run's metrics and step timings)."""
-    from caig.cli.pipeline import run_local_pipeline
+    from caig.orchestration.source import run_local_pipeline
     from caig.render.diffusers_models import build_tiny
 
     out = Path(out)

@@ -31,6 +31,10 @@ def build_config(cls: type, data: Any, where: str, source: str) -> Any:
         raise UserError(f"{source}: '{where}' must be a mapping of keys, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    moved = getattr(cls, "MOVED_KEYS", {})  # keys that moved to another section: name the new place
+    stale = sorted(set(data) & set(moved))
+    if stale:
+        raise UserError(moved_key_message(_join(where, stale[0]), moved[stale[0]], source))
     unknown = sorted(set(data) - set(fields))
     if unknown:
         known = ", ".join(sorted(fields))
@@ -41,7 +45,13 @@ def build_config(cls: type, data: Any, where: str, source: str) -> Any:
     try:
         return cls(**values)
     except (ValueError, TypeError) as err:
-        raise UserError(f"{source}: {where}: {err}") from None
+        raise UserError(f"{source}: {where}: {err}" if where else f"{source}: {err}") from None
+
+
+def moved_key_message(old: str, new: str, source: str) -> str:
+    """The one line that tells a profile (or ``--set``) setting a key that moved where it lives now; a config
+    dataclass lists its moved keys as ``MOVED_KEYS`` (old field name -> new dotted key)."""
+    return f"{source}: '{old}' has moved to '{new}'; write it there (same keys below it)"
 
 
 def _join(where: str, key: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from caig.bandit.config import SimulateConfig
 from caig.bandit.log_replay import REPLAY_SHRINKAGE, logged_arena, replay_regret
+from caig.data.event_pairs import creative_totals_from_events
 from caig.errors import UserError
 from caig.orchestration.prior_calibration import (
     calibrate_priors,
@@ -19,7 +20,6 @@ from caig.orchestration.prior_calibration import (
     priors_table,
     tune_for_regret,
 )
-from caig.reward.world_pairs import creative_totals_from_events
 
 CONFIG = SimulateConfig(n_impressions=20_000, batch_size=100, seed=5)
 

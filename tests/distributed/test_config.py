@@ -21,8 +21,9 @@ from caig.distributed import (
 from caig.errors import UserError
 from caig.mllm.config import PretrainConfig
 from caig.mllm.pretrain import check_sharding
-from caig.reward.config import PerceptionConfig, RewardConfig
-from caig.reward.trainer import deepspeed_config as reward_deepspeed
+from caig.reward.config import RewardConfig
+from caig.reward.curriculum.config import CurriculumConfig, PerceptionConfig
+from caig.reward.curriculum.jobs import check_deepspeed as reward_deepspeed
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"
 
@@ -65,18 +66,18 @@ def test_a_stage_deepspeed_does_not_have_is_refused(tmp_path, stage):
 
 
 def test_zero3_refuses_an_rm_curriculum_stage_that_trains_outside_the_engine():
-    config = RewardConfig(
-        deepspeed_config=str(CONFIGS / "zero3.json"), perception=PerceptionConfig(enabled=True)
-    )
+    config = RewardConfig(deepspeed_config=str(CONFIGS / "zero3.json"))
+    curriculum = CurriculumConfig(perception=PerceptionConfig(enabled=True))
     with pytest.raises(UserError) as err:
-        reward_deepspeed(config)
+        reward_deepspeed(config, curriculum)
     message = str(err.value)
     assert message.startswith("reward.deepspeed_config=") and "ZeRO stage 3" in message
-    assert "reward.perception.enabled=true" in message and "outside the DeepSpeed engine" in message
+    assert "curriculum.perception.enabled=true" in message and "outside the DeepSpeed engine" in message
     assert "zero2.json" in message
     # the same curriculum under ZeRO-2 (no sharded parameters) and the plain RM under ZeRO-3 both start
-    assert reward_deepspeed(dataclasses.replace(config, deepspeed_config=str(CONFIGS / "zero2.json")))
-    assert reward_deepspeed(dataclasses.replace(config, perception=PerceptionConfig())).zero_stage == 3
+    zero2 = dataclasses.replace(config, deepspeed_config=str(CONFIGS / "zero2.json"))
+    assert reward_deepspeed(zero2, curriculum)
+    assert reward_deepspeed(config, CurriculumConfig()).zero_stage == 3
 
 
 def _examples(with_text_only: bool) -> pd.DataFrame:

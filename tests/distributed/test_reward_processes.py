@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from tests.distributed.conftest import run_caig
 
-from caig.reward.world_pairs import pairs_from_events
+from caig.data.event_pairs import pairs_from_events
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"

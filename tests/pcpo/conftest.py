@@ -60,7 +60,8 @@ def rm_dir(tmp_path_factory: pytest.TempPathFactory, pcpo_profile: Profile, pm_d
     """An untrained reward model on the same backbone: enough to exercise the loop's choices."""
     from caig.mllm.build import load_model
     from caig.reward.config import RewardConfig
-    from caig.reward.trainer import build_reward_model, save_reward_model
+    from caig.reward.io import save_reward_model
+    from caig.reward.model import build_reward_model
 
     config = RewardConfig(image_side=32, eval_batch_size=8)
     llava, processor = load_model(pm_dir / "model")

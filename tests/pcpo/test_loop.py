@@ -67,14 +67,15 @@ def test_another_judge_chooses_when_given_and_a_run_without_any_judge_is_refused
 
     import pytest
 
+    from caig.data.event_pairs import pairs_from_events
     from caig.errors import UserError
     from caig.pcpo.rollout import RenderedAd
-    from caig.reward.teacher import creatives_with_products, fit_teacher
-    from caig.reward.world_pairs import pairs_from_events
+    from caig.reward.curriculum.ads import creatives_with_products
+    from caig.reward.curriculum.teacher import fit_teacher
 
     logged, _ = pairs_from_events(small_world_dir, pcpo_profile.reward.train_pairs)
     creatives = creatives_with_products(small_world_dir)
-    teacher = fit_teacher(logged, creatives, replace(pcpo_profile.reward.teacher, min_df=1))
+    teacher = fit_teacher(logged, creatives, replace(pcpo_profile.curriculum.teacher, min_df=1))
     profile = replace(pcpo_profile, pcpo=replace(pcpo_profile.pcpo, rounds=1))
     summary = run_pcpo(profile, pm_dir, None, tmp_path / "t", judge=teacher)
     assert summary["judge"] == "DescriptionTeacher" and summary["rm"] is None

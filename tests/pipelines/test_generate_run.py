@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from tests.conftest import pcpo_run_layout
 
-from caig.cli.pipeline import run_local_pipeline
 from caig.features.priors import read_rm_priors
 from caig.generate.register import GENERATED
+from caig.orchestration.source import run_local_pipeline
 from caig.profile import load_profile
 from caig.world.build import build_world
 
@@ -47,7 +47,8 @@ def trained(tmp_path_factory, location):
     """Untrained tiny PM, a PCPO run's layout on it, and an RM: real generation and ranking."""
     from caig.mllm.build import build_tiny, load_model, save_model
     from caig.reward.config import RewardConfig
-    from caig.reward.trainer import build_reward_model, save_reward_model
+    from caig.reward.io import save_reward_model
+    from caig.reward.model import build_reward_model
 
     profile, data = location
     root = tmp_path_factory.mktemp("generate-models")

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from caig.cli.pipeline import run_local_pipeline
 from caig.features.priors import read_rm_priors
+from caig.orchestration.source import run_local_pipeline
 from caig.profile import load_profile
 from caig.world.build import build_world
 
@@ -45,7 +45,8 @@ def tiny_rm(tmp_path_factory, tiny_profile, new_logs):
     """An untrained tiny RM saved like `caig rm train` writes it: real scoring, arbitrary preferences."""
     from caig.mllm.build import build_tiny
     from caig.reward.config import RewardConfig
-    from caig.reward.trainer import build_reward_model, save_reward_model
+    from caig.reward.io import save_reward_model
+    from caig.reward.model import build_reward_model
 
     config = RewardConfig(image_side=32, eval_batch_size=8)
     llava, processor = build_tiny(tiny_profile.mllm, new_logs)

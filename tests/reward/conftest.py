@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from caig.data.event_pairs import pairs_from_events
 from caig.mllm.build import build_tiny, save_model
 from caig.mllm.config import MLLMConfig
 from caig.reward.config import RewardConfig
-from caig.reward.pairs_dataset import PairSource, attach_sources
-from caig.reward.world_pairs import pairs_from_events
+from caig.reward.data import PairSource, attach_sources
 
 
 @pytest.fixture(scope="session")

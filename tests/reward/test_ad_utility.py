@@ -11,19 +11,22 @@ import torch
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
-from caig.reward.ad_utility import ad_utility_source, encode_ads, held_out_fit
-from caig.reward.config import AdUtilityConfig, RewardConfig, TeacherConfig
-from caig.reward.curriculum import teacher_and_ads, training_stages
+from caig.reward.config import RewardConfig
+from caig.reward.curriculum.ad_utility import ad_utility_source, encode_ads, held_out_fit
+from caig.reward.curriculum.config import AdUtilityConfig, CurriculumConfig, TeacherConfig
+from caig.reward.curriculum.jobs import train_with_curriculum
+from caig.reward.curriculum.side_warmup import mean_luminance
+from caig.reward.curriculum.stages import build_stages, teacher_and_ads
+from caig.reward.model import build_reward_model
 from caig.reward.scoring import RewardScorer
-from caig.reward.side_warmup import mean_luminance
-from caig.reward.trainer import fit_stage, train_reward_model
-from caig.reward.wrap import build_reward_model
 
 
 @pytest.fixture(scope="module")
 def teacher_ads(tmp_path_factory, rm_config, train_pairs, small_world_dir):
-    config = dataclasses.replace(rm_config, teacher=TeacherConfig(min_df=1))
-    return teacher_and_ads(train_pairs, config, small_world_dir, tmp_path_factory.mktemp("ads"))
+    curriculum = CurriculumConfig(teacher=TeacherConfig(min_df=1))
+    return teacher_and_ads(
+        train_pairs, rm_config, curriculum, small_world_dir, tmp_path_factory.mktemp("ads")
+    )
 
 
 def test_utilities_are_the_teachers_standardised_and_held_out_by_product(teacher_ads, train_pairs) -> None:
@@ -58,15 +61,14 @@ def test_each_ad_is_encoded_alone_with_its_utility_twice(tiny_model_dir, teacher
 def test_the_stage_trains_the_ctr_head_on_its_targets_and_measures_held_out_products(
     tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ) -> None:
-    config = dataclasses.replace(
-        rm_config,
-        image_position="after_text",
+    config = dataclasses.replace(rm_config, image_position="after_text")
+    curriculum = CurriculumConfig(
         teacher=TeacherConfig(min_df=1),
         ad_utility=AdUtilityConfig(
             enabled=True, epochs=4.0, learning_rate=1e-3, batch_size=8, held_out_share=0.25
         ),
     )
-    stage = training_stages(train_pairs, config, small_world_dir, tmp_path)[0]
+    stage = build_stages(train_pairs, config, curriculum, small_world_dir, tmp_path)[0]
     assert stage.name == "ad-utility"
     assert stage.config.ce_weight == 0 and stage.config.point_weight == 1 and stage.config.ctr_scale == 1
     # A target the tiny model learns in a few steps (how bright the ad is) in place of the teacher's
@@ -77,7 +79,7 @@ def test_the_stage_trains_the_ctr_head_on_its_targets_and_measures_held_out_prod
     llava, processor = load_model(tiny_model_dir)
     model = build_reward_model(llava, processor, stage.config)
     before = held_out_fit(model, stage.source, processor, stage.config)["held_out_utility_corr"]
-    summary = fit_stage(model, processor, stage, tmp_path)
+    summary, _ = stage.fit(model, processor, tmp_path)
     assert summary["pairs"] == 180 and summary["steps"] == 4 * 23  # 180 training ads, 8 per step
     assert summary["held_out_utility_corr"] > 0.6 and summary["held_out_utility_corr"] > before + 0.3
     held = ads[ads["held_out"]]
@@ -123,8 +125,8 @@ def test_held_out_fit_reads_own_creatives_and_differences_within_each_product(
 def test_borrowed_backgrounds_are_marked_among_the_teachers_ads(
     tmp_path, rm_config, train_pairs, small_world_dir
 ) -> None:
-    config = dataclasses.replace(rm_config, teacher=TeacherConfig(min_df=1, borrowed_per_product=1))
-    _, ads = teacher_and_ads(train_pairs, config, small_world_dir, tmp_path)
+    curriculum = CurriculumConfig(teacher=TeacherConfig(min_df=1, borrowed_per_product=1))
+    _, ads = teacher_and_ads(train_pairs, rm_config, curriculum, small_world_dir, tmp_path)
     assert ads["borrowed"].sum() == ads["product_id"].nunique() == len(ads) - 240
     assert ads.loc[ads["borrowed"]].index.str.startswith("B").all()
     assert not ads.loc[~ads["borrowed"]].index.str.startswith("B").any()
@@ -133,23 +135,23 @@ def test_borrowed_backgrounds_are_marked_among_the_teachers_ads(
 def test_stages_in_order_and_the_data_is_needed(
     tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ):
-    config = dataclasses.replace(
-        rm_config,
-        epochs=0.05,
+    config = dataclasses.replace(rm_config, epochs=0.05)
+    curriculum = CurriculumConfig(
         teacher=TeacherConfig(enabled=True, min_df=1, epochs=0.05),
         ad_utility=AdUtilityConfig(enabled=True, epochs=0.2),
     )
-    summary = train_reward_model(
-        tiny_model_dir, train_pairs, config, tmp_path / "rm", data_dir=small_world_dir
+    summary = train_with_curriculum(
+        tiny_model_dir, train_pairs, config, curriculum, tmp_path / "rm", data_dir=small_world_dir
     )
     assert [s["stage"] for s in summary["stages"]] == ["ad-utility", "teacher", "pairs"]
     assert {"held_out_utility_corr", "held_out_own_utility_corr", "held_out_within_product_corr"} <= set(
         summary["stages"][0]
     )
     with pytest.raises(UserError, match="--world"):
-        training_stages(
+        build_stages(
             train_pairs,
-            dataclasses.replace(rm_config, ad_utility=AdUtilityConfig(enabled=True)),
+            rm_config,
+            CurriculumConfig(ad_utility=AdUtilityConfig(enabled=True)),
             None,
             tmp_path,
         )

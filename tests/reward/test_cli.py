@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from caig.cli import main
+from caig.data.event_pairs import pairs_from_events
 from caig.features.priors import read_rm_priors
-from caig.reward.world_pairs import pairs_from_events
 from caig.world.build import bayes_pair_accuracy
 from caig.world.loaded import load_world
 

@@ -9,21 +9,19 @@ import numpy as np
 import pytest
 
 from caig.errors import UserError
-from caig.reward.config import SideWarmupConfig, TeacherConfig
-from caig.reward.curriculum import training_stages
+from caig.reward.curriculum.config import CurriculumConfig, SideWarmupConfig, TeacherConfig
+from caig.reward.curriculum.stages import build_stages
 
 
 def test_stages_in_order_with_their_own_rates_and_losses(
     tmp_path, rm_config, train_pairs, small_world_dir
 ) -> None:
-    config = dataclasses.replace(
-        rm_config,
-        learning_rate=3e-4,
-        point_weight=0.5,
+    config = dataclasses.replace(rm_config, learning_rate=3e-4, point_weight=0.5)
+    curriculum = CurriculumConfig(
         side_warmup=SideWarmupConfig(enabled=True, max_pairs=10, learning_rate=1e-3),
         teacher=TeacherConfig(enabled=True, min_df=1, epochs=2.0),
     )
-    stages = training_stages(train_pairs, config, small_world_dir, tmp_path)
+    stages = build_stages(train_pairs, config, curriculum, small_world_dir, tmp_path)
     assert [s.name for s in stages] == ["side-warmup", "teacher", "pairs"]
     warm, teacher, pairs = stages
     assert (
@@ -37,23 +35,26 @@ def test_stages_in_order_with_their_own_rates_and_losses(
     assert teacher.source.pairs["p_right"].between(0, 1).all()
     assert all(Path(p).is_file() for p in teacher.source.pairs["left_image_path"].head())
     assert pairs.source is train_pairs and pairs.config is config  # the logged pairs, as configured
-    own_rate = dataclasses.replace(config, teacher=dataclasses.replace(config.teacher, learning_rate=1e-3))
-    _, teacher, pairs = training_stages(train_pairs, own_rate, small_world_dir, tmp_path / "own")
+    own_rate = dataclasses.replace(
+        curriculum, teacher=dataclasses.replace(curriculum.teacher, learning_rate=1e-3)
+    )
+    _, teacher, pairs = build_stages(train_pairs, config, own_rate, small_world_dir, tmp_path / "own")
     assert teacher.config.learning_rate == 1e-3 and pairs.config.learning_rate == 3e-4
 
 
 def test_no_curriculum_is_the_paper_and_the_teacher_needs_the_data(tmp_path, rm_config, train_pairs) -> None:
-    assert [s.name for s in training_stages(train_pairs, rm_config, None, tmp_path)] == ["pairs"]
-    config = dataclasses.replace(rm_config, teacher=TeacherConfig(enabled=True))
+    off = CurriculumConfig()
+    assert [s.name for s in build_stages(train_pairs, rm_config, off, None, tmp_path)] == ["pairs"]
+    curriculum = CurriculumConfig(teacher=TeacherConfig(enabled=True))
     with pytest.raises(UserError, match="--world"):
-        training_stages(train_pairs, config, None, tmp_path)
+        build_stages(train_pairs, rm_config, curriculum, None, tmp_path)
 
 
 def test_teacher_utilities_are_the_ctr_targets_and_agree_with_its_labels(
     tmp_path, rm_config, train_pairs, small_world_dir
 ) -> None:
-    config = dataclasses.replace(rm_config, teacher=TeacherConfig(enabled=True, min_df=1, utility_weight=0.5))
-    teacher, _ = training_stages(train_pairs, config, small_world_dir, tmp_path)
+    curriculum = CurriculumConfig(teacher=TeacherConfig(enabled=True, min_df=1, utility_weight=0.5))
+    teacher, _ = build_stages(train_pairs, rm_config, curriculum, small_world_dir, tmp_path)
     pairs = teacher.source.pairs
     assert (
         teacher.name == "teacher" and teacher.config.point_weight == 0.5 and teacher.config.ctr_scale == 1.0

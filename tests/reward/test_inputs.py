@@ -11,8 +11,8 @@ from PIL import Image
 from caig.errors import UserError
 from caig.mllm.templates import RM_TEMPLATES
 from caig.reward.config import RewardConfig
+from caig.reward.data import read_pairs
 from caig.reward.inputs import answer_token_ids, join_side_by_side, rm_question
-from caig.reward.pairs_dataset import read_pairs
 
 PRODUCT = {
     "title": "classic red sneakers",
@@ -140,8 +140,8 @@ def test_image_after_text_sits_at_a_fixed_distance_from_the_scored_token(tiny_mo
     the caption's length, so a small model can tell which image tokens are the left ad's; the paper's
     ``before_text`` puts a caption of varying length between them."""
     from caig.mllm.build import load_model
+    from caig.reward.data import encode_one
     from caig.reward.inputs import rm_prompt
-    from caig.reward.pairs_dataset import encode_one
 
     _, processor = load_model(tiny_model_dir)
     long_title = {**PRODUCT, "title": "classic red sneakers for long walks in the city and the park"}

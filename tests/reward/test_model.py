@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from caig.mllm.build import load_model
+from caig.reward.data import Collator, encode_pairs
 from caig.reward.model import RewardModel, last_real_index, positions_from_mask
-from caig.reward.pairs_dataset import Collator, encode_pairs
 
 
 def test_last_real_index_right_and_left_padding() -> None:

@@ -12,20 +12,20 @@ import torch
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
-from caig.reward.config import PerceptionConfig
-from caig.reward.inputs import join_side_by_side
-from caig.reward.perception import (
+from caig.reward.curriculum.ads import split_products
+from caig.reward.curriculum.config import CurriculumConfig, PerceptionConfig
+from caig.reward.curriculum.jobs import train_with_curriculum
+from caig.reward.curriculum.perception import (
     ad_pixels,
     background_words,
     image_tokens,
-    open_ad,
     perception_borrowed,
-    split_products,
     train_perception,
     word_f1,
     words_of,
 )
-from caig.reward.trainer import train_reward_model
+from caig.reward.data import open_ad
+from caig.reward.inputs import join_side_by_side
 
 
 def test_background_words_are_multi_hot_over_words_in_enough_descriptions() -> None:
@@ -126,25 +126,24 @@ def test_borrowed_ads_need_descriptions_and_say_which_switch_turns_them_off(tmp_
         tmp_path / "catalog.parquet"
     )
     config = PerceptionConfig(enabled=True, borrowed_per_product=2)
-    with pytest.raises(UserError, match="reward.perception.borrowed_per_product=0"):
+    with pytest.raises(UserError, match="curriculum.perception.borrowed_per_product=0"):
         perception_borrowed(tmp_path, config, tmp_path / "borrowed", seed=0)
 
 
 def test_rm_training_runs_perception_first_and_needs_the_data(
     tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ) -> None:
-    config = dataclasses.replace(
-        rm_config,
-        epochs=0.05,
-        perception=PerceptionConfig(enabled=True, epochs=1.0, batch_size=64, borrowed_per_product=1),
+    config = dataclasses.replace(rm_config, epochs=0.05)
+    curriculum = CurriculumConfig(
+        perception=PerceptionConfig(enabled=True, epochs=1.0, batch_size=64, borrowed_per_product=1)
     )
-    summary = train_reward_model(
-        tiny_model_dir, train_pairs, config, tmp_path / "rm", data_dir=small_world_dir
+    summary = train_with_curriculum(
+        tiny_model_dir, train_pairs, config, curriculum, tmp_path / "rm", data_dir=small_world_dir
     )
     assert [s["stage"] for s in summary["stages"]] == ["perception", "pairs"]
     assert summary["stages"][0]["borrowed_ads"] > 0
     with pytest.raises(UserError, match="--world"):
-        train_reward_model(tiny_model_dir, train_pairs, config, tmp_path / "rm2")
+        train_with_curriculum(tiny_model_dir, train_pairs, config, curriculum, tmp_path / "rm2")
 
 
 def test_config_refuses_bad_values() -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from caig.reward.scoring import RewardScorer, pair_metrics, skill
+from caig.reward.metrics import pair_metrics, skill
+from caig.reward.scoring import RewardScorer
 
 
 def test_swap_consistent_model_counts_once_per_pair() -> None:
@@ -45,7 +46,7 @@ def test_skill() -> None:
 def test_ctr_margin_is_swap_consistent(tiny_model_dir, rm_config, train_pairs) -> None:
     """The CTR head's margin averages both orders: showing every pair swapped negates it exactly."""
     from caig.mllm.build import load_model
-    from caig.reward.wrap import build_reward_model
+    from caig.reward.model import build_reward_model
 
     llava, processor = load_model(tiny_model_dir)
     config = dataclasses.replace(rm_config, template=0)

@@ -11,17 +11,16 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from caig.reward.config import PerceptionConfig, TeacherConfig
-from caig.reward.shared_stages import fingerprint, load_perceived, shared_dir
-from caig.reward.trainer import HEADS_FILE, train_reward_model
+from caig.reward.curriculum.config import CurriculumConfig, PerceptionConfig, TeacherConfig
+from caig.reward.curriculum.jobs import train_with_curriculum
+from caig.reward.curriculum.shared import fingerprint, load_perceived, shared_dir
+from caig.reward.io import HEADS_FILE
 
 
 @pytest.fixture(scope="module")
 def shared_config(rm_config):
-    """Perception and the teacher on, each with borrowed renders, everything short."""
-    return dataclasses.replace(
-        rm_config,
-        epochs=0.1,
+    """Perception and the teacher on, each with borrowed renders, everything short: (reward, curriculum)."""
+    return dataclasses.replace(rm_config, epochs=0.1), CurriculumConfig(
         perception=PerceptionConfig(enabled=True, epochs=1.0, batch_size=64, borrowed_per_product=1),
         teacher=TeacherConfig(
             enabled=True, epochs=0.1, min_df=1, borrowed_per_product=1, pairs_per_product=2
@@ -44,12 +43,14 @@ def test_a_second_rm_reuses_the_tower_and_renders_and_ends_where_training_afresh
     tmp_path, tiny_model_dir, shared_config, train_pairs, small_world_dir
 ) -> None:
     shared = tmp_path / "shared"
-    afresh = train_reward_model(tiny_model_dir, train_pairs, shared_config, tmp_path / "a", small_world_dir)
-    first = train_reward_model(
-        tiny_model_dir, train_pairs, shared_config, tmp_path / "b", small_world_dir, shared=shared
+    afresh = train_with_curriculum(
+        tiny_model_dir, train_pairs, *shared_config, tmp_path / "a", small_world_dir
     )
-    second = train_reward_model(
-        tiny_model_dir, train_pairs, shared_config, tmp_path / "c", small_world_dir, shared=shared
+    first = train_with_curriculum(
+        tiny_model_dir, train_pairs, *shared_config, tmp_path / "b", small_world_dir, shared=shared
+    )
+    second = train_with_curriculum(
+        tiny_model_dir, train_pairs, *shared_config, tmp_path / "c", small_world_dir, shared=shared
     )
     assert "reused_from" not in afresh["stages"][0] and "reused_from" not in first["stages"][0]
     assert second["stages"][0]["stage"] == "perception"
@@ -70,10 +71,18 @@ def test_another_seed_or_start_model_trains_its_own_tower(
     tmp_path, tiny_model_dir, shared_config, train_pairs, small_world_dir
 ) -> None:
     shared = tmp_path / "shared"
+    reward, curriculum = shared_config
+    curriculum = dataclasses.replace(curriculum, teacher=TeacherConfig())
     for seed in (0, 1):
-        config = dataclasses.replace(shared_config, seed=seed, teacher=TeacherConfig())
-        summary = train_reward_model(
-            tiny_model_dir, train_pairs, config, tmp_path / f"s{seed}", small_world_dir, shared=shared
+        config = dataclasses.replace(reward, seed=seed)
+        summary = train_with_curriculum(
+            tiny_model_dir,
+            train_pairs,
+            config,
+            curriculum,
+            tmp_path / f"s{seed}",
+            small_world_dir,
+            shared=shared,
         )
         assert "reused_from" not in summary["stages"][0]
     assert len(list(shared.glob("perception-*"))) == 2
@@ -83,16 +92,16 @@ def test_another_seed_or_start_model_trains_its_own_tower(
     save_file(
         {k: v + 0.01 for k, v in weights.items()}, str(other_model / "model.safetensors"), {"format": "pt"}
     )
-    config = dataclasses.replace(shared_config, teacher=TeacherConfig())
-    summary = train_reward_model(
-        other_model, train_pairs, config, tmp_path / "p", small_world_dir, shared=shared
+    config = reward
+    summary = train_with_curriculum(
+        other_model, train_pairs, config, curriculum, tmp_path / "p", small_world_dir, shared=shared
     )
     assert "reused_from" not in summary["stages"][0]  # its own tower ...
     assert len(list(shared.glob("perception-*"))) == 3
     assert len(list(shared.glob("borrowed-*"))) == 2  # ... from the same renders
     lora = dataclasses.replace(config, method="lora")  # LoRA freezes the tower: not the full RM's perception
-    summary = train_reward_model(
-        tiny_model_dir, train_pairs, lora, tmp_path / "lora", small_world_dir, shared=shared
+    summary = train_with_curriculum(
+        tiny_model_dir, train_pairs, lora, curriculum, tmp_path / "lora", small_world_dir, shared=shared
     )
     assert "reused_from" not in summary["stages"][0] and len(list(shared.glob("perception-*"))) == 4
     made = {"model": tiny_model_dir, "data": small_world_dir, "seed": 0}

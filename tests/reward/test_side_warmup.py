@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from caig.reward.pairs_dataset import PairSource
-from caig.reward.side_warmup import brightness_pairs, mean_luminance
+from caig.reward.curriculum.side_warmup import brightness_pairs, mean_luminance
+from caig.reward.data import PairSource
 
 
 def _source(tmp_path, greys: list[tuple[int, int]]) -> PairSource:

@@ -12,8 +12,9 @@ from PIL import Image
 
 from caig.errors import UserError
 from caig.pcpo.rollout import RenderedAd
-from caig.reward.config import TeacherConfig
-from caig.reward.teacher import creatives_with_products, fit_teacher, teacher_pairs
+from caig.reward.curriculum.ads import creatives_with_products
+from caig.reward.curriculum.config import TeacherConfig
+from caig.reward.curriculum.teacher import fit_teacher, teacher_pairs
 
 
 def _market(n_products: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,7 +108,7 @@ def test_creatives_without_descriptions_are_refused_with_the_switch_named(tmp_pa
     pd.DataFrame({"product_id": ["P1"], "category": ["shoes"], "colour": ["red"]}).to_parquet(
         tmp_path / "catalog.parquet"
     )
-    with pytest.raises(UserError, match="reward.teacher.enabled=false"):
+    with pytest.raises(UserError, match="curriculum.teacher.enabled=false"):
         creatives_with_products(tmp_path)
 
 
@@ -116,7 +117,7 @@ def test_borrowed_backgrounds_come_from_other_products_and_never_empty(tmp_path,
 
     from caig.render.config import RenderConfig
     from caig.render.factory import make_renderer
-    from caig.reward.teacher import borrowed_creatives
+    from caig.reward.curriculum.ads import borrowed_creatives
 
     creatives, _ = _market(4)
     creatives.loc[creatives.index[::2], "description"] = " "  # half have nothing to paint

@@ -12,11 +12,19 @@ import pytest
 import torch
 
 from caig.reward.ablation import TABLE1_ROWS, run_ablation
-from caig.reward.config import SideWarmupConfig, TeacherConfig
+from caig.reward.curriculum.config import (
+    AdUtilityConfig,
+    CurriculumConfig,
+    SideWarmupConfig,
+    TeacherConfig,
+    check_curriculum,
+)
+from caig.reward.curriculum.stages import build_stages, curriculum_for_row, recorded
+from caig.reward.data import Collator, encode_pairs
+from caig.reward.io import load_reward_model
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Collator, encode_pairs
 from caig.reward.scoring import RewardScorer
-from caig.reward.trainer import load_reward_model, train_reward_model
+from caig.reward.trainer import MeasuredStage, train_reward_model, train_stages
 
 
 def _subset(source, n):
@@ -135,29 +143,32 @@ def test_ablation_seeds_side_by_side_give_the_table_of_one_after_another(
 def test_ablation_rows_without_the_point_loss_train_no_ctr_regression(rm_config) -> None:
     """The text head has no CTR branch, and a row without the point loss trains none: the curriculum stages
     that regress the CTR head go off with Eq. 7's MSE; the full row keeps the profile's."""
-    full = dataclasses.replace(
-        rm_config,
-        ad_utility=dataclasses.replace(rm_config.ad_utility, enabled=True),
-        teacher=dataclasses.replace(rm_config.teacher, enabled=True, utility_weight=1.0),
+    full = CurriculumConfig(
+        ad_utility=AdUtilityConfig(enabled=True),
+        teacher=TeacherConfig(enabled=True, utility_weight=1.0),
     )
     for row in TABLE1_ROWS[:-1]:
-        config = row.reward_config(full, seed=3)
-        assert config.point_weight == 0 and not config.ad_utility.enabled
-        assert config.teacher.utility_weight == 0 and config.teacher.enabled and config.seed == 3
-    last = TABLE1_ROWS[-1].reward_config(full, seed=0)
+        config, curriculum = row.reward_config(rm_config, seed=3), curriculum_for_row(full, row)
+        assert config.point_weight == 0 and not curriculum.ad_utility.enabled
+        assert curriculum.teacher.utility_weight == 0 and curriculum.teacher.enabled and config.seed == 3
+        check_curriculum(config, curriculum)  # the text head's rows train
+    last, curriculum = (
+        TABLE1_ROWS[-1].reward_config(rm_config, seed=0),
+        curriculum_for_row(full, TABLE1_ROWS[-1]),
+    )
     assert (
-        last.ad_utility.enabled
-        and last.teacher.utility_weight == 1.0
-        and last.point_weight == full.point_weight
+        curriculum.ad_utility.enabled
+        and curriculum.teacher.utility_weight == 1.0
+        and last.point_weight == rm_config.point_weight
     )
 
 
 def test_text_head_refuses_the_ctr_stages(rm_config) -> None:
     text = dataclasses.replace(rm_config, head="text", point_weight=0.0)
     with pytest.raises(ValueError, match="ad_utility.enabled=false"):
-        dataclasses.replace(text, ad_utility=dataclasses.replace(text.ad_utility, enabled=True))
+        check_curriculum(text, CurriculumConfig(ad_utility=AdUtilityConfig(enabled=True)))
     with pytest.raises(ValueError, match="teacher.utility_weight=0"):
-        dataclasses.replace(text, teacher=dataclasses.replace(text.teacher, utility_weight=0.5))
+        check_curriculum(text, CurriculumConfig(teacher=TeacherConfig(utility_weight=0.5)))
 
 
 @pytest.mark.parametrize("rows", [[], [5, 0], [0, 6], [1, 1]])
@@ -170,8 +181,8 @@ def test_head_lr_scale_gives_the_heads_their_own_rate(tiny_model_dir, rm_config)
 
     from caig.mllm.build import load_model
     from caig.reward.config import RewardConfig
+    from caig.reward.model import build_reward_model
     from caig.reward.trainer import head_scaled_optimizer
-    from caig.reward.wrap import build_reward_model
 
     llava, processor = load_model(tiny_model_dir)
     model = build_reward_model(llava, processor, rm_config)
@@ -202,7 +213,7 @@ def test_swap_consistent_training_batches_both_orders_and_trains(
 ) -> None:
 
     from caig.reward.config import RewardConfig
-    from caig.reward.pairs_dataset import SwapPairCollator
+    from caig.reward.data import SwapPairCollator
 
     source = _subset(train_pairs, 8)
     config = dataclasses.replace(rm_config, swap_consistent_training=True, template=0, epochs=2.0)
@@ -224,8 +235,8 @@ def test_swap_consistent_training_batches_both_orders_and_trains(
 def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
     tmp_path, monkeypatch, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ) -> None:
-    config = dataclasses.replace(
-        rm_config,
+    config = rm_config
+    curriculum = CurriculumConfig(
         side_warmup=SideWarmupConfig(enabled=True, max_pairs=24, epochs=1.0),
         teacher=TeacherConfig(
             enabled=True, epochs=0.2, min_df=1, borrowed_per_product=2, pairs_per_product=6
@@ -242,9 +253,9 @@ def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
         model.eval()  # as a RewardScorer does: the trainer puts it back into training mode
         return {"order": len(seen)}
 
-    summary = train_reward_model(
-        tiny_model_dir, source, config, tmp_path / "rm", data_dir=relative, after_stage=after_stage
-    )
+    stages = build_stages(source, config, curriculum, relative, tmp_path / "rm")
+    measured = [MeasuredStage(stage, after_stage) for stage in stages]
+    summary = train_stages(tiny_model_dir, measured, config, tmp_path / "rm", recorded(curriculum))
     stages = {s["stage"]: s for s in summary["stages"]}
     assert list(stages) == ["side-warmup", "teacher", "pairs"]
     assert [name for name, _ in seen] == ["side-warmup", "teacher", "pairs"]

@@ -145,7 +145,8 @@ def model_run(tmp_path_factory: pytest.TempPathFactory, small_world_dir: Path) -
     from caig.mllm.build import build_tiny, save_model
     from caig.mllm.config import MLLMConfig
     from caig.reward.config import RewardConfig
-    from caig.reward.trainer import build_reward_model, save_reward_model
+    from caig.reward.io import save_reward_model
+    from caig.reward.model import build_reward_model
 
     run = tmp_path_factory.mktemp("model-run")
     (run / "world").symlink_to(small_world_dir)

@@ -1,7 +1,7 @@
 """``caig compile`` and ``caig submit``: the KFP pipelines (``pipelines/``) for a Kubeflow cluster.
 
-``run_local_pipeline`` is the door ``caig run --local`` uses to run the same pipeline on this machine
-with the KFP local runner.
+``caig run --local`` runs the same pipeline on this machine with the KFP local runner
+(``caig.orchestration.source.run_local_pipeline``).
 """
 
 from __future__ import annotations
@@ -133,17 +133,3 @@ def parse_params(params: tuple[str, ...]) -> dict[str, Any]:
         value = yaml.safe_load(text) if text.strip() else ""
         arguments[key.strip()] = value if isinstance(value, bool | int | float) else text
     return arguments
-
-
-def run_local_pipeline(
-    profile: Profile,
-    out: Path,
-    seed: int = 0,
-    name: str = "caig-training",
-    arguments: dict[str, Any] | None = None,
-) -> dict:
-    """Run a pipeline on this machine with the KFP local runner; return the run's flat metrics."""
-    ensure_importable()
-    from pipelines.local import run_local
-
-    return run_local(profile, writable_dir(out), seed=seed, name=name, arguments=arguments)

@@ -24,10 +24,10 @@ def rm() -> None:
 
 def _check(profile: Profile, gpus: int, params: dict[str, Any]) -> None:
     """The RM's DeepSpeed config (and what cannot shard under ZeRO-3), checked before any process starts."""
-    from caig.reward.trainer import deepspeed_config
+    from caig.reward.curriculum.jobs import check_deepspeed
 
     del gpus, params  # the RM's refusals depend on the profile only
-    deepspeed_config(profile.reward)
+    check_deepspeed(profile.reward, profile.curriculum)
 
 
 @rm.command("train")
@@ -48,12 +48,12 @@ def _check(profile: Profile, gpus: int, params: dict[str, Any]) -> None:
 def train(profile: Profile, pairs: Path, model_dir: Path, data_dir: Path, out: Path) -> None:
     """Fine-tune the RM on PAIRS (CE + 0.5 MSE, Eq. 7) and save it to OUT.
 
-    --gpus N runs it once per GPU under torchrun (DDP, or DeepSpeed with reward.deepspeed_config)."""
-    from caig.reward.pairs_dataset import load_pair_source
-    from caig.reward.trainer import train_reward_model
+    The profile's curriculum (off in the paper) trains the RM first. --gpus N runs it once per GPU under
+    torchrun (DDP, or DeepSpeed with reward.deepspeed_config)."""
+    from caig.reward.curriculum.jobs import train_rm
 
-    source = load_pair_source(pairs, data_dir, "train")
-    summary = train_reward_model(model_dir, source, profile.reward, writable_dir(out), data_dir=data_dir)
+    out = writable_dir(out)
+    summary = train_rm(model_dir, pairs, data_dir, profile.reward, profile.curriculum, out)
     stages = [{k: v for k, v in stage.items() if k != "loss_curve"} for stage in summary["stages"]]
     shown = {k: v for k, v in summary.items() if k != "loss_curve"}
     click.echo(json.dumps({**shown, "stages": stages}, indent=2))
@@ -103,22 +103,19 @@ def ablation(
     out: Path,
 ) -> None:
     """Table 1: train reward.ablation_rows for each of reward.ablation_seeds; write OUT/ablation.json and .md."""
-    from caig.reward.ablation import run_ablation
-    from caig.reward.evaluate import world_ceiling
-    from caig.reward.pairs_dataset import load_pair_source
+    from caig.reward.curriculum.jobs import rm_ablation
 
-    train_source = load_pair_source(train_pairs, data_dir, "train")
-    test_source = load_pair_source(test_pairs, test_dir or data_dir, "test")
-    ceiling = world_ceiling(test_dir or data_dir, test_source.pairs)
-    table = run_ablation(
+    out = writable_dir(out)
+    table = rm_ablation(
         profile.reward,
+        profile.curriculum,
         base_dir,
         model_dir,
-        train_source,
-        test_source,
-        writable_dir(out),
-        ceiling,
-        data_dir=data_dir,
+        train_pairs,
+        test_pairs,
+        data_dir,
+        out,
+        test_dir,
     )
     click.echo((out / "ablation.md").read_text())
     click.echo(
@@ -154,23 +151,12 @@ def priors(profile: Profile, rm_dir: Path, data_dir: Path, calibration: Path | N
     orchestration.refresh or --calibration."""
     from datetime import UTC, datetime
 
-    from caig.orchestration.rm_priors import score_creatives, write_priors
-    from caig.reward.scoring import RewardScorer
-    from caig.reward.world_pairs import creative_totals_from_events
+    from caig.orchestration.rm_priors import rank_into_priors
 
+    out = writable_dir(out)
     config = profile.orchestration.refresh
-    if calibration is not None:
-        from caig.orchestration.prior_calibration import apply_calibration
-
-        config = apply_calibration(config, calibration)
-    result = score_creatives(  # product CTRs from the per-creative totals (score_creatives sums by product)
-        RewardScorer.from_dir(rm_dir),
-        data_dir,
-        creative_totals_from_events(data_dir),
-        config,
-        datetime.now(UTC),
-    )
-    click.echo(json.dumps(write_priors(result, writable_dir(out)), indent=2))
+    counts = rank_into_priors(rm_dir, data_dir, out, config, datetime.now(UTC), calibration=calibration)
+    click.echo(json.dumps(counts, indent=2))
 
 
 @rm.command("calibrate-priors")
@@ -197,19 +183,16 @@ def calibrate_priors(profile: Profile, rm_dir: Path, data_dir: Path, objective: 
     OUT/prior_calibration.json (pass it to `caig rm priors --calibration`) and OUT/ranking.parquet."""
     from datetime import UTC, datetime
 
-    from caig.orchestration.prior_calibration import calibrate_rm_priors
-    from caig.reward.scoring import RewardScorer
+    from caig.orchestration.prior_calibration import write_prior_calibration
 
-    ranking, fitted = calibrate_rm_priors(
-        RewardScorer.from_dir(rm_dir),
+    fitted = write_prior_calibration(
+        rm_dir,
         data_dir,
+        writable_dir(out),
         profile.orchestration.refresh,
         profile.bandit.simulate,
         objective,
         datetime.now(UTC),
     )
-    out = writable_dir(out)
-    ranking.to_parquet(out / "ranking.parquet", index=False)
-    (out / "prior_calibration.json").write_text(json.dumps(fitted, indent=2) + "\n")
     grid = fitted.pop("regret")["grid"]
     click.echo(json.dumps({**fitted, "regret_grid_points": len(grid)}, indent=2))

@@ -35,10 +35,10 @@ from tqdm import tqdm
 from caig.bandit.arena import read_logged_events
 from caig.bandit.config import SimulateConfig
 from caig.bandit.log_replay import REPLAY_EVENT_COLUMNS, LoggedArena, arena_from_logs, replay_regret
+from caig.data.event_pairs import creative_totals_of_events
 from caig.errors import UserError
 from caig.orchestration.config import PRIOR_CALIBRATION_OBJECTIVES, RefreshConfig
 from caig.orchestration.rm_priors import grouped_prior_means, product_ctr, score_creatives
-from caig.reward.world_pairs import creative_totals
 
 log = logging.getLogger("caig.orchestration")
 
@@ -254,26 +254,30 @@ def calibrate_rm_priors(
     which products), then both fits on its logs (read once). Returns the ranking and ``calibrate_priors``'s
     result."""
     events = read_logged_events(data_dir, REPLAY_EVENT_COLUMNS)
-    totals = creative_totals(events)
+    totals = creative_totals_of_events(events)
     ranked = score_creatives(scorer, data_dir, totals, refresh, scored_at).ranking
     creatives = pd.read_parquet(Path(data_dir) / "creatives.parquet")
     logged = arena_from_logs(creatives, events, products=set(ranked["product_id"]))
     return ranked, calibrate_priors(calibration_frame(ranked, totals), logged, replay, objective)
 
 
-def apply_calibration(config: RefreshConfig, path: Path) -> RefreshConfig:
-    """``config`` with the ``prior_temperature`` and ``prior_strength`` of a ``prior_calibration.json``."""
-    hint = "write it with `caig rm calibrate-priors`"
-    try:
-        fitted = json.loads(Path(path).read_text())
-        return replace(
-            config,
-            prior_temperature=float(fitted["prior_temperature"]),
-            prior_strength=float(fitted["prior_strength"]),
-        )
-    except json.JSONDecodeError as err:
-        raise UserError(f"--calibration {path} is not JSON ({err}); {hint}") from None
-    except KeyError as err:
-        raise UserError(f"--calibration {path} lacks {err}; {hint}") from None
-    except (TypeError, ValueError) as err:  # a non-number, or a value RefreshConfig refuses
-        raise UserError(f"--calibration {path}: {err}; {hint}") from None
+def write_prior_calibration(
+    rm_dir: Path,
+    data_dir: Path,
+    out: Path,
+    refresh: RefreshConfig,
+    replay: SimulateConfig,
+    objective: str,
+    scored_at: datetime,
+) -> dict[str, Any]:
+    """``caig rm calibrate-priors``: ``calibrate_rm_priors`` with the RM saved in ``rm_dir``; writes
+    ``out/ranking.parquet`` and ``out/prior_calibration.json`` (``caig rm priors --calibration`` reads it) and
+    returns what it holds."""
+    from caig.reward.scoring import RewardScorer
+
+    ranking, fitted = calibrate_rm_priors(
+        RewardScorer.from_dir(rm_dir), data_dir, refresh, replay, objective, scored_at
+    )
+    ranking.to_parquet(out / "ranking.parquet", index=False)
+    (out / "prior_calibration.json").write_text(json.dumps(fitted, indent=2) + "\n")
+    return fitted

@@ -13,8 +13,9 @@ probability against the product's other creatives (0.5: average). The table foll
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from caig.errors import UserError
 from caig.features.priors import write_rm_priors
 from caig.orchestration.config import RefreshConfig
 
@@ -149,3 +151,48 @@ def write_priors(result: PriorsResult, out: Path) -> dict[str, Any]:
         out,
     )
     return result.summary
+
+
+def rank_into_priors(
+    rm_dir: Path,
+    data_dir: Path,
+    out: Path,
+    refresh: RefreshConfig,
+    scored_at: datetime,
+    stats: pd.DataFrame | None = None,
+    calibration: Path | None = None,
+) -> dict[str, Any]:
+    """``caig rm priors`` and the refresh pipeline's re-ranking step: ``score_creatives`` with the RM saved in
+    ``rm_dir``, then ``write_priors`` to ``out``; the counts.
+
+    ``stats``: the products' logged impressions and clicks (ingested daily stats); None counts them from
+    ``data_dir``'s events. ``calibration``: a ``prior_calibration.json`` whose temperature and strength
+    replace ``refresh``'s (``apply_calibration``).
+    """
+    from caig.data.event_pairs import creative_totals_from_events
+    from caig.reward.scoring import RewardScorer
+
+    if calibration is not None:
+        refresh = apply_calibration(refresh, calibration)
+    if stats is None:  # per-creative totals: score_creatives sums them by product
+        stats = creative_totals_from_events(data_dir)
+    result = score_creatives(RewardScorer.from_dir(rm_dir), data_dir, stats, refresh, scored_at)
+    return write_priors(result, out)
+
+
+def apply_calibration(config: RefreshConfig, path: Path) -> RefreshConfig:
+    """``config`` with the ``prior_temperature`` and ``prior_strength`` of a ``prior_calibration.json``."""
+    hint = "write it with `caig rm calibrate-priors`"
+    try:
+        fitted = json.loads(Path(path).read_text())
+        return replace(
+            config,
+            prior_temperature=float(fitted["prior_temperature"]),
+            prior_strength=float(fitted["prior_strength"]),
+        )
+    except json.JSONDecodeError as err:
+        raise UserError(f"--calibration {path} is not JSON ({err}); {hint}") from None
+    except KeyError as err:
+        raise UserError(f"--calibration {path} lacks {err}; {hint}") from None
+    except (TypeError, ValueError) as err:  # a non-number, or a value RefreshConfig refuses
+        raise UserError(f"--calibration {path}: {err}; {hint}") from None

@@ -37,7 +37,7 @@ class RenderedAd:
 
 class PairJudge(Protocol):
     """What PCPO needs of its judge: swap-consistent P(ad a gets more clicks than ad b). The paper's judge is
-    the RM, which reads the images (``RMJudge``); ``caig.reward.teacher.DescriptionTeacher`` reads the
+    the RM, which reads the images (``RMJudge``); ``caig.reward.curriculum.teacher.DescriptionTeacher`` reads the
     descriptions."""
 
     def compare(self, product: dict, a: RenderedAd, b: RenderedAd) -> float: ...

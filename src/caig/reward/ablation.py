@@ -17,16 +17,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from caig.logs import setup_logging
 from caig.reward.config import RewardConfig
+from caig.reward.data import PairSource
 from caig.reward.evaluate import score_and_measure
-from caig.reward.pairs_dataset import PairSource
+from caig.reward.io import load_reward_model
 from caig.reward.scoring import RewardScorer
-from caig.reward.trainer import load_reward_model, train_reward_model
+from caig.reward.trainer import PairStage, Stage, train_stages
 
 log = logging.getLogger("caig.reward")
 
@@ -43,23 +44,14 @@ class AblationRow:
     point_loss: bool  # CTR regression branch trained with the point loss
 
     def reward_config(self, base: RewardConfig, seed: int) -> RewardConfig:
-        """The RM config of this row, from the profile's config (the full model's settings).
-
-        A row without the point loss trains no CTR regression at all: Eq. 7's MSE is off, and so are the
-        curriculum stages that regress the CTR head (``reward.ad_utility``, ``reward.teacher.utility_weight``).
-        """
+        """The RM config of this row, from the profile's config (the full model's settings). A row without the
+        point loss trains no CTR regression: Eq. 7's MSE is off."""
         return dataclasses.replace(
             base,
             head="classification" if self.classification_head else "text",
             use_caption=self.caption,
             use_attributes=self.attributes,
             point_weight=base.point_weight if self.point_loss else 0.0,
-            ad_utility=base.ad_utility
-            if self.point_loss
-            else dataclasses.replace(base.ad_utility, enabled=False),
-            teacher=base.teacher
-            if self.point_loss
-            else dataclasses.replace(base.teacher, utility_weight=0.0),
             seed=seed,
         )
 
@@ -74,6 +66,46 @@ TABLE1_ROWS = (
 )
 
 
+class StagePlan(Protocol):
+    """What each row's RM trains on besides its Table 1 switches. Picklable: the seeds' processes get it."""
+
+    def stages(
+        self,
+        row: AblationRow,
+        config: RewardConfig,
+        source: PairSource,
+        start_model: str | Path,
+        out: Path,
+        shared: Path,
+    ) -> list[Stage]:
+        """The row's stages (``caig.reward.trainer.Stage``): from its config, the training pairs, its start
+        model, its directory and a folder the RMs of one ablation may share results in."""
+        ...
+
+    def recorded(self, row: AblationRow) -> dict[str, Any]:
+        """What the row's ``rm.json`` records beside its ``reward`` config."""
+        ...
+
+
+@dataclass(frozen=True)
+class PaperStages:
+    """The paper's RM: the logged pairs, one stage (the default ``StagePlan``)."""
+
+    def stages(
+        self,
+        row: AblationRow,
+        config: RewardConfig,
+        source: PairSource,
+        start_model: str | Path,
+        out: Path,
+        shared: Path,
+    ) -> list[Stage]:
+        return [PairStage("pairs", source, config)]
+
+    def recorded(self, row: AblationRow) -> dict[str, Any]:
+        return {}
+
+
 def run_ablation(
     config: RewardConfig,
     base_model: str | Path,
@@ -82,25 +114,22 @@ def run_ablation(
     test: PairSource,
     out: str | Path,
     ceiling: float | None = None,
-    data_dir: str | Path | None = None,
+    plan: StagePlan = PaperStages(),
 ) -> dict[str, Any]:
     """Train and evaluate the rows ``config.ablation_rows`` for every seed of ``config.ablation_seeds``.
 
-    Every row keeps the profile's curriculum (``reward.perception``, ``reward.side_warmup``,
-    ``reward.teacher``; the teacher needs ``data_dir``, the training pairs' data), so a row differs from the
-    one above by its Table 1 switch only (``AblationRow.reward_config``). Rows of one start model and seed
-    share the perceived vision tower and the borrowed renders (``out/shared``: ``caig.reward.shared_stages``),
-    which do not depend on the switches after it; ``config.ablation_jobs`` > 1 trains the seeds side by side,
-    one process per seed. Writes ``ablation.json`` (per row:
-    per-seed metrics, mean, spread; the full model's margin over the base row when both ran) and
-    ``ablation.md`` (the table).
+    Each row's RM trains on the stages of ``plan`` (the logged pairs; ``caig.reward.curriculum.stages.CurriculumPlan``
+    puts the profile's curriculum in front of them in every row), with its Table 1 switches (``AblationRow.reward_config``).
+    Rows of one seed may share results in ``out/shared``; ``config.ablation_jobs`` > 1 trains the seeds side by
+    side, one process per seed. Writes ``ablation.json`` (per row: per-seed metrics, mean, spread; the full
+    model's margin over the base row when both ran) and ``ablation.md`` (the table).
     """
     if config.point_weight <= 0:
         raise ValueError("the full RM needs point_weight > 0 (reward.point_weight) for the point-loss row")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     models = (base_model, pretrained_model)
-    jobs = [(config, seed, models, train, test, ceiling, data_dir, out) for seed in config.ablation_seeds]
+    jobs = [(config, seed, models, train, test, ceiling, plan, out) for seed in config.ablation_seeds]
     if config.ablation_jobs > 1 and len(jobs) > 1:
         workers = min(config.ablation_jobs, len(jobs))
         if config.cpu_threads == 0:  # torch's default (every core) in each worker would oversubscribe
@@ -124,20 +153,20 @@ def train_seed_rows(
     train: PairSource,
     test: PairSource,
     ceiling: float | None,
-    data_dir: str | Path | None,
+    plan: StagePlan,
     out: Path,
 ) -> dict[int, dict[str, Any]]:
     """Train and score every row of ``config.ablation_rows`` for one seed, in order (rows of one start model
-    share the seed's perceived tower and renders); each row's run (seed, seconds, metrics) by row index.
+    may share the seed's results in ``out/shared``); each row's run (seed, seconds, metrics) by row index.
     ``models``: the base and the pre-trained start model."""
     runs = {}
     for i in config.ablation_rows:
         row = TABLE1_ROWS[i]
         rm_dir = out / f"row{i}" / f"seed{seed}"
         model = models[1] if row.pretrained else models[0]
-        summary = train_reward_model(
-            model, train, row.reward_config(config, seed), rm_dir, data_dir, shared=out / "shared"
-        )
+        row_config = row.reward_config(config, seed)
+        stages = plan.stages(row, row_config, train, model, rm_dir, out / "shared")
+        summary = train_stages(model, stages, row_config, rm_dir, plan.recorded(row))
         metrics, _ = score_and_measure(RewardScorer(*load_reward_model(rm_dir)), test, ceiling)
         runs[i] = {"seed": seed, "train_seconds": summary["seconds"], **metrics}
         log.info("ablation %s seed %d: pair accuracy %.3f", row.name, seed, metrics["pair_accuracy"])

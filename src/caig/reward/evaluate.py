@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from caig.reward.pairs_dataset import PairSource, load_pair_source
-from caig.reward.scoring import RewardScorer, pair_metrics, skill
+from caig.reward.data import PairSource, load_pair_source
+from caig.reward.metrics import pair_metrics, skill
+from caig.reward.scoring import RewardScorer
 from caig.world.marker import is_simulated
 
 log = logging.getLogger("caig.reward")

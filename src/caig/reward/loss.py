@@ -17,7 +17,7 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     """Eq. 5: mean cross-entropy of (B, 2) left/right logits against labels in {0 = left, 1 = right}.
 
     Integer labels are the logged winners; float labels are soft targets ``t = (1 - p, p)`` with ``p`` the
-    probability that the right ad is better (a teacher's, ``caig.reward.teacher``): Eq. 5 with soft ``t_i``.
+    probability that the right ad is better (a teacher's, ``caig.reward.curriculum.teacher``): Eq. 5 with soft ``t_i``.
     """
     if labels.is_floating_point():
         p_right = labels.float().clamp(0.0, 1.0)

@@ -11,6 +11,10 @@ depend on how much padding it got or on which side.
 With ``head="text"`` (Table 1's rows before "classification head") the model answers as text instead: the
 two logits are the LM head's logits of the answer tokens "left" and "right" at the same position, and the
 training loss is the LM loss on the answer's first token.
+
+``build_reward_model`` wraps a loaded LLaVA-NeXT as an RM exactly as training does (LoRA on the language
+model when ``method: lora``, gradient checkpointing, the two heads seeded by ``reward.seed``), with torch,
+transformers and peft only: the GPU benchmarks build their RM with it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from caig.reward.config import RewardConfig
+from caig.reward.inputs import answer_token_ids
 
 
 def last_real_index(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -91,3 +98,41 @@ class RewardModel(nn.Module):
                 "lm_logits": lm_logits,
             }
         return {"logits": self.cls_head(h).float(), "ctr": self.ctr_head(h).float()}
+
+
+def lora_target_regex(modules: list[str]) -> str:
+    """LoRA targets: the named linear layers of the language model only (not CLIP's q/k/v, not the projector)."""
+    return rf".*language_model.*\.({'|'.join(modules)})$"
+
+
+def use_cpu_threads(config: RewardConfig) -> None:
+    """On CPU, set torch's thread count from the config (more threads than cores slow tiny ops down)."""
+    if config.cpu_threads and not torch.cuda.is_available():
+        torch.set_num_threads(config.cpu_threads)
+
+
+def training_device() -> str:
+    """The GPU where there is one (as the HF Trainer chooses), so that every stage trains there."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_reward_model(llava: Any, processor: Any, config: RewardConfig) -> RewardModel:
+    """Wrap a LLaVA-NeXT as an RM: heads seeded by ``config.seed``, LoRA injected when ``method == lora``."""
+    if config.method == "lora":
+        from peft import LoraConfig, inject_adapter_in_model
+
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=lora_target_regex(config.lora_target_modules),
+        )
+        llava = inject_adapter_in_model(lora, llava)
+        for name, param in llava.named_parameters():
+            param.requires_grad = "lora_" in name
+    if config.gradient_checkpointing:
+        llava.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    answer_ids = answer_token_ids(processor) if config.head == "text" else None
+    torch.manual_seed(config.seed)
+    model = RewardModel(llava, config.head, answer_ids)
+    return model.to(next(llava.parameters()).device)

@@ -20,9 +20,7 @@ import torch
 from PIL import Image
 
 from caig.reward.config import RewardConfig
-from caig.reward.inputs import join_side_by_side, rm_prompt, template_index
-from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import (
+from caig.reward.data import (
     Collator,
     EncodingCollator,
     PairSource,
@@ -30,33 +28,9 @@ from caig.reward.pairs_dataset import (
     encode_one,
     pair_recipes,
 )
-
-
-def pair_metrics(p_left: np.ndarray, p_left_swapped: np.ndarray, labels_left: np.ndarray) -> dict[str, float]:
-    """Pair accuracy (Eq. 13) in both orders averaged, in the given order only, and the swap disagreement.
-
-    Args:
-        p_left: P(left is better) with the pair in its stored order.
-        p_left_swapped: P(left is better) with the two images swapped (the stored left is now on the right).
-        labels_left: True where the stored left image has the higher logged CTR.
-    """
-    p_one = np.asarray(p_left, dtype=float)
-    p_other = 1.0 - np.asarray(p_left_swapped, dtype=float)  # P(stored left better), from the swapped order
-    labels = np.asarray(labels_left, dtype=bool)
-    p_both = (p_one + p_other) / 2
-    return {
-        "pair_accuracy": float(np.mean((p_both > 0.5) == labels)),
-        "pair_accuracy_one_order": float(np.mean((p_one > 0.5) == labels)),
-        "swap_disagreement": float(np.mean((p_one > 0.5) != (p_other > 0.5))),
-        "pairs": int(len(labels)),
-    }
-
-
-def skill(pair_accuracy: float, ceiling: float | None) -> float | None:
-    """Share of the attainable gain over chance: ``(accuracy - 0.5) / (ceiling - 0.5)``."""
-    if ceiling is None or ceiling <= 0.5:
-        return None
-    return (pair_accuracy - 0.5) / (ceiling - 0.5)
+from caig.reward.inputs import join_side_by_side, rm_prompt, template_index
+from caig.reward.io import load_reward_model
+from caig.reward.model import RewardModel
 
 
 class RewardScorer:
@@ -71,8 +45,7 @@ class RewardScorer:
 
     @classmethod
     def from_dir(cls, rm_dir: str | Path, device: str | None = None) -> RewardScorer:
-        from caig.reward.trainer import load_reward_model
-
+        """The RM saved in ``rm_dir`` (``caig.reward.io``), on ``device`` (default: the GPU where there is one)."""
         return cls(*load_reward_model(rm_dir, device))
 
     @property

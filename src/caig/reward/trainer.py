@@ -2,8 +2,12 @@
 
 The RM starts from a saved LLaVA-NeXT (``caig mllm build`` or ``caig pretrain``: Table 1's "e-commerce
 pre-training" switch is which one). LoRA touches only the language model's linear layers (never the vision
-tower or projector); the heads are always trained. The saved RM directory is self-contained: the backbone
-(adapters merged) loadable with ``from_pretrained``, ``rm_heads.safetensors`` and ``rm.json``.
+tower or projector); the heads are always trained. The trained RM is saved with ``caig.reward.io``.
+
+Training runs a list of stages over the same model, in order. A stage (``Stage``) has a name, the
+``RewardConfig`` it trains with and a ``fit``; the trainer knows no more about it. The paper's RM has one
+stage, the logged pairs (``PairStage``, ``train_reward_model``); the curriculum (``caig.reward.curriculum``,
+off in the paper) puts its own stages in front of them (``train_stages``).
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
-from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainingArguments
 
 from caig.distributed import (
@@ -28,15 +32,9 @@ from caig.distributed import (
     load_deepspeed_config,
     single_process_environment,
 )
-from caig.errors import UserError
-from caig.mllm.build import load_model, model_dir_of, save_model
-from caig.reward.ad_utility import HELD_OUT_FIT, AdSource, ad_recipes, held_out_fit
+from caig.mllm.build import load_model, model_dir_of
 from caig.reward.config import RewardConfig
-from caig.reward.curriculum import Stage, training_stages
-from caig.reward.inputs import answer_token_ids
-from caig.reward.loss import answer_loss, reward_loss
-from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import (
+from caig.reward.data import (
     Collator,
     EncodingCollator,
     PairSource,
@@ -45,20 +43,14 @@ from caig.reward.pairs_dataset import (
     encode_recipes,
     pair_recipes,
 )
-from caig.reward.perception import perception_borrowed, train_perception
-from caig.reward.shared_stages import (
-    cached_renders,
-    data_fingerprint,
-    fingerprint,
-    load_perceived,
-    save_perceived,
-    shared_dir,
-)
-from caig.reward.wrap import build_reward_model, use_cpu_threads
-from caig.typed_config import as_dict, build_config
+from caig.reward.io import save_reward_model
+from caig.reward.loss import answer_loss, reward_loss
+from caig.reward.model import RewardModel, build_reward_model, training_device, use_cpu_threads
 
 log = logging.getLogger("caig.reward")
-HEADS_FILE, META_FILE = "rm_heads.safetensors", "rm.json"
+StageResult = tuple[
+    dict[str, Any], Trainer | None
+]  # the stage's summary, and the Trainer that ran it (if any)
 
 
 class RewardTrainer(Trainer):
@@ -97,25 +89,68 @@ class RewardTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-def deepspeed_config(config: RewardConfig) -> DeepSpeedConfig | None:
-    """``reward.deepspeed_config`` checked (file, JSON, ZeRO stage, what cannot shard); None without DeepSpeed.
+class Stage(Protocol):
+    """One pass of RM training over the model the stages before it left."""
 
-    Under ZeRO-3 only the logged-pairs stage runs: perception trains the vision tower in a loop of its own,
-    outside the engine; ad utility scores held-out ads with the model between stages; the side warm-up and the
-    teacher are stages of their own, each a new engine over a model the previous one left sharded.
-    """
+    name: str  # names the stage in train.json and its Trainer's folder (out/trainer/NAME)
+    config: RewardConfig  # the settings it trains with
+    unshardable: tuple[str, str] | None  # (setting, why) when it cannot run under DeepSpeed ZeRO-3
+
+    def fit(self, model: RewardModel, processor: Any, out: Path) -> StageResult:
+        """Train ``model`` in place (``out``: the RM's directory); the stage's summary and its Trainer."""
+        ...
+
+
+@dataclass
+class PairStage:
+    """Pairs of ads trained with Eq. 7: the logged pairs (the paper's only stage), or a curriculum's."""
+
+    name: str
+    source: PairSource
+    config: RewardConfig
+    unshardable: tuple[str, str] | None = None
+
+    def fit(self, model: RewardModel, processor: Any, out: Path) -> StageResult:
+        examples, collator = pair_examples(self.source, processor, self.config)
+        return fit_examples(model, processor, self.name, examples, collator, self.config, out)
+
+
+@dataclass
+class MeasuredStage:
+    """A stage, then a measurement of the model it leaves, kept in its summary under ``after_stage`` (e.g. the
+    skill after each curriculum stage: rm_skill.py ``--stage-skill``). ``measure(name, model, processor,
+    config)`` must not change the weights; the model goes back into training mode after it."""
+
+    stage: Stage
+    measure: Callable[[str, RewardModel, Any, RewardConfig], dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return self.stage.name
+
+    @property
+    def config(self) -> RewardConfig:
+        return self.stage.config
+
+    @property
+    def unshardable(self) -> tuple[str, str] | None:
+        return self.stage.unshardable
+
+    def fit(self, model: RewardModel, processor: Any, out: Path) -> StageResult:
+        summary, trainer = self.stage.fit(model, processor, out)
+        summary["after_stage"] = self.measure(self.name, model, processor, self.config)
+        model.train()  # a RewardScorer in the measurement puts it in eval mode
+        return summary, trainer
+
+
+def deepspeed_config(
+    config: RewardConfig, unshardable: Sequence[tuple[str, str]] = ()
+) -> DeepSpeedConfig | None:
+    """``reward.deepspeed_config`` checked (file, JSON, ZeRO stage); None without DeepSpeed. ``unshardable``:
+    the (setting, why) of stages that cannot run under ZeRO-3 (``Stage.unshardable``), refused there: only the
+    logged-pairs stage shards."""
     deepspeed = load_deepspeed_config("reward.deepspeed_config", config.deepspeed_config)
-    blockers = [
-        (f"reward.{name}.enabled=true", why)
-        for name, why in (
-            ("perception", "trains the vision tower in its own loop, outside the DeepSpeed engine"),
-            ("ad_utility", "scores held-out ads with the model outside the engine between stages"),
-            ("side_warmup", "is a curriculum stage of its own (a second engine over a sharded model)"),
-            ("teacher", "is a curriculum stage of its own (a second engine over a sharded model)"),
-        )
-        if getattr(config, name).enabled
-    ]
-    check_shardable(deepspeed, blockers)
+    check_shardable(deepspeed, list(unshardable))
     return deepspeed
 
 
@@ -178,67 +213,55 @@ def head_scaled_optimizer(model: RewardModel, config: RewardConfig) -> torch.opt
 
 
 def train_reward_model(
+    model_dir: str | Path, source: PairSource, config: RewardConfig, out: str | Path
+) -> dict[str, Any]:
+    """The paper's RM: fine-tune the model in ``model_dir`` on ``source``'s pairs (Eq. 7); save it to ``out``.
+    Returns the training summary (``train_stages``)."""
+    return train_stages(model_dir, [PairStage("pairs", source, config)], config, out)
+
+
+def train_stages(
     model_dir: str | Path,
-    source: PairSource,
+    stages: Sequence[Stage],
     config: RewardConfig,
     out: str | Path,
-    data_dir: str | Path | None = None,
-    shared: str | Path | None = None,
-    after_stage: Callable[[str, RewardModel, Any, RewardConfig], dict[str, Any]] | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune an RM from the model in ``model_dir`` on ``source``'s pairs; save it to ``out``.
+    """Build an RM from the model in ``model_dir`` (``config``: its heads, LoRA, threads), train it on each of
+    ``stages`` in turn and save it to ``out`` (``recorded``: more sections for its ``rm.json``).
 
-    With ``reward.perception`` / ``reward.side_warmup`` / ``reward.teacher`` enabled, their stages train the
-    same model first (``data_dir``, where the pairs' creatives live, is needed for perception and the
-    teacher). ``shared``: a folder where RMs trained from the same start model, data and seed keep and reuse
-    the perceived vision tower and the borrowed renders (``caig.reward.shared_stages``; the ablation's rows).
-    ``after_stage(name, model, processor, config)``, called after each curriculum stage, returns measurements
-    kept in that stage's summary under ``after_stage`` (e.g. the skill each stage leaves: rm_skill.py
-    ``--stage-skill``); it must not change the weights (the model goes back into training mode after it).
-    Returns the training summary (also written to ``out/train.json``): pairs, steps, seconds, loss curve of
-    the last stage, and every stage's.
+    Returns the training summary (also written to ``out/train.json``): pairs, steps, loss and loss curve of the
+    last stage, seconds, and every stage's summary.
     """
     out = Path(out)
-    deepspeed_config(config)  # a bad DeepSpeed config stops the run before the model loads
+    unshardable = [stage.unshardable for stage in stages if stage.unshardable]
+    deepspeed_config(config, unshardable)  # a bad DeepSpeed config stops the run before the model loads
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     use_cpu_threads(config)
     llava, processor = load_model(model_dir_of(model_dir))  # a `caig pretrain` output or a model directory
     model = build_reward_model(llava.to(process_device()), processor, config)
-    trainer = None
-    curriculum = training_stages(source, config, data_dir, out, shared)
-    stages = []
-    if config.perception.enabled:  # the vision tower first: every later stage reads its tokens
-        stages.append(
-            perception_stage(model.llava, processor, Path(model_dir), data_dir, config, out, shared)
-        )
-    for stage in curriculum:
-        stage_summary, trainer = run_stage(model, processor, stage, out)
-        stages.append(stage_summary)
-        if after_stage is not None:
-            stages[-1]["after_stage"] = after_stage(stage.name, model, processor, stage.config)
-            model.train()  # a RewardScorer in the callback puts it in eval mode
+    summaries, trainer = [], None
+    for stage in stages:
+        summary, stage_trainer = stage.fit(model, processor, out)
+        summaries.append(summary)
+        trainer = stage_trainer if stage_trainer is not None else trainer
     rebuild = lambda: build_reward_model(load_model(model_dir_of(model_dir))[0], processor, config)  # noqa: E731
     whole = gathered_model(trainer, model, rebuild) if trainer is not None else model
     summary = {
-        **{k: stages[-1][k] for k in ("pairs", "steps", "train_loss", "loss_curve")},
+        **{k: summaries[-1][k] for k in ("pairs", "steps", "train_loss", "loss_curve")},
         "seconds": round(time.perf_counter() - started, 1),
         "model": str(model_dir),
         "method": config.method,
         "head": config.head,
         "seed": config.seed,
-        "stages": stages,
+        "stages": summaries,
     }
     if whole is None or not is_main_process():  # another process of a launched job: rank 0 saves
         return summary
-    save_reward_model(whole, processor, config, out)
+    save_reward_model(whole, processor, config, out, recorded)
     (out / "train.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def training_device() -> str:
-    """The GPU where there is one (as the HF Trainer chooses), so that perception trains there too."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def process_device() -> str:
@@ -249,59 +272,25 @@ def process_device() -> str:
     return training_device()
 
 
-def perception_stage(
-    llava: Any,
+def fit_examples(
+    model: RewardModel,
     processor: Any,
-    model_dir: Path,
-    data_dir: str | Path | None,
+    name: str,
+    examples: list[Any],
+    collator: Any,
     config: RewardConfig,
     out: Path,
-    shared: str | Path | None,
-) -> dict[str, Any]:
-    """The perception stage on ``llava`` in place; its summary. With ``shared``, the tower perceived by an
-    earlier RM of the same start model, data, seed, settings and device is loaded instead of trained."""
-    if data_dir is None:
-        raise UserError("reward.perception needs the data directory of the training ads (--world DIR)")
-    tower_dir = None
-    if shared is not None:
-        tower_dir = shared_dir(
-            shared, "perception", model=fingerprint(model_dir), data=data_fingerprint(data_dir),
-            seed=config.seed, image_side=config.image_side, perception=as_dict(config.perception),
-            method=config.method,  # LoRA freezes the tower: perception then trains the probe only
-            device=training_device(),
-        )  # fmt: skip
-        summary = load_perceived(llava, tower_dir)
-        if summary is not None:
-            return summary
-    per_product = config.perception.borrowed_per_product
-    borrowed = cached_renders(
-        shared, out / "perception_borrowed", data_dir, per_product, config.seed,
-        lambda folder: perception_borrowed(data_dir, config.perception, folder, config.seed),
-    )  # fmt: skip
-    _, summary = train_perception(
-        llava, processor, data_dir, config.perception, config.image_side, config.seed, borrowed
-    )
-    if tower_dir is not None:
-        save_perceived(llava, summary, tower_dir)
-    return summary
-
-
-def fit_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> dict[str, Any]:
-    """Train ``model`` in place on one stage's pairs; its summary (pairs, steps, seconds, loss curve)."""
-    return run_stage(model, processor, stage, out)[0]
-
-
-def run_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> tuple[dict[str, Any], Trainer]:
-    """``fit_stage``'s summary and the Trainer that ran it (its engine holds the weights under ZeRO-3)."""
+) -> StageResult:
+    """Train ``model`` in place on a stage's examples with the HF Trainer; its summary (stage, pairs, steps,
+    seconds, loss, learning rate, loss curve) and the Trainer that ran it (its engine holds the weights
+    under ZeRO-3)."""
     started = time.perf_counter()
-    config, source = stage.config, stage.source
-    examples, collator = stage_examples(source, processor, config)
-    log.info("RM stage %s: %d examples, %s, head %s", stage.name, len(examples), config.method, config.head)
+    log.info("RM stage %s: %d examples, %s, head %s", name, len(examples), config.method, config.head)
     trainer = RewardTrainer(
         model=model,
         args=training_arguments(
             config,
-            out / "trainer" / stage.name,
+            out / "trainer" / name,
             len(examples),
             encode_per_batch=isinstance(getattr(collator, "collate", collator), EncodingCollator),
         ),
@@ -311,17 +300,9 @@ def run_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> tu
         optimizers=(head_scaled_optimizer(model, config), None),
     )
     result = trainer.train()
-    measured = {}
-    if isinstance(source, AdSource):
-        measured = {k: round(v, 4) for k, v in held_out_fit(model, source, processor, config).items()}
-        log.info(
-            "RM stage %s: held-out utility correlation %.3f (own creatives %.3f, within product %.3f)",
-            stage.name, *(measured[key] for key in HELD_OUT_FIT),
-        )  # fmt: skip
     summary = {
-        "stage": stage.name,
+        "stage": name,
         "pairs": len(examples),
-        **measured,
         "steps": int(result.global_step),
         "seconds": round(time.perf_counter() - started, 1),
         "train_loss": float(result.training_loss),
@@ -335,17 +316,9 @@ def run_stage(model: RewardModel, processor: Any, stage: Stage, out: Path) -> tu
     return summary, trainer
 
 
-def stage_examples(
-    source: PairSource | AdSource, processor: Any, config: RewardConfig
-) -> tuple[list[Any], Any]:
-    """A stage's examples and their collator: single ads (held-out products left out), or pairs in one order,
-    both orders, or both orders per example for swap-consistent training; encoded up front or per batch
-    (``up_front_or_per_batch``)."""
-    if isinstance(source, AdSource):
-        ads = source.ads[~source.ads["held_out"]]
-        return up_front_or_per_batch(
-            ad_recipes(ads, source.products, processor, config, config.seed), processor, config
-        )
+def pair_examples(source: PairSource, processor: Any, config: RewardConfig) -> tuple[list[Any], Any]:
+    """A pair stage's examples and their collator: pairs in one order, both orders, or both orders per example
+    for swap-consistent training; encoded up front or per batch (``up_front_or_per_batch``)."""
     recipes: list[Any] = pair_recipes(source, processor, config, seed=config.seed)
     if config.swap_consistent_training:
         swapped = pair_recipes(source, processor, config, swap=True, seed=config.seed)
@@ -383,58 +356,3 @@ def up_front_or_per_batch(items: list[Any], processor: Any, config: RewardConfig
         check_recipes(flat, processor, config, first[0])
         examples, collate = items, EncodingCollator(processor, config)
     return examples, (SwapPairCollator(collate) if swap else collate)
-
-
-def save_reward_model(model: RewardModel, processor: Any, config: RewardConfig, out: str | Path) -> Path:
-    """Save backbone (LoRA merged), heads and ``rm.json`` (the RewardConfig it was trained with)."""
-    out = Path(out)
-    llava = model.llava
-    if config.method == "lora":
-        llava = _merge_lora(llava)
-    if config.gradient_checkpointing:
-        llava.gradient_checkpointing_disable()
-    save_model(llava, processor, out)
-    save_file(
-        {
-            "cls_head": model.cls_head.weight.detach().contiguous().cpu(),
-            "ctr_head": model.ctr_head.weight.detach().contiguous().cpu(),
-        },
-        str(out / HEADS_FILE),
-    )
-    (out / META_FILE).write_text(json.dumps({"reward": as_dict(config), "head": config.head}, indent=2))
-    return out
-
-
-def _merge_lora(llava: Any) -> Any:
-    """Fold LoRA deltas into the base weights and restore plain Linear layers."""
-    from peft.tuners.lora import LoraLayer
-
-    for name, module in list(llava.named_modules()):
-        if isinstance(module, LoraLayer):
-            module.merge()
-            parent_name, _, child = name.rpartition(".")
-            setattr(llava.get_submodule(parent_name), child, module.get_base_layer())
-    return llava
-
-
-def load_reward_config(rm_dir: str | Path) -> RewardConfig:
-    """The RewardConfig an RM saved by ``train_reward_model`` was trained with (``rm.json``; no weights read)."""
-    path = Path(rm_dir) / META_FILE
-    if not path.is_file():
-        raise UserError(f"{rm_dir} holds no {META_FILE}; train a reward model with `caig rm train --out DIR`")
-    return build_config(RewardConfig, json.loads(path.read_text())["reward"], "reward", str(path))
-
-
-def load_reward_model(rm_dir: str | Path, device: str | None = None) -> tuple[RewardModel, Any, RewardConfig]:
-    """Load an RM saved by ``train_reward_model``: (model in eval mode, processor, its RewardConfig)."""
-    rm_dir = Path(rm_dir)
-    config = load_reward_config(rm_dir)
-    llava, processor = load_model(rm_dir)
-    answer_ids = answer_token_ids(processor) if config.head == "text" else None
-    model = RewardModel(llava, config.head, answer_ids)
-    heads = load_file(str(rm_dir / HEADS_FILE))
-    model.cls_head.weight.data.copy_(heads["cls_head"])
-    model.ctr_head.weight.data.copy_(heads["ctr_head"])
-    device = device or training_device()
-    use_cpu_threads(config)
-    return model.to(device).eval(), processor, config

@@ -27,9 +27,22 @@ from torch import nn
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from caig.reward.config import PerceptionConfig
-from caig.reward.pairs_dataset import open_ad
-from caig.reward.teacher import creatives_with_products, render_borrowed
+from caig.errors import UserError
+from caig.reward.config import RewardConfig
+from caig.reward.curriculum.ads import creatives_with_products, render_borrowed, split_products
+from caig.reward.curriculum.config import PerceptionConfig
+from caig.reward.curriculum.shared import (
+    cached_renders,
+    data_fingerprint,
+    fingerprint,
+    load_perceived,
+    save_perceived,
+    shared_dir,
+)
+from caig.reward.data import open_ad
+from caig.reward.model import RewardModel, training_device
+from caig.reward.trainer import StageResult
+from caig.typed_config import as_dict
 
 log = logging.getLogger("caig.reward")
 
@@ -116,15 +129,6 @@ class WordProbe(nn.Module):
         return self.linear(tokens.mean(dim=1))
 
 
-def split_products(product_ids: pd.Series, held_out_share: float, seed: int) -> np.ndarray:
-    """Boolean mask of the ads whose product is held out (whole products, so no ad's twin is in training)."""
-    products = np.sort(product_ids.unique())
-    rng = np.random.default_rng(seed)
-    n = int(round(held_out_share * len(products)))
-    held = set(rng.choice(products, size=n, replace=False).tolist()) if n else set()
-    return product_ids.isin(held).to_numpy()
-
-
 def word_f1(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Micro F1 of the words predicted present (logit > 0) against the descriptions' words."""
     predicted = logits > 0
@@ -158,12 +162,64 @@ class WordReader:
         return logits
 
 
+@dataclass
+class PerceptionStage:
+    """The perception stage: the RM's vision tower and projector learn the background words (its own loop,
+    outside the HF Trainer), first, so that every later stage reads its tokens. With ``shared``, a tower
+    perceived by an earlier RM of the same start model, data, seed, settings and device is loaded instead of
+    trained (``caig.reward.curriculum.shared``)."""
+
+    name: str
+    config: RewardConfig  # the RM's: its image side, seed and method
+    perception: PerceptionConfig
+    data_dir: str | Path | None  # the training ads' data directory
+    start_model: str | Path | None = None  # the RM's start model (``shared`` tells towers apart by it)
+    shared: str | Path | None = None
+    unshardable: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.data_dir is None:
+            raise UserError(
+                "curriculum.perception needs the data directory of the training ads (--world DIR)"
+            )
+
+    def fit(self, model: RewardModel, processor: Any, out: Path) -> StageResult:
+        config, data_dir, llava = self.config, self.data_dir, model.llava
+        tower_dir = self.tower_dir()
+        if tower_dir is not None:
+            summary = load_perceived(llava, tower_dir)
+            if summary is not None:
+                return summary, None
+        borrowed = cached_renders(
+            self.shared, out / "perception_borrowed", data_dir, self.perception.borrowed_per_product,
+            config.seed, lambda folder: perception_borrowed(data_dir, self.perception, folder, config.seed),
+        )  # fmt: skip
+        _, summary = train_perception(
+            llava, processor, data_dir, self.perception, config.image_side, config.seed, borrowed
+        )
+        if tower_dir is not None:
+            save_perceived(llava, summary, tower_dir)
+        return summary, None
+
+    def tower_dir(self) -> Path | None:
+        """Where the shared perceived tower of this stage lives (None without ``shared``)."""
+        if self.shared is None:
+            return None
+        config = self.config
+        return shared_dir(
+            self.shared, "perception", model=fingerprint(self.start_model), data=data_fingerprint(self.data_dir),
+            seed=config.seed, image_side=config.image_side, perception=as_dict(self.perception),
+            method=config.method,  # LoRA freezes the tower: perception then trains the probe only
+            device=training_device(),
+        )  # fmt: skip
+
+
 def perception_borrowed(data_dir: str | Path, config: PerceptionConfig, out: Path, seed: int) -> pd.DataFrame:
     """``config.borrowed_per_product`` other products' backgrounds painted around each product (to ``out``)
     for ``train_perception``; an empty frame when 0."""
     if not config.borrowed_per_product:
         return pd.DataFrame(columns=["product_id", "description", "image_path"])
-    creatives = creatives_with_products(data_dir, switch="reward.perception.borrowed_per_product=0")
+    creatives = creatives_with_products(data_dir, switch="curriculum.perception.borrowed_per_product=0")
     return render_borrowed(creatives, data_dir, config.borrowed_per_product, out, seed)
 
 
@@ -178,25 +234,14 @@ def train_perception(
 ) -> tuple[WordReader, dict[str, Any]]:
     """Train ``llava``'s vision tower and projector in place to name each ad's background words.
 
-    The ads are ``data_dir``'s creatives and, when given, ``borrowed`` ads (``product_id``, ``description``,
-    absolute ``image_path``: other backgrounds painted around the same products), which add images, not words:
-    the vocabulary is the creatives'. A ``held_out_share`` of the products (all their ads) is kept out; the
-    words' micro F1 before and after is measured on their creatives. Returns the word reader (the RM drops
-    it; the perception benchmark reads other worlds' ads with it) and the stage's summary (for ``train.json``).
+    The ads are ``data_dir``'s creatives and, when given, ``borrowed`` ads (``perception_ads``). A
+    ``held_out_share`` of the products (all their ads) is kept out; the words' micro F1 before and after is
+    measured on their creatives. Returns the word reader (the RM drops it; the perception benchmark reads other
+    worlds' ads with it) and the stage's summary (for ``train.json``).
     """
     started = time.perf_counter()
-    data_dir = Path(data_dir)
-    creatives = pd.read_parquet(data_dir / "creatives.parquet")
-    vocabulary, targets = background_words(creatives["description"], config.min_df)
-    ads = creatives[["product_id", "image_path"]].assign(
-        image_path=[str(data_dir / p) for p in creatives["image_path"]], borrowed=False
-    )
-    if borrowed is not None and len(borrowed):
-        targets = np.concatenate([targets, words_of(borrowed["description"], vocabulary)])
-        ads = pd.concat(
-            [ads, borrowed[["product_id", "image_path"]].assign(borrowed=True)], ignore_index=True
-        )
-    device = next(llava.parameters()).device  # where the model is (the GPU, where train_reward_model has one)
+    ads, vocabulary, targets = perception_ads(data_dir, borrowed, config.min_df)
+    device = next(llava.parameters()).device  # where the model is (the GPU, where the RM trains on one)
     pixels = ad_pixels(processor, ads["image_path"].tolist(), image_side)
     held = split_products(ads["product_id"], config.held_out_share, seed)
     measured = held & ~ads["borrowed"].to_numpy()
@@ -205,13 +250,69 @@ def train_perception(
     x_held, y_held = pixels.select(measured), torch.from_numpy(targets[measured]).to(device)
     torch.manual_seed(seed)
     probe = WordProbe(llava.config.text_config.hidden_size, len(vocabulary)).to(device, torch.float32)
+    reader = WordReader(vocabulary, probe)
+    f1_before = _held_out_f1(llava, reader, x_held, y_held)
+    step, curve = fit_word_probe(llava, probe, pixels, train_index, y_train, config, seed)
+    f1_after = _held_out_f1(llava, reader, x_held, y_held)
+    summary = {
+        "stage": "perception",
+        "ads": int((~held).sum()),
+        "borrowed_ads": int((~held & ads["borrowed"].to_numpy()).sum()),
+        "held_out_ads": int(measured.sum()),
+        "words": len(vocabulary),
+        "steps": step,
+        "seconds": round(time.perf_counter() - started, 1),
+        "learning_rate": config.learning_rate,
+        "held_out_word_f1_before": round(f1_before, 4),
+        "held_out_word_f1": round(f1_after, 4),
+        "loss_curve": curve,
+    }
+    log.info(
+        "RM stage perception: %d ads (%d borrowed), %d words, held-out word F1 %.3f -> %.3f, %.0f s",
+        summary["ads"], summary["borrowed_ads"], len(vocabulary), f1_before, f1_after, summary["seconds"],
+    )  # fmt: skip
+    return reader, summary
+
+
+def perception_ads(
+    data_dir: str | Path, borrowed: pd.DataFrame | None, min_df: int
+) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """The ads perception learns from (``product_id``, absolute ``image_path``, ``borrowed``), the vocabulary
+    and each ad's words, multi-hot: ``data_dir``'s creatives, then the ``borrowed`` ads (``product_id``,
+    ``description``, absolute ``image_path``: other backgrounds painted around the same products), which add
+    images, not words: the vocabulary is the creatives'."""
+    data_dir = Path(data_dir)
+    creatives = pd.read_parquet(data_dir / "creatives.parquet")
+    vocabulary, targets = background_words(creatives["description"], min_df)
+    ads = creatives[["product_id", "image_path"]].assign(
+        image_path=[str(data_dir / p) for p in creatives["image_path"]], borrowed=False
+    )
+    if borrowed is not None and len(borrowed):
+        targets = np.concatenate([targets, words_of(borrowed["description"], vocabulary)])
+        ads = pd.concat(
+            [ads, borrowed[["product_id", "image_path"]].assign(borrowed=True)], ignore_index=True
+        )
+    return ads, vocabulary, targets
+
+
+def fit_word_probe(
+    llava: Any,
+    probe: WordProbe,
+    pixels: AdPixels,
+    train_index: torch.Tensor,
+    y_train: torch.Tensor,
+    config: PerceptionConfig,
+    seed: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Train the vision tower, the projector and ``probe`` on the ads ``train_index`` of ``pixels`` (binary
+    cross-entropy of each word; AdamW, cosine schedule, batches drawn with ``seed``); the steps taken and the
+    loss curve (mean loss every 50 steps)."""
+    device = next(llava.parameters()).device
     trained = [*llava.model.vision_tower.parameters(), *llava.model.multi_modal_projector.parameters()]
     optimizer = torch.optim.AdamW([*trained, *probe.parameters()], lr=config.learning_rate, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train_index) / config.batch_size)
     total = max(1, int(round(config.epochs * steps_per_epoch)))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(0.03 * total), total)
-    reader = WordReader(vocabulary, probe)
-    f1_before = _held_out_f1(llava, reader, x_held, y_held)
     generator = torch.Generator().manual_seed(seed)
     curve, losses, step = [], [], 0
     llava.train()
@@ -234,25 +335,7 @@ def train_perception(
                     losses.clear()
                 if step == total:
                     break
-    f1_after = _held_out_f1(llava, reader, x_held, y_held)
-    summary = {
-        "stage": "perception",
-        "ads": int((~held).sum()),
-        "borrowed_ads": int((~held & ads["borrowed"].to_numpy()).sum()),
-        "held_out_ads": int(measured.sum()),
-        "words": len(vocabulary),
-        "steps": step,
-        "seconds": round(time.perf_counter() - started, 1),
-        "learning_rate": config.learning_rate,
-        "held_out_word_f1_before": round(f1_before, 4),
-        "held_out_word_f1": round(f1_after, 4),
-        "loss_curve": curve,
-    }
-    log.info(
-        "RM stage perception: %d ads (%d borrowed), %d words, held-out word F1 %.3f -> %.3f, %.0f s",
-        summary["ads"], summary["borrowed_ads"], len(vocabulary), f1_before, f1_after, summary["seconds"],
-    )  # fmt: skip
-    return reader, summary
+    return step, curve
 
 
 def _held_out_f1(llava: Any, reader: WordReader, pixels: AdPixels, targets: torch.Tensor) -> float:

@@ -6,7 +6,7 @@ word interactions, learns from the logged pairs which backgrounds win for which 
 world's oracle. Its probabilities on EVERY pair of a product's creatives (not just the pairs with enough
 impressions to pass the pair rule) are clean, dense targets for the image RM, which learns to read the same
 preferences from pixels (distillation). The RM still scores images only: the teacher is a training aid,
-switched by ``reward.teacher.enabled`` and useless on creatives without descriptions.
+switched by ``curriculum.teacher.enabled`` and useless on creatives without descriptions.
 
 ``teacher.target`` chooses what it fits: ``pairs`` (the pairs' labels, one bit each) or ``ctr`` (every paired
 creative's logged clicks and impressions: a ridge regression of its log-odds CTR minus its product's mean,
@@ -14,9 +14,9 @@ weighted by the inverse variance of that log-odds, then one scale fitted to the 
 probabilities stay calibrated). Both see only the logs and the descriptions.
 
 With ``teacher.borrowed_per_product`` > 0, each product also gets backgrounds borrowed from other products'
-creatives, rendered around it (the procedural renderer, at the ads' size) and labelled by the teacher: more
-distinct images per product, so the RM learns what a background does for a product instead of memorising a few
-ads.
+creatives, rendered around it (``caig.reward.curriculum.ads.render_borrowed``) and labelled by the teacher:
+more distinct images per product, so the RM learns what a background does for a product instead of memorising
+a few ads.
 """
 
 from __future__ import annotations
@@ -25,20 +25,17 @@ import itertools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from PIL import Image
 from scipy.special import expit
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
-from tqdm import tqdm
 
 from caig.errors import UserError
-from caig.reward.config import TeacherConfig
+from caig.reward.curriculum.config import TeacherConfig
 
 log = logging.getLogger("caig.reward")
 
@@ -104,24 +101,6 @@ def _features(words: sp.csr_matrix, catalog_rows: pd.DataFrame, categories: list
     return sp.hstack(blocks, format="csr")
 
 
-def creatives_with_products(
-    data_dir: str | Path, switch: str = "reward.teacher.enabled=false"
-) -> pd.DataFrame:
-    """Creatives joined with their product's catalog row; an error names what is missing and ``switch``, the
-    setting that turns off the caller's use of the descriptions."""
-    data_dir = Path(data_dir)
-    creatives = pd.read_parquet(data_dir / "creatives.parquet")
-    if "description" not in creatives.columns or creatives["description"].isna().any():
-        raise UserError(
-            f"{data_dir}/creatives.parquet needs a 'description' for every creative (the background it was "
-            f"painted from); set {switch} for creatives without descriptions"
-        )
-    catalog = pd.read_parquet(data_dir / "catalog.parquet", columns=["product_id", "category", "colour"])
-    return creatives.merge(catalog, on="product_id", how="left", validate="many_to_one").set_index(
-        "creative_id"
-    )
-
-
 def fit_teacher(pairs: pd.DataFrame, creatives: pd.DataFrame, config: TeacherConfig) -> DescriptionTeacher:
     """Fit the teacher on logged pairs (``label`` left/right; ``left_ctr`` / ``left_impressions`` and the
     right side's for ``target`` ctr) of creatives with descriptions and products."""
@@ -135,7 +114,7 @@ def fit_teacher(pairs: pd.DataFrame, creatives: pd.DataFrame, config: TeacherCon
     if missing.any():
         raise UserError(
             f"{int(missing.sum())} training pairs name creatives without a description in creatives.parquet "
-            "(the teacher reads their words): import the creatives' descriptions or set reward.teacher.enabled=false"
+            "(the teacher reads their words): import the creatives' descriptions or set curriculum.teacher.enabled=false"
         )
     left, right = (
         x[index.get_indexer(pairs["left_creative_id"])],
@@ -169,8 +148,8 @@ def ctr_coefficients(
     absent = [c for c in ("left_impressions", "right_impressions") if c not in pairs.columns]
     if absent:
         raise UserError(
-            f"reward.teacher.target=ctr needs the pairs' impressions ({', '.join(absent)} missing; "
-            "`caig data pairs` writes them): rebuild the pairs or set reward.teacher.target=pairs"
+            f"curriculum.teacher.target=ctr needs the pairs' impressions ({', '.join(absent)} missing; "
+            "`caig data pairs` writes them): rebuild the pairs or set curriculum.teacher.target=pairs"
         )
     sides = [
         pairs[[f"{side}_creative_id", f"{side}_ctr", f"{side}_impressions"]].set_axis(
@@ -193,51 +172,6 @@ def ctr_coefficients(
     target = log_odds - (by_group @ log_odds / group_weight)[group]
     model = Ridge(alpha=alpha, fit_intercept=False).fit(features, target, sample_weight=weight)
     return model.coef_.astype(np.float64).ravel()
-
-
-def borrowed_creatives(
-    creatives: pd.DataFrame, data_dir: str | Path, per_product: int, renderer: Any, out: Path, seed: int
-) -> pd.DataFrame:
-    """``per_product`` new creatives per product: other products' background descriptions rendered around
-    this product's image; same columns as ``creatives`` (ids ``B<n>``, absolute ``image_path``)."""
-    rng = np.random.default_rng(seed)
-    data_dir = Path(data_dir)
-    catalog = pd.read_parquet(data_dir / "catalog.parquet").set_index("product_id")
-    out = Path(out).resolve()  # absolute: pair sources join relative paths to the world's directory
-    out.mkdir(parents=True, exist_ok=True)
-    descriptions = creatives["description"].to_numpy()
-    owners = creatives["product_id"].to_numpy()
-    paintable = creatives["description"].str.strip().str.len().to_numpy() > 0  # an empty one paints nothing
-    rows = []
-    for product_id, group in tqdm(creatives.groupby("product_id", sort=True), desc="borrowed backgrounds"):
-        others = np.flatnonzero((owners != product_id) & paintable)
-        chosen = descriptions[rng.choice(others, size=per_product, replace=False)].tolist()
-        with Image.open(data_dir / catalog.at[product_id, "image_path"]) as product:
-            images = renderer.render_batch(
-                product.copy(), chosen, rng.integers(2**31, size=per_product).tolist()
-            )
-        first = group.iloc[0]
-        for description, image in zip(chosen, images, strict=True):
-            cid = f"B{len(rows):07d}"
-            image.convert("RGB").save(out / f"{cid}.png")
-            rows.append(
-                (cid, product_id, description, first["category"], first["colour"], str(out / f"{cid}.png"))
-            )
-    columns = ["creative_id", "product_id", "description", "category", "colour", "image_path"]
-    return pd.DataFrame(rows, columns=columns).set_index("creative_id")
-
-
-def render_borrowed(
-    creatives: pd.DataFrame, data_dir: str | Path, per_product: int, out: Path, seed: int
-) -> pd.DataFrame:
-    """``borrowed_creatives`` painted by the procedural renderer at the size of the data's own ads."""
-    from caig.render.config import RenderConfig
-    from caig.render.factory import make_renderer
-
-    data_dir = Path(data_dir)
-    with Image.open(data_dir / creatives["image_path"].iloc[0]) as first:
-        renderer = make_renderer(RenderConfig(image_size=first.size[0]))
-    return borrowed_creatives(creatives, data_dir, per_product, renderer, out, seed)
 
 
 def teacher_pairs(

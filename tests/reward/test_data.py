@@ -9,7 +9,7 @@ import torch
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
-from caig.reward.pairs_dataset import (
+from caig.reward.data import (
     Collator,
     EncodingCollator,
     SwapPairCollator,
@@ -17,7 +17,7 @@ from caig.reward.pairs_dataset import (
     encode_recipes,
     pair_recipes,
 )
-from caig.reward.trainer import stage_examples
+from caig.reward.trainer import pair_examples
 
 
 def _subset(source, n):
@@ -55,8 +55,8 @@ def test_stage_examples_encode_up_front_within_the_limit_and_per_batch_above(
     _, processor = load_model(tiny_model_dir)
     source = _subset(train_pairs, 6)
     kw = {"swap_consistent_training": swap_consistent, "train_both_orders": not swap_consistent}
-    up_front, collate_up_front = stage_examples(source, processor, dataclasses.replace(rm_config, **kw))
-    per_batch, collate_per_batch = stage_examples(
+    up_front, collate_up_front = pair_examples(source, processor, dataclasses.replace(rm_config, **kw))
+    per_batch, collate_per_batch = pair_examples(
         source, processor, dataclasses.replace(rm_config, encode_up_front_gb=0.0, **kw)
     )
     assert len(up_front) == len(per_batch) == (6 if swap_consistent else 12)
@@ -79,10 +79,10 @@ def test_per_batch_stages_refuse_missing_images_and_long_prompts_before_training
     pairs = source.pairs.copy()
     pairs.loc[2, "right_image_path"] = str(tmp_path / "gone.png")
     with pytest.raises(UserError, match="1 ad image.*gone.png"):
-        stage_examples(dataclasses.replace(source, pairs=pairs), processor, per_batch)
-    up_front, _ = stage_examples(source, processor, rm_config)  # the same prompts, encoded: the true lengths
+        pair_examples(dataclasses.replace(source, pairs=pairs), processor, per_batch)
+    up_front, _ = pair_examples(source, processor, rm_config)  # the same prompts, encoded: the true lengths
     longest = max(len(e["input_ids"]) for e in up_front)
     with pytest.raises(UserError, match=f"{longest} tokens, above reward.max_length={longest - 1}"):
-        stage_examples(source, processor, dataclasses.replace(per_batch, max_length=longest - 1))
-    examples, _ = stage_examples(source, processor, dataclasses.replace(per_batch, max_length=longest))
+        pair_examples(source, processor, dataclasses.replace(per_batch, max_length=longest - 1))
+    examples, _ = pair_examples(source, processor, dataclasses.replace(per_batch, max_length=longest))
     assert len(examples) == len(up_front) and not hasattr(examples[0], "keys")  # recipes, checked

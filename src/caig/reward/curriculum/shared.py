@@ -1,7 +1,7 @@
 """Stage results that the RMs of one ablation share: the perceived vision tower and the borrowed renders.
 
 Table 1's rows 1-5 start from the same pre-trained model, so for one seed the perception stage (the vision
-tower learning to name background words, ``reward.perception``) is the same in all five: only what reads the
+tower learning to name background words, ``curriculum.perception``) is the same in all five: only what reads the
 tower afterwards differs (head, template slots, point loss). The borrowed backgrounds (other products'
 descriptions painted around each product, for perception and the teacher) depend on the data, their count and
 the seed only, so every row of a seed, row 0 too, reads the same ones. ``caig rm ablation`` trains and paints

@@ -12,8 +12,10 @@ generalise (their correlation, in ``train.json``). Off by default (the paper's R
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,12 +23,15 @@ import pandas as pd
 import torch
 
 from caig.reward.config import RewardConfig
+from caig.reward.curriculum.ads import split_products
+from caig.reward.curriculum.teacher import DescriptionTeacher
+from caig.reward.data import Recipe, encode_recipes
 from caig.reward.inputs import rm_prompt, template_index
 from caig.reward.model import RewardModel
-from caig.reward.pairs_dataset import Recipe, encode_recipes
-from caig.reward.perception import split_products
 from caig.reward.scoring import RewardScorer
-from caig.reward.teacher import DescriptionTeacher
+from caig.reward.trainer import StageResult, fit_examples, up_front_or_per_batch
+
+log = logging.getLogger("caig.reward")
 
 
 @dataclass
@@ -35,6 +40,33 @@ class AdSource:
 
     ads: pd.DataFrame  # index creative_id; product_id, image_path (absolute), utility, held_out, borrowed
     products: pd.DataFrame  # catalog indexed by product_id
+
+
+@dataclass
+class AdUtilityStage:
+    """The ad-utility stage: the training products' single ads, the CTR head regressing their utility; the
+    held-out products' fit measured after it (``held_out_fit``, in its summary)."""
+
+    name: str
+    source: AdSource
+    config: (
+        RewardConfig  # the RM's, with the stage's epochs, rate and batch size and the CTR head's loss only
+    )
+    unshardable: tuple[str, str] | None = None
+
+    def fit(self, model: RewardModel, processor: Any, out: Path) -> StageResult:
+        config = self.config
+        ads = self.source.ads[~self.source.ads["held_out"]]
+        recipes = ad_recipes(ads, self.source.products, processor, config, config.seed)
+        examples, collator = up_front_or_per_batch(recipes, processor, config)
+        summary, trainer = fit_examples(model, processor, self.name, examples, collator, config, out)
+        measured = {k: round(v, 4) for k, v in held_out_fit(model, self.source, processor, config).items()}
+        log.info(
+            "RM stage %s: held-out utility correlation %.3f (own creatives %.3f, within product %.3f)",
+            self.name, *(measured[key] for key in HELD_OUT_FIT),
+        )  # fmt: skip
+        counted = {key: summary.pop(key) for key in ("stage", "pairs")}  # the measurements follow them
+        return {**counted, **measured, **summary}, trainer
 
 
 def ad_utility_source(

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from caig.reward.pairs_dataset import PairSource
+from caig.reward.data import PairSource
 
 log = logging.getLogger("caig.reward")
 

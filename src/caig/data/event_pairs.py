@@ -1,9 +1,11 @@
 """RM pairs straight from a world's (or imported) event logs, with a chosen pair rule.
 
-``caig data pairs`` is the pipeline's way to make pairs (ingested, validated statistics). This helper is for
-the RM's own experiments and tests: it applies ``caig.data.pairs.build_rm_pairs`` to the logged events of a
-data directory, so that the looser TRAINING rule (``reward.train_pairs``, paper: E = 50, D = 1%) and the
-TEST rule (``data.pairs``, E = 1000, D = 5%, upper 1.2) can be compared on the same logs.
+``caig data pairs`` is the pipeline's way to make pairs (ingested, validated daily statistics, summed by
+``caig.data.pairs.creative_totals``). This module starts from the logged events instead: it counts each
+creative's impressions and clicks in a data directory's ``events/`` and applies
+``caig.data.pairs.build_rm_pairs``, so that the RM's experiments and tests can compare the looser TRAINING
+rule (``reward.train_pairs``, paper: E = 50, D = 1%) and the TEST rule (``data.pairs``, E = 1000, D = 5%,
+upper 1.2) on the same logs; the RM priors read the same per-creative counts.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ def creative_totals_from_events(data_dir: str | Path) -> pd.DataFrame:
     table = ds.dataset(events_dir, format="parquet").to_table(
         columns=["creative_id", "product_id", "clicked"]
     )
-    return creative_totals(table.to_pandas())
+    return creative_totals_of_events(table.to_pandas())
 
 
-def creative_totals(events: pd.DataFrame) -> pd.DataFrame:
+def creative_totals_of_events(events: pd.DataFrame) -> pd.DataFrame:
     """Impressions and clicks per creative (``creative_id, product_id, impressions, clicks``) of logged events."""
     return events.groupby(["creative_id", "product_id"], as_index=False, sort=True).agg(
         impressions=("clicked", "size"), clicks=("clicked", "sum")
