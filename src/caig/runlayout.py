@@ -93,6 +93,6 @@ class RunLayout:
     def _require(self, path: Path, marker: str, what: str) -> Path:
         if not (path / marker).is_file():
             raise UserError(
-                f"--run {self.root}: no {what} at {path}/{marker}; {LAYOUT} (or pass --model DIR)"
+                f"--run {self.root}: no {what} found at {path}/{marker}; {LAYOUT} (or pass --model DIR)"
             )
         return path
