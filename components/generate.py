@@ -29,7 +29,7 @@ def generate_creatives(profile: str, data: str, pm: str, optimized: str, rm: str
         Path(data),
         resolve_model(pm, "pm", runs, "pm"),
         resolve_model(rm, "rm", runs, "rm"),
-        resolve_model(optimized, "", runs, "optimized"),
+        resolve_model(optimized, "pcpo", runs, "optimized"),
     )
     record_metrics(summary, "generate", result)
 

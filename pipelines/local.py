@@ -18,6 +18,7 @@ from typing import Any
 
 from kfp import local
 
+from caig import runlayout
 from caig.errors import UserError
 from caig.orchestration.metrics import read_metrics
 from caig.orchestration.rundir import RunDir
@@ -28,13 +29,17 @@ from pipelines.training import NAME as TRAINING
 log = logging.getLogger("caig.pipelines")
 
 
-# Step outputs also reachable at the top of the run directory, where the CLI commands look for them
-# (`caig serve selector --run OUT`, `caig features get --run OUT`, `caig bandit simulate --world OUT/world`).
+# Step outputs also reachable at the top of the run directory: the run layout every server reads
+# (`caig.runlayout`: `caig serve selector|pm|rm|render --run OUT`), plus the ingested stats
+# (`caig features get --run OUT`, `caig bandit simulate --world OUT/world`).
 RUN_LINKS = {
-    "world": ("build-world", "world", ""),
+    runlayout.WORLD: ("build-world", "world", ""),
     "data": ("ingest-events", "stats", ""),
-    "features": ("materialize-features", "store", "features"),  # features.store_dir of the local profile
+    runlayout.FEATURES: ("materialize-features", "store", "features"),  # features.store_dir (local profile)
+    runlayout.PM: ("pretrain-pm", "pm", ""),
+    runlayout.RM: ("train-rm", "rm", ""),
 }
+PCPO_STEP = "optimize-pm"  # its PCPO output (pcpo.json says pcpo) is linked as OUT/pcpo; DPO's is not
 
 
 class StepClock(logging.Filter):
@@ -107,6 +112,13 @@ def run_local(
         for link, (step, output, inner) in RUN_LINKS.items()
         if output in steps.get(step, {})
     }
+    pcpo = [
+        Path(outputs["run"])
+        for step, outputs in sorted(steps.items())
+        if step.startswith(PCPO_STEP) and "run" in outputs and runlayout.is_pcpo_output(Path(outputs["run"]))
+    ]
+    if pcpo:
+        targets[runlayout.PCPO] = pcpo[0]
     rundir.link({link: target for link, target in targets.items() if target.exists()})
     log.info("%s finished in %.1f s: %s", name, time.perf_counter() - started, rundir.report_html)
     for step, seconds in clock.seconds.items():

@@ -3,7 +3,8 @@
 ``make demo`` = ``caig run --local --profile local``: the very pipeline that is compiled for Kubeflow runs
 here, each step a subprocess (``pipelines/local.py``). Writes ``OUT/metrics.json`` (the run's flat
 metrics), ``OUT/report.html``, ``OUT/report.md``, ``OUT/steps.json``, ``OUT/timings.json`` (seconds per
-step) and links ``OUT/world`` and ``OUT/data`` to the world and the ingested stats that the run used.
+step), links ``OUT/world``, ``OUT/features``, ``OUT/pm``, ``OUT/rm`` and ``OUT/pcpo`` to the steps' outputs
+(the run layout every server reads, ``caig.runlayout``) and ``OUT/data`` to the ingested stats.
 """
 
 from __future__ import annotations

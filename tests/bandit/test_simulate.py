@@ -100,3 +100,17 @@ def test_product_level_priors_keep_strength_and_mean_but_not_the_ranking() -> No
     np.testing.assert_allclose(flat_alpha[0, :2] / 10.0, [0.4, 0.4])  # mean of 0.2 and 0.6
     np.testing.assert_allclose(flat_alpha[1] / 10.0, [(0.3 + 0.3 + 0.9) / 3] * 3)
     assert flat_alpha[0, 2] == 1.0 and flat_beta[0, 2] == 1.0  # padding untouched
+
+
+def test_simulate_to_is_the_cli_door_and_refuses_a_missing_priors_table(
+    small_world_dir: Path, tmp_path: Path
+):
+    from caig.bandit.simulate import simulate_to
+    from caig.errors import UserError
+
+    with pytest.raises(UserError, match="--priors .*none.parquet does not exist"):
+        simulate_to(small_world_dir, SimulateConfig(), tmp_path / "o", tmp_path / "none.parquet")
+    summary = simulate_to(small_world_dir, SimulateConfig(n_impressions=2000), tmp_path / "sim")
+    assert summary["prior_source"] == "empirical Bayes on the logs" and summary["n_impressions"] == 2000
+    assert json.loads((tmp_path / "sim" / "simulate.json").read_text()) == summary
+    assert (tmp_path / "sim" / "regret.png").stat().st_size > 1000

@@ -11,19 +11,17 @@ import pytest
 
 from caig.cli import main
 from caig.errors import UserError
-from caig.evaluate.annotation import export_batch, import_batch
+from caig.evaluate.judge_agreement import UNPARSED, agreement, cohen_kappa, match_auc
 from caig.evaluate.mllm_judge import (
-    UNPARSED,
     JudgeSettings,
-    agreement,
-    cohen_kappa,
     judge_batch,
     judge_question,
-    match_auc,
     parse_judgement,
     run_world_judge,
 )
 from caig.evaluate.review import ANSWERS
+from caig.evaluate.review_aggregate import import_batch
+from caig.evaluate.review_export import export_batch
 from caig.mllm.build import build_tiny, save_model
 from caig.world.loaded import load_world
 

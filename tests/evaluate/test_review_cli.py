@@ -12,7 +12,8 @@ import pytest
 
 from caig.cli import main
 from caig.errors import UserError
-from caig.evaluate.annotation import import_batch, read_manifest
+from caig.evaluate.review_aggregate import import_batch
+from caig.evaluate.review_export import read_manifest
 from caig.world.loaded import load_world
 
 PRODUCTS = 8

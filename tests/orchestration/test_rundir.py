@@ -52,3 +52,24 @@ def test_a_real_folder_is_never_replaced_by_a_link(tmp_path):
     assert not (tmp_path / "data").is_symlink() and (tmp_path / "data" / "mine.txt").read_text() == "keep"
     with pytest.raises(ValueError, match="unknown run link"):
         run.link({"models": tmp_path})
+
+
+def test_a_local_run_links_the_run_layout_the_servers_read(tmp_path):
+    from caig.runlayout import RunLayout
+
+    run = RunDir(tmp_path / "run").prepare()
+    steps = run.pipeline_root / "r1"
+    pm, rm, pcpo = steps / "pretrain-pm" / "pm", steps / "train-rm" / "rm", steps / "optimize-pm" / "run"
+    (pm / "model").mkdir(parents=True)
+    (pm / "model" / "config.json").write_text("{}")
+    rm.mkdir(parents=True)
+    (rm / "rm.json").write_text("{}")
+    (pcpo / "round-01" / "adapter").mkdir(parents=True)
+    (pcpo / "round-01" / "round.json").write_text("{}")
+    (pcpo / "round-01" / "adapter" / "adapter_config.json").write_text("{}")
+    run.link({"pm": pm, "rm": rm, "pcpo": pcpo})
+    layout = RunLayout(run.root)
+    assert layout.require_pm() == run.root / "pm" / "model" and layout.require_rm() == run.root / "rm"
+    assert layout.adapter() == run.root / "pcpo" / "round-01" / "adapter"
+    run.prepare()  # the next run removes the links with the outputs they point into
+    assert not any((run.root / name).is_symlink() for name in ("pm", "rm", "pcpo"))

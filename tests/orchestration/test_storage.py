@@ -53,7 +53,7 @@ def test_a_published_run_is_what_the_servers_find(tmp_path, runs_config):
         __import__("shutil").rmtree(path)
     # KServe mounts pvc://caig-runs/<run> at /mnt/models and the servers run with --run /mnt/models
     assert find_pm(run) == run / "pm" / "model"
-    assert find_adapter(run) == run / "round-01" / "adapter"
+    assert find_adapter(run) == run / "pcpo" / "round-01" / "adapter"
     assert find_rm(run) == run / "rm"
     assert not (run / "pm" / "checkpoints").exists()
     assert sorted(p.name for p in runs.iterdir()) == ["2026-11-20-abcd1234"]  # no staging copy left
@@ -89,7 +89,7 @@ def test_empty_parameters_take_the_latest_registered_run(tmp_path, runs_config):
     assert [p.name for p in runs.iterdir() if p.name.startswith(".")] == []  # the pointer was replaced whole
     assert resolve_model("", "rm", runs_config, "rm") == runs / "r2" / "rm"
     assert resolve_model("", "pm", runs_config, "pm") == runs / "r2" / "pm"
-    assert resolve_model("", "", runs_config, "optimized") == runs / "r2"
+    assert resolve_model("", "pcpo", runs_config, "optimized") == runs / "r2" / "pcpo"
     # a registered run's URI, as register records it, for any part; or the part itself
     assert resolve_model("pvc://caig-runs/r1", "rm", runs_config, "rm") == runs / "r1" / "rm"
     assert resolve_model("pvc://caig-runs/r1/rm", "rm", runs_config, "rm") == runs / "r1" / "rm"

@@ -138,7 +138,7 @@ def redis_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def model_run(tmp_path_factory: pytest.TempPathFactory, small_world_dir: Path) -> Path:
-    """A run laid out as the serving commands look for it: world/, pretrain/model (tiny PM), rm/ (tiny RM).
+    """A run in the one run layout (``caig.runlayout``): world/, pm/model (tiny PM), rm/ (tiny RM).
 
     Both models are untrained (built from configs); serving only needs them to answer.
     """
@@ -151,7 +151,7 @@ def model_run(tmp_path_factory: pytest.TempPathFactory, small_world_dir: Path) -
     run = tmp_path_factory.mktemp("model-run")
     (run / "world").symlink_to(small_world_dir)
     model, processor = build_tiny(MLLMConfig(), small_world_dir)
-    save_model(model, processor, run / "pretrain" / "model")
+    save_model(model, processor, run / "pm" / "model")
     config = RewardConfig(image_side=32, eval_batch_size=8)
     save_reward_model(build_reward_model(model, processor, config), processor, config, run / "rm")
     return run

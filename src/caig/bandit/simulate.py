@@ -15,6 +15,7 @@ priors table (``rm_priors.parquet``) can be passed instead.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from caig.bandit.arena import (
     run_policy,
 )
 from caig.bandit.config import SimulateConfig
+from caig.errors import UserError
 
 log = logging.getLogger("caig.bandit")
 
@@ -218,6 +220,29 @@ def simulate(world_dir: Path, config: SimulateConfig, priors: pd.DataFrame | Non
     }
     summary["goal_met"] = summary["regret_ratio_rm_prior_vs_no_prior"] <= 0.7
     return {"summary": summary, "curves": curves}
+
+
+def simulate_to(world_dir: Path, config: SimulateConfig, out: Path, priors_path: Path | None = None) -> dict:
+    """``caig bandit simulate`` as one call: the priors table read from ``priors_path`` (empirical Bayes on the
+    logs when None), the simulation run, ``out/simulate.json`` and ``out/regret.png`` written; the summary."""
+    priors = None
+    if priors_path is not None:
+        if not priors_path.is_file():
+            raise UserError(
+                f"--priors {priors_path} does not exist; pass an rm_priors.parquet file or omit --priors"
+            )
+        priors = pd.read_parquet(priors_path)
+    out.mkdir(parents=True, exist_ok=True)
+    result = simulate(world_dir, config, priors)
+    summary = result["summary"]
+    (out / "simulate.json").write_text(json.dumps(summary, indent=2))
+    ratio = summary["regret_ratio_rm_prior_vs_no_prior"]
+    plot_regret(
+        result["curves"],
+        out / "regret.png",
+        f"{summary['n_impressions']} impressions; TS with priors / without = {ratio:.2f}x",
+    )
+    return summary
 
 
 def plot_regret(curves: dict[str, np.ndarray], path: Path, title: str) -> Path:

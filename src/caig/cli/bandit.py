@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from caig.cli.options import profile_options, runs_option, world_option, writable_dir
-from caig.errors import UserError
 from caig.profile import Profile
 
 log = logging.getLogger("caig.bandit")
@@ -38,28 +37,9 @@ def bandit() -> None:
 )
 def simulate(profile: Profile, world_dir: Path, out: Path, priors: Path | None) -> None:
     """Cumulative regret of TS with RM priors vs TS without priors vs MABWiser's TS, on the same traffic."""
-    import pandas as pd
+    from caig.bandit.simulate import simulate_to
 
-    from caig.bandit.simulate import plot_regret
-    from caig.bandit.simulate import simulate as run_simulation
-
-    table = None
-    if priors is not None:
-        if not priors.is_file():
-            raise UserError(
-                f"--priors {priors} does not exist; pass an rm_priors.parquet file or omit --priors"
-            )
-        table = pd.read_parquet(priors)
-    out = writable_dir(out)
-    result = run_simulation(world_dir, profile.bandit.simulate, table)
-    summary = result["summary"]
-    (out / "simulate.json").write_text(json.dumps(summary, indent=2))
-    ratio = summary["regret_ratio_rm_prior_vs_no_prior"]
-    plot_regret(
-        result["curves"],
-        out / "regret.png",
-        f"{summary['n_impressions']} impressions; TS with priors / without = {ratio:.2f}x",
-    )
+    summary = simulate_to(world_dir, profile.bandit.simulate, writable_dir(out), priors)
     click.echo(
         json.dumps(
             {

@@ -55,7 +55,7 @@ def export(
     seed: int,
 ) -> None:
     """Write OUT/review.html (blind, self-contained; saves the answers as JSON), OUT/batch.json and OUT/ads/."""
-    from caig.evaluate.annotation import export_batch
+    from caig.evaluate.review_export import export_batch
     from caig.render.factory import make_renderer
 
     summary = export_batch(
@@ -96,7 +96,7 @@ def import_command(
     profile: Profile, batch_dir: Path, answer_files: tuple[Path, ...], skip_rejected: bool, out: Path | None
 ) -> None:
     """Match rate with a 95% Wilson interval and the count of each mismatch kind, per method and round."""
-    from caig.evaluate.annotation import import_batch, markdown
+    from caig.evaluate.review_aggregate import import_batch, markdown
 
     result = import_batch(batch_dir, list(answer_files), skip_rejected=skip_rejected)
     if out is not None:

@@ -9,8 +9,9 @@ mismatch). Two ways to ask (``JudgeSettings.mode``):
 - ``generate``: greedy free text, parsed by :func:`parse_judgement` (``None`` when it names no kind).
 
 EVALUATION ONLY: :func:`run_world_judge` measures the judge's agreement with the world's oracle
-(``World.judge_match``) on a world's creatives (accuracy, Cohen's kappa, confusion counts, and the match
-rate each of them gives), so that a user knows how far its match rates can be trusted. Nothing here trains
+(``World.judge_match``) on a world's creatives (``caig.evaluate.judge_agreement``: accuracy, Cohen's kappa,
+confusion counts, and the match rate each of them gives), so that a user knows how far its match rates can
+be trusted. Nothing here trains
 on the oracle. :func:`judge_batch` answers a review batch the way a reviewer would, for real data where no
 oracle exists; ``caig review import`` turns its answers file into match rates.
 """
@@ -31,14 +32,14 @@ import pandas as pd
 from PIL import Image
 
 from caig.errors import UserError
-from caig.evaluate.annotation import ADS, read_manifest
+from caig.evaluate.judge_agreement import UNPARSED, agreement
 from caig.evaluate.review import ANSWERS, QUESTION
+from caig.evaluate.review_export import ADS, read_manifest
 from caig.mllm.instruct import f_instruct
 
 log = logging.getLogger("caig.evaluate")
 
 INSTRUCTION = "Answer with one word: match, scale, scene or colour."
-UNPARSED = "unparsed"  # a generated answer that names no A.2 kind
 # Words that name an answer; "available" is the paper's own word for a match.
 _SYNONYMS = {
     "match": "match",
@@ -158,69 +159,6 @@ def _answer_logprobs(
     finally:
         model.train(was_training)
     return logps.float().cpu().numpy().reshape(n, len(ANSWERS))
-
-
-def agreement(
-    judged: Sequence[str], oracle: Sequence[str], match_margin: Sequence[float] | None = None
-) -> dict[str, Any]:
-    """How the judge agrees with the oracle: accuracy and Cohen's kappa over the A.2 kinds and over
-    match / mismatch, the confusion counts (oracle kind -> judge kind -> count) and the match rate each
-    gives. ``unparsed`` judge answers count as disagreements. With ``match_margin`` (choice mode), also
-    ``match_auc``: how well the margin ranks the oracle's matches above its mismatches (0.5 = chance)."""
-    judged, oracle = list(judged), list(oracle)
-    if len(judged) != len(oracle):
-        raise ValueError(f"{len(judged)} judge answers for {len(oracle)} oracle labels")
-    n = len(judged)
-    kinds = [*ANSWERS, UNPARSED] if UNPARSED in judged else list(ANSWERS)
-    confusion = {
-        o: {j: sum(1 for a, b in zip(oracle, judged, strict=True) if a == o and b == j) for j in kinds}
-        for o in ANSWERS
-    }
-    binary_j = ["match" if j == "match" else "mismatch" for j in judged]
-    binary_o = ["match" if o == "match" else "mismatch" for o in oracle]
-    return {
-        "n": n,
-        "accuracy": _accuracy(judged, oracle),
-        "kappa": cohen_kappa(judged, oracle),
-        "match_accuracy": _accuracy(binary_j, binary_o),
-        "match_kappa": cohen_kappa(binary_j, binary_o),
-        "match_rate_judge": judged.count("match") / n if n else None,
-        "match_rate_oracle": oracle.count("match") / n if n else None,
-        "unparsed": judged.count(UNPARSED),
-        "match_auc": match_auc(match_margin, oracle) if match_margin is not None else None,
-        "confusion": confusion,
-    }
-
-
-def match_auc(margin: Sequence[float], oracle: Sequence[str]) -> float | None:
-    """Area under the ROC curve of ``margin`` for the oracle's matches against its mismatches (ties count
-    half; Mann-Whitney); None without both classes or with a missing margin."""
-    from scipy.stats import rankdata
-
-    margin = np.asarray(margin, dtype=float)
-    positive = np.array([o == "match" for o in oracle])
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0 or np.isnan(margin).any():
-        return None
-    ranks = rankdata(margin)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _accuracy(a: Sequence[str], b: Sequence[str]) -> float | None:
-    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a) if a else None
-
-
-def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
-    """Cohen's kappa of two raters' labels: (p_o - p_e) / (1 - p_e); None when chance agreement is 1 (one
-    label used by both throughout, so agreement beyond chance is undefined) or there are no labels."""
-    n = len(a)
-    if n == 0:
-        return None
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    chance = sum((list(a).count(k) / n) * (list(b).count(k) / n) for k in set(a) | set(b))
-    if chance >= 1.0:
-        return None
-    return (observed - chance) / (1.0 - chance)
 
 
 def load_judge_model(model_dir: str | Path, dtype: str = "float32") -> tuple[Any, Any]:

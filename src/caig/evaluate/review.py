@@ -4,7 +4,8 @@ The page is one self-contained HTML file (images inline) showing each item's pro
 the generated ad, with the A.2 question and its four answers; a button saves the reviewer's answers as a JSON
 file through the browser (a Blob download), so the page needs no server. Items are shown blind: the page
 carries only opaque item ids, never the method or round, which stay in the batch manifest
-(:mod:`caig.evaluate.annotation` builds batches and imports answers).
+(:mod:`caig.evaluate.review_export` builds batches, :mod:`caig.evaluate.review_answers` and
+:mod:`caig.evaluate.review_aggregate` import answers).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from caig.errors import UserError
-from caig.evaluate.annotation import Catalog
+from caig.evaluate.catalog import Catalog
 from caig.evaluate.metrics import category_uplift, ctr_uplift, judge_choices, judge_generations, summarise
 from caig.evaluate.plots import plot_by_round, sample_grid
 from caig.evaluate.report_page import write_report

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from caig.errors import UserError
-from caig.evaluate.annotation import Catalog
+from caig.evaluate.catalog import Catalog
 
 
 def paired(first: pd.DataFrame, last: pd.DataFrame) -> list[tuple[str, str, str]]:

@@ -2,7 +2,7 @@
 
 The oracle's figures (match rate by the world's judge, true-CTR uplift) exist only in the simulated world.
 On real data the paper's own protocol stands in: the A.2 review batch of every run's held-out ads by round
-(``caig.evaluate.annotation.export_batch``, for people to answer), answered at once by the automatic MLLM judge
+(``caig.evaluate.review_export.export_batch``, for people to answer), answered at once by the automatic MLLM judge
 (the pre-trained PM asked the A.2 question, ``caig.evaluate.mllm_judge.judge_batch``), whose answers give a
 match rate per method and round (``import_batch``), and the RM's win rate of each run's final round over the
 pre-trained PM. The oracle's figures are reported as skipped, with the reason.
@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from caig.errors import UserError
-from caig.evaluate.annotation import Catalog, export_batch, import_batch
+from caig.evaluate.catalog import Catalog
 from caig.evaluate.mllm_judge import judge_batch
+from caig.evaluate.review_aggregate import import_batch
+from caig.evaluate.review_export import export_batch
 from caig.evaluate.rounds import load_rounds
 from caig.evaluate.win_rate import paired, rm_win_rate
 from caig.profile import Profile

@@ -71,17 +71,18 @@ def product_ctrs(data_dir: Path) -> tuple[pd.Series, float]:
 
 
 def resolve_adapter(path: str | Path) -> Path:
-    """A LoRA adapter directory, or the last finished round's adapter of a PCPO / DPO run directory."""
-    from caig.serving.locate import find_adapter
+    """A LoRA adapter directory, the last finished round's adapter of a PCPO / DPO output directory, or that
+    of a run's ``pcpo/`` (``caig.runlayout``)."""
+    from caig.runlayout import RunLayout, last_round_adapter
 
     path = Path(path)
     if (path / "adapter_config.json").is_file():
         return path
-    found = find_adapter(path)
+    found = last_round_adapter(path) or RunLayout(path).adapter()
     if found is None:
         raise UserError(
             f"--adapter {path}: neither a LoRA adapter (adapter_config.json) nor a `caig pcpo` run with a "
-            "finished round (round-NN/adapter/)"
+            "finished round (round-NN/adapter/), nor a run with pcpo/round-NN/adapter/"
         )
     return found
 

@@ -20,7 +20,7 @@ log = logging.getLogger("caig.orchestration")
 
 PER_ROUND = 3  # products shown per round
 GRID = "samples.png"  # the evaluation's rendered final ads (caig.evaluate.run)
-REVIEW = Path("review") / "batch.json"  # the review batch's manifest (caig.evaluate.annotation)
+REVIEW = Path("review") / "batch.json"  # the review batch's manifest (caig.evaluate.review_export)
 
 
 @dataclass(frozen=True)

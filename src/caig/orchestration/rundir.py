@@ -8,7 +8,9 @@
     DIR/pipeline/       the KFP local runner's pipeline root: <run>/<step>/<output> for every step
     DIR/steps.json      which step wrote which output, for finding a step's files without guessing
     DIR/timings.json    wall seconds of every step that ran, in order (also if the run failed)
-    DIR/world, DIR/data links to the steps' world and ingested stats, where the CLI looks for a run's data
+    DIR/world, DIR/features, DIR/pm, DIR/rm, DIR/pcpo
+                        links to the steps' outputs in the run layout every server reads (``caig.runlayout``)
+    DIR/data            a link to the ingested stats, where the CLI looks for a run's data
 
 The steps' outputs stay where the KFP runner wrote them; the top-level files are copies of the report
 step's outputs, so that every run directory looks the same whatever the pipeline.
@@ -24,9 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from caig import runlayout
+
 log = logging.getLogger("caig.orchestration")
 
-LINK_NAMES = ("world", "data", "features")  # the links a local run may make at its top level
+LINK_NAMES = (*runlayout.NAMES, "data")  # the links a local run may make at its top level
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@ pipelines (the daily refresh, caig-generate) find the latest registered one.
 
 Pipeline steps run in the servers' namespace and mount the same PVC (``orchestration.runs_pvc``) the model
 servers load from. Layout below ``orchestration.runs_mount_path`` (KServe mounts ``pvc://<runs_pvc>/<run>``
-at the server's ``/mnt/models``; ``caig.serving.locate`` finds every part there)::
+at the server's ``/mnt/models``), the run layout of ``caig.runlayout`` that every server reads::
 
-    <run>/                the PCPO run: round-NN/adapter, pcpo.json (the PM server's adapter)
+    <run>/pcpo/           the PCPO run: round-NN/adapter, pcpo.json (the PM server's adapter)
     <run>/pm/model/       the pre-trained PM the adapter applies to
     <run>/rm/             the reward model (rm.json and weights)
     <run>/run.json        what was published, from which artifacts
@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from caig.errors import UserError
 from caig.orchestration.config import OrchestrationConfig
+from caig.runlayout import RunLayout
 
 log = logging.getLogger("caig.orchestration")
 
@@ -66,9 +67,10 @@ def publish_run(runs_dir: Path, run: str, pcpo: Path, pm: Path, rm: Path) -> Pat
         return target
     staging = Path(runs_dir) / f".{run}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(pcpo, staging)
-    shutil.copytree(pm / "model", staging / "pm" / "model")
-    shutil.copytree(rm, staging / "rm")
+    layout = RunLayout(staging)
+    shutil.copytree(pcpo, layout.pcpo)
+    shutil.copytree(pm / "model", layout.pm_model)
+    shutil.copytree(rm, layout.rm)
     record = {"run": run, "pcpo": str(pcpo), "pm": str(pm), "rm": str(rm), "published_at": _now()}
     (staging / PUBLISHED).write_text(json.dumps(record, indent=2))
     if target.exists():  # an earlier attempt that died after the rename began: replace it
@@ -102,8 +104,8 @@ def resolve_model(value: str, part: str, config: OrchestrationConfig, name: str)
     """The directory of a model a step reads, from a pipeline parameter ``name``.
 
     ``value``: a path, ``pvc://<runs_pvc>/<path>`` (the runs volume, mounted on the step), or empty for the
-    latest registered run. ``part``: the model's subdirectory in a published run (``pm``, ``rm``, or ``""``
-    for the PCPO run itself); a published run's directory is accepted for any part.
+    latest registered run. ``part``: the model's subdirectory in a published run (``pm``, ``rm`` or ``pcpo``,
+    ``caig.runlayout``); a published run's directory is accepted for any part.
     """
     runs = Path(config.runs_mount_path)
     if not value:

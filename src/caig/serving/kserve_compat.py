@@ -2,7 +2,7 @@
 
 ``kserve.model_server`` runs ``argparse.parse_known_args()`` on ``sys.argv`` at import time (and accepts
 abbreviated flags), so a ``caig`` flag could silently set a kserve option. Importing it with a bare argv
-keeps every ModelServer setting explicit in our code.
+keeps every server setting explicit in our code.
 """
 
 from __future__ import annotations
