@@ -179,3 +179,22 @@ def test_a_mask_that_lets_answers_see_each_other_differs(pm_dir, pairs, config, 
         patch.setattr(logprobs, "answer_targets", late)
         shifted = response_logprobs(*args)
     assert (shifted - plain).abs().min() > 1e-3
+
+
+def test_bf16_weights_run_the_float32_adapters_under_autocast(pm_dir, pairs, config):
+    """bf16 weights (the 7B on a GPU): PEFT keeps the adapters in float32, and autocast runs their matmuls in
+    bf16 (without it every adapter casts its input up to float32). Fast and plain agree to bf16's precision."""
+    model, processor = load_model(pm_dir / "model", dtype="bfloat16")
+    policy = lora_wrap(model, config)
+    adapters = [m for n, m in policy.named_modules() if n.endswith("lora_A.default")]
+    assert adapters and all(m.weight.dtype == torch.float32 for m in adapters)
+    seen = set()
+    hooks = [m.register_forward_hook(lambda m, i, out: seen.add(out.dtype)) for m in adapters]
+    images, questions, answers = _flat(pairs)
+    args = (policy, processor, images, questions, answers, len(answers), config.max_length)
+    fast = response_logprobs(*args)
+    assert seen == {torch.bfloat16}
+    for hook in hooks:
+        hook.remove()
+    plain = response_logprobs(*args, mode="plain")
+    torch.testing.assert_close(fast, plain, rtol=1e-3, atol=1e-2)

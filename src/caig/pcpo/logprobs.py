@@ -14,7 +14,7 @@ Fast (``response_logprobs``), two levers, both exact:
 - No (B, T, V) logits. The LM head runs only on the hidden states that predict answer tokens, in chunks whose
   logits are recomputed in backward, so memory holds one chunk x vocabulary at a time.
 
-Plain (``plain_response_logprobs``): every sequence its own row, logits at every position, ``log_softmax``
+Plain (``mode="plain"``): every sequence its own row, logits at every position, ``log_softmax``
 (``caig.pcpo.loss.sequence_logprob``). It is the definition; tests/pcpo/test_fast_logprobs.py holds the fast
 path's log-probs, losses and LoRA gradients to it.
 
@@ -256,6 +256,16 @@ def attention_implementation(model: Any) -> str:
 MODES = ("fast", "unshared", "plain")  # both levers; the log-prob lever only; the definition
 
 
+def encode(
+    processor, images: Sequence, questions: Sequence[str], answers: Sequence[str], max_length: int
+) -> list[dict[str, torch.Tensor]]:
+    """``encode_example`` of every (image, question, answer): what ``encoded_logprobs`` takes."""
+    return [
+        encode_example(processor, image, question, answer, max_length)
+        for image, question, answer in zip(images, questions, answers, strict=True)
+    ]
+
+
 def response_logprobs(
     model,
     processor,
@@ -273,27 +283,36 @@ def response_logprobs(
     ``forward`` runs a batch (default ``model``): the DDP or DeepSpeed wrapper when the pass trains.
     ``batch_size``: sequences per forward (a forward holds whole rows, at least one). ``mode``: ``fast``
     (shared prefixes, answer-only log-probs), ``unshared`` (every sequence its own row, answer-only
-    log-probs) or ``plain`` (``plain_response_logprobs``).
+    log-probs) or ``plain`` (one row per sequence, full logits, ``log_softmax``: the definition).
     """
+    examples = encode(processor, images, questions, answers, max_length)
+    return encoded_logprobs(model, processor, examples, batch_size, grad, forward, mode)
+
+
+def encoded_logprobs(
+    model,
+    processor,
+    examples: Sequence[dict[str, torch.Tensor]],
+    batch_size: int,
+    grad: bool = False,
+    forward=None,
+    mode: str = "fast",
+) -> torch.Tensor:
+    """``response_logprobs`` of sequences already encoded (``encode``): a step encodes its sequences once
+    for the reference and the policy."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if mode == "plain":
-        return plain_response_logprobs(
-            model, processor, images, questions, answers, batch_size, max_length, grad, forward
-        )
-    if not len(answers):
+    if not len(examples):
         return torch.zeros(0)
     forward = forward or model
-    examples = [
-        encode_example(processor, image, question, answer, max_length)
-        for image, question, answer in zip(images, questions, answers, strict=True)
-    ]
+    if mode == "plain":
+        return _plain_logprobs(model, processor, examples, batch_size, grad, forward)
     style = attention_implementation(model)
     image_token = getattr(processor.tokenizer, "image_token_id", None)
     packed = pack(examples, mode == "fast" and style in MASKED_ATTENTION, image_token)
     lm_head = model.get_output_embeddings()
     pad_id = processor.tokenizer.pad_token_id
-    out = torch.zeros(len(answers), device=model.device)
+    out = torch.zeros(len(examples), device=model.device)
     for rows in _row_batches(packed, batch_size):
         batch = row_batch(packed, rows, pad_id, style, model.dtype)
         batch = {k: v.to(model.device) for k, v in batch.items()}
@@ -327,31 +346,16 @@ def _row_batches(packed: _Packed, batch_size: int) -> list[list[int]]:
     return batches + [current] if current else batches
 
 
-def plain_response_logprobs(
-    model,
-    processor,
-    images: Sequence,
-    questions: Sequence[str],
-    answers: Sequence[str],
-    batch_size: int,
-    max_length: int,
-    grad: bool = False,
-    forward=None,
-) -> torch.Tensor:
-    """``response_logprobs`` by the definition: one row per sequence, full logits, ``log_softmax``."""
+def _plain_logprobs(model, processor, examples, batch_size: int, grad: bool, forward) -> torch.Tensor:
+    """The definition: one row per sequence, full logits, ``log_softmax`` (``sequence_logprob``)."""
     collate = Collator(processor)
-    forward = forward or model
     out = []
-    for start in range(0, len(answers), batch_size):
-        examples = [
-            encode_example(processor, images[i], questions[i], answers[i], max_length)
-            for i in range(start, min(start + batch_size, len(answers)))
-        ]
-        batch = {k: v.to(model.device) for k, v in collate(examples).items()}
+    for start in range(0, len(examples), batch_size):
+        batch = {k: v.to(model.device) for k, v in collate(examples[start : start + batch_size]).items()}
         if "pixel_values" in batch:
             batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         labels = batch.pop("labels")
         with torch.set_grad_enabled(grad), mixed_precision(model):
             logits = forward(**batch).logits
             out.append(sequence_logprob(logits.float(), labels))
-    return torch.cat(out) if out else torch.zeros(0)
+    return torch.cat(out)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from caig.pcpo.config import PCPOConfig
 from caig.pcpo.engine import PolicyEngine
-from caig.pcpo.logprobs import response_logprobs
+from caig.pcpo.logprobs import encode, encoded_logprobs
 from caig.pcpo.loss import dpo_loss, pcpo_loss
 from caig.pcpo.mismatch import ProductInput
 
@@ -59,6 +59,14 @@ def _columns(pairs: Sequence[PreferencePair], with_mismatch: bool):
     return cols
 
 
+def encode_pairs(processor, pairs: Sequence[PreferencePair], config: PCPOConfig) -> list[dict]:
+    """The sequences of ``pairs``, column after column (chosen, rejected and, for PCPO, the chosen under the
+    mismatched input), encoded once for the reference and the policy."""
+    cols = _columns(pairs, config.method != "dpo")
+    images, questions, answers = ([x for col in cols.values() for x in col[i]] for i in range(3))
+    return encode(processor, images, questions, answers, config.max_length)
+
+
 def pair_logprobs(
     model,
     processor,
@@ -67,33 +75,30 @@ def pair_logprobs(
     grad: bool = False,
     forward=None,
     mode: str = "fast",
+    examples: Sequence[dict] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Log-probs of the columns (chosen, rejected and, for PCPO, the chosen under the mismatched input), all
-    in one pass: a pair's chosen and rejected share their prompt's forward (``caig.pcpo.logprobs``)."""
-    cols = _columns(pairs, config.method != "dpo")
-    images, questions, answers = ([x for col in cols.values() for x in col[i]] for i in range(3))
-    logp = response_logprobs(
-        model,
-        processor,
-        images,
-        questions,
-        answers,
-        batch_size=len(answers) if grad else config.batch_size,
-        max_length=config.max_length,
-        grad=grad,
-        forward=forward,
-        mode=mode,
-    )
-    return dict(zip(cols, logp.split(len(pairs)), strict=True))
+    """Log-probs of the columns, all in one pass: a pair's chosen and rejected share their prompt's forward
+    (``caig.pcpo.logprobs``). ``examples``: ``encode_pairs(processor, pairs, config)`` if already made."""
+    if examples is None:
+        examples = encode_pairs(processor, pairs, config)
+    batch_size = len(examples) if grad else config.batch_size
+    logp = encoded_logprobs(model, processor, examples, batch_size, grad, forward, mode)
+    columns = ["chosen", "rejected"] + (["mismatched"] if config.method != "dpo" else [])
+    return dict(zip(columns, logp.split(len(pairs)), strict=True))
 
 
 def reference_logprobs(
-    model, processor, pairs: Sequence[PreferencePair], config: PCPOConfig, mode: str = "fast"
+    model,
+    processor,
+    pairs: Sequence[PreferencePair],
+    config: PCPOConfig,
+    mode: str = "fast",
+    examples: Sequence[dict] | None = None,
 ) -> dict:
     """Log-probs under the frozen reference: the policy with its LoRA adapters disabled."""
     model.eval()
     with model.disable_adapter():
-        return pair_logprobs(model, processor, pairs, config, mode=mode)
+        return pair_logprobs(model, processor, pairs, config, mode=mode, examples=examples)
 
 
 def preference_losses(
@@ -164,9 +169,10 @@ def _step(
     computed (``caig.pcpo.logprobs.MODES``; benchmarks/trainer_vs_trl.py times the others).
     """
     model = engine.policy
-    ref = reference_logprobs(model, processor, batch, config, mode)  # adapters off: the frozen base
+    examples = encode_pairs(processor, batch, config)
+    ref = reference_logprobs(model, processor, batch, config, mode, examples)  # adapters off: the base
     model.train()
-    pi = pair_logprobs(model, processor, batch, config, grad=True, forward=engine.trained, mode=mode)
+    pi = pair_logprobs(model, processor, batch, config, True, engine.trained, mode, examples)
     weight = torch.tensor(weights, device=pi["chosen"].device)
     total, dpo, pcpo = preference_losses(pi, ref, config)
     loss = (weight * total).sum() * engine.world_size / global_size
