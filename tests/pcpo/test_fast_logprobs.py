@@ -105,6 +105,19 @@ def test_the_batch_shares_prompts_and_images(pm_dir, pairs, config):
     assert len(unshared.rows) == len(examples)
 
 
+def test_answers_to_one_image_and_question_encode_as_alone(pm_dir, pairs, config):
+    """``encode`` processes a pair's image once for chosen and rejected: the tensors ``encode_example``
+    makes of each sequence alone."""
+    _, processor = load_model(pm_dir / "model")
+    images, questions, answers = _flat(pairs)
+    together = logprobs.encode(processor, images, questions, answers, config.max_length)
+    for example, image, q, a in zip(together, images, questions, answers, strict=True):
+        alone = encode_example(processor, image, q, a, config.max_length)
+        assert set(example) == set(alone)
+        for key, value in alone.items():
+            assert torch.equal(example[key], value), key
+
+
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_fast_logprobs_equal_plain(pm_dir, pairs, config, attention, monkeypatch):
     policy, processor = _policy(pm_dir, config, attention)

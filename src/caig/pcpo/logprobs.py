@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from caig.mllm.encode import IGNORE_INDEX, Collator, encode_example, stack_patches
+from caig.mllm.encode import IGNORE_INDEX, Collator, encode_answers, stack_patches
 from caig.pcpo.loss import sequence_logprob
 
 CHUNK = 1024  # answer tokens whose logits exist at once: 1024 x 32k fp32 = 128 MiB
@@ -259,11 +259,20 @@ MODES = ("fast", "unshared", "plain")  # both levers; the log-prob lever only; t
 def encode(
     processor, images: Sequence, questions: Sequence[str], answers: Sequence[str], max_length: int
 ) -> list[dict[str, torch.Tensor]]:
-    """``encode_example`` of every (image, question, answer): what ``encoded_logprobs`` takes."""
-    return [
-        encode_example(processor, image, question, answer, max_length)
-        for image, question, answer in zip(images, questions, answers, strict=True)
-    ]
+    """``encode_example`` of every (image, question, answer), what ``encoded_logprobs`` takes; answers to
+    the same image object and question are encoded together, the image processed once (``encode_answers``)."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, (image, question) in enumerate(zip(images, questions, strict=True)):
+        groups.setdefault((id(image), question), []).append(i)
+    out: list[dict[str, torch.Tensor]] = [{}] * len(answers)
+    for indices in groups.values():
+        first = indices[0]
+        encoded = encode_answers(
+            processor, images[first], questions[first], [answers[i] for i in indices], max_length
+        )
+        for i, example in zip(indices, encoded, strict=True):
+            out[i] = example
+    return out
 
 
 def response_logprobs(
