@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from mllm_gpu import SHAPES, build_model  # noqa: E402
-from provenance import provenance  # noqa: E402
+from provenance import peak_bf16_tflops, provenance  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback  # noqa: E402
 
 from caig.mllm.build import make_processor  # noqa: E402
@@ -63,8 +63,6 @@ RUNS = {
     "7b": dict(prompt=640, response=64, batch=8, lora_r=128, lora_alpha=256, rounds=4, steps=2),
     "cpu-smoke": dict(prompt=40, response=8, batch=2, lora_r=8, lora_alpha=16, rounds=2, steps=1),
 }
-# dense bf16 tensor-core peak (no sparsity), TFLOP/s: the first name the device's name contains
-PEAK_BF16 = [("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("A100", 312.0)]
 
 
 class StepTimer(TrainerCallback):
@@ -426,7 +424,9 @@ def main() -> None:
         }
     trl = results["trl_dpo"]["samples_per_s"]
     device_name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
-    peak = next((v for k, v in PEAK_BF16 if k in device_name), None)
+    peak = peak_bf16_tflops(device_name)
+    for r in results.values():
+        r["model_flops_utilization"] = round(r["model_tflops_per_s"] / peak, 3) if peak else None
     report = {
         **provenance(),
         "benchmark": "trainer_vs_trl",
