@@ -1,27 +1,33 @@
 """Our DPO and PCPO steps against TRL's DPOTrainer on one GPU, in one process: same model shape, batch, tokens.
 
-The shape of TRL's published DPO figures: the Llama-7B text model (Vicuna-7B, LLaVA-v1.6-7B's language model),
-a 640-token prompt and 64-token responses, batch 8 pairs, LoRA r128 / alpha 256 on q/k/v/o/gate/up/down,
-gradient checkpointing (non-reentrant), bf16 weights with bf16 autocast, SDPA attention, AdamW; random weights
-built from configs (nothing is downloaded).
+``--shape text`` (default), the shape of TRL's published DPO figures: the Llama-7B text model (Vicuna-7B,
+LLaVA-v1.6-7B's language model), a 640-token prompt and 64-token responses, batch 8 pairs. ``--shape llava``:
+LLaVA-v1.6-7B itself (CLIP ViT-L/14-336, the v1.6 grid), a 512-pixel product image (2,000-odd image tokens),
+a 60-word question and 40-token responses, batch 8; PCPO's mismatches alternate textual / visual. Both: LoRA
+r128 / alpha 256 on the language model's q/k/v/o/gate/up/down, gradient checkpointing (non-reentrant), bf16
+weights with bf16 autocast, SDPA attention, AdamW; random weights built from configs (nothing downloaded).
 
-- TRL: ``trl.DPOTrainer`` on a ``LlamaForCausalLM`` (``peft_config``: TRL wraps it; the reference is the
-  policy with its adapters off, computed every step; TRL's fused LM head makes no (B, T, V) logits).
-- ours: ``caig.pcpo.trainer._step`` through ``caig.pcpo.engine.start_engine``, on a
-  ``LlavaNextForConditionalGeneration`` whose language model has the same shape; prompts are text only, so
-  its vision tower never runs (a tiny one stands in). DPO: chosen + rejected; PCPO: also the chosen under a
-  mismatched prompt (another 640-token question). The reference is computed in the step too.
+- TRL: ``trl.DPOTrainer`` (``peft_config``: TRL wraps the model; the reference is the policy with its
+  adapters off, computed every step; TRL's fused LM head makes no (B, T, V) logits). Text: on a
+  ``LlamaForCausalLM``, the dataset tokenized once before training. LLaVA: the processor as processing class;
+  TRL's collator processes images and text in the data loader, outside the step it times.
+- ours: ``caig.pcpo.trainer._step`` through ``caig.pcpo.engine.start_engine`` on a
+  ``LlavaNextForConditionalGeneration`` (text: text-only prompts, a tiny vision tower that never runs). Its
+  step encodes its pairs (images included) and computes the reference, all timed. DPO: chosen + rejected;
+  PCPO: also the chosen under a mismatched input.
 - ablations of our DPO step: ``unshared`` (each sequence its own row: no shared prompt), ``plain`` (that,
   with full logits and log_softmax: the step before the fast path) and ``fp32-lora`` (no autocast: the float32
   LoRA adapters PEFT keeps make every adapter matmul float32, as ``caig pcpo`` did before).
 
 Alternated: ``--rounds`` rounds of ``--steps`` steps of each, the first round a warm-up left out of the figures.
-Per method: samples (pairs) per second, model TFLOP/s (forward FLOPs of the tokens it runs, reference once +
-policy forward and backward at 2x; the checkpointing recompute only in ``hardware_tflops_per_s``), and peak
-memory alone (its own weights, adapters and optimizer state plus the peak above that during its steps).
+Per method: samples (pairs) per second, model TFLOP/s (language-model forward FLOPs of the tokens it runs,
+reference once + policy forward and backward at 2x; the checkpointing recompute only in
+``hardware_tflops_per_s``), and peak memory alone (its own weights, adapters and optimizer state plus the
+peak above that during its steps).
 
-    PYTHONPATH=src python3 benchmarks/trainer_vs_trl.py --out benchmarks/results             # GPU
-    PYTHONPATH=src python3 benchmarks/trainer_vs_trl.py --cpu-smoke --out /tmp/trl-smoke     # same code, tiny
+    PYTHONPATH=src python3 benchmarks/trainer_vs_trl.py --out benchmarks/results                  # GPU
+    PYTHONPATH=src python3 benchmarks/trainer_vs_trl.py --shape llava --out benchmarks/results    # GPU
+    PYTHONPATH=src python3 benchmarks/trainer_vs_trl.py --cpu-smoke --out /tmp/trl-smoke          # tiny
 
 Needs the ``bench`` extra (``pip install -c constraints.txt -e '.[train,bench]'``: TRL and datasets).
 """
@@ -42,27 +48,35 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mllm_gpu import SHAPES, build_model  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 from provenance import peak_bf16_tflops, provenance  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback  # noqa: E402
 
 from caig.mllm.build import make_processor  # noqa: E402
 from caig.mllm.chat import split_prompt_answer  # noqa: E402
-from caig.mllm.encode import IGNORE_INDEX, encode_example  # noqa: E402
+from caig.mllm.encode import IGNORE_INDEX, encode_example, model_image  # noqa: E402
 from caig.mllm.pretrain import lora_wrap  # noqa: E402
 from caig.mllm.tokenizer import static_corpus, train_tokenizer  # noqa: E402
 from caig.pcpo import logprobs  # noqa: E402
 from caig.pcpo.config import LLM_LINEAR_MODULES, PCPOConfig  # noqa: E402
 from caig.pcpo.engine import start_engine  # noqa: E402
-from caig.pcpo.mismatch import ProductInput  # noqa: E402
+from caig.pcpo.mismatch import ProductInput, mask_patches  # noqa: E402
 from caig.pcpo.trainer import PreferencePair, _columns, _step  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# text: prompt and response tokens; llava: question words after the image (~70 tokens) and response tokens
 RUNS = {
-    "7b": dict(prompt=640, response=64, batch=8, lora_r=128, lora_alpha=256, rounds=4, steps=2),
-    "cpu-smoke": dict(prompt=40, response=8, batch=2, lora_r=8, lora_alpha=16, rounds=2, steps=1),
+    ("text", "7b"): dict(prompt=640, response=64, batch=8, lora_r=128, lora_alpha=256, rounds=4, steps=2),
+    ("text", "cpu-smoke"): dict(prompt=40, response=8, batch=2, lora_r=8, lora_alpha=16, rounds=2, steps=1),
+    ("llava", "7b"): dict(prompt=60, response=40, batch=8, lora_r=128, lora_alpha=256, rounds=3, steps=2),
+    ("llava", "cpu-smoke"): dict(prompt=10, response=8, batch=2, lora_r=8, lora_alpha=16, rounds=2, steps=1),
 }
+LM_ONLY = (
+    rf".*language_model.*\.({'|'.join(LLM_LINEAR_MODULES)})"  # lora_wrap's targets: not CLIP, not the head
+)
 
 
 class StepTimer(TrainerCallback):
@@ -187,29 +201,40 @@ def step_flops(forward: float) -> dict[str, float]:
 # The two trainers
 
 
-def build_trl(shape: dict, tokenizer, run: dict, texts: list[dict], device: str, dtype, out: Path, timer):
-    """TRL's DPOTrainer on a LlamaForCausalLM of the text shape; its dataset holds our pairs' texts,
-    rendered, in the same order (each of its steps trains on the batch ours trains on)."""
+def build_trl(
+    shape: dict, processor, run: dict, rows: list[dict], llava: bool, device: str, dtype, out, timer
+):
+    """TRL's DPOTrainer, its dataset our pairs' rendered texts (and images), in the same order.
+
+    Text: a ``LlamaForCausalLM`` of the text shape, the tokenizer as processing class (TRL tokenizes the
+    dataset once). LLaVA: the same ``LlavaNextForConditionalGeneration`` ours trains, the processor as
+    processing class (TRL processes images and text in its collator, outside its timed step).
+    """
     from datasets import Dataset
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
-    config = LlamaConfig(
-        **shape["text"],
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    config._attn_implementation = "sdpa"
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            model = LlamaForCausalLM(config)
-    finally:
-        torch.set_default_dtype(default)
-    rows = [texts[i % len(texts)] for i in range(run["batch"] * run["steps"])]
-    data = Dataset.from_dict({k: [t[f"trl_{k}"] for t in rows] for k in ("prompt", "chosen", "rejected")})
+    tokenizer = processor.tokenizer
+    if llava:
+        model = build_model(shape, processor, dtype, device)
+        model.set_attn_implementation("sdpa")
+    else:
+        config = LlamaConfig(
+            **shape["text"],
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        config._attn_implementation = "sdpa"
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with torch.device(device):
+                model = LlamaForCausalLM(config)
+        finally:
+            torch.set_default_dtype(default)
+    rows = [rows[i % len(rows)] for i in range(run["batch"] * run["steps"])]
+    data = Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]})
     args = DPOConfig(
         output_dir=str(out),
         per_device_train_batch_size=run["batch"],
@@ -227,46 +252,102 @@ def build_trl(shape: dict, tokenizer, run: dict, texts: list[dict], device: str,
         report_to=[],
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
-        data_seed=0,
         seed=0,
     )
     lora = LoraConfig(
         r=run["lora_r"],
         lora_alpha=run["lora_alpha"],
         lora_dropout=0.0,
-        target_modules=list(LLM_LINEAR_MODULES),
+        target_modules=LM_ONLY if llava else list(LLM_LINEAR_MODULES),
         task_type="CAUSAL_LM",
     )
     trainer = DPOTrainer(
         model=model,
         args=args,
         train_dataset=data,
-        processing_class=tokenizer,
+        processing_class=processor if llava else tokenizer,
         peft_config=lora,
         callbacks=[timer],
     )
+    if llava:  # tokenized in the collator: count one batch's tokens
+        batch = trainer.data_collator([dict(r) for r in rows[: run["batch"]]])
+        lengths = batch["attention_mask"].sum(1).tolist()
+        return trainer, {
+            "sequences": sorted(set(lengths)),
+            "completion": sorted(set(batch["completion_mask"].sum(1).tolist())),
+        }
     tokens = {
-        k: sorted({len(sample[k]) for sample in trainer.train_dataset})
-        for k in ("prompt_ids", "chosen_ids", "rejected_ids")
+        k: sorted({len(sample[f"{k}_ids"]) for sample in trainer.train_dataset})
+        for k in ("prompt", "chosen", "rejected")
     }
     return trainer, tokens
 
 
-def trl_texts(processor, texts: dict, prompt: int, response: int) -> dict[str, str]:
-    """Our rendered prompt and completions for TRL, without a BOS TRL's tokenizer call would add again."""
+def trl_row(processor, pair: PreferencePair, prompt: int | None) -> dict:
+    """A pair as TRL's dataset holds it: our rendered prompt and completions (and the image as the model sees
+    it); without an image, no BOS that TRL's tokenizer call would add again."""
+    image = pair.product.image
+    text, chosen = split_prompt_answer(processor, pair.question, pair.chosen, image=image is not None)
+    _, rejected = split_prompt_answer(processor, pair.question, pair.rejected, image=image is not None)
+    row = {"prompt": text, "chosen": chosen, "rejected": rejected}
+    if image is not None:
+        return {"images": [model_image(image)], **row}
     tok = processor.tokenizer
-    prompt_text, chosen = split_prompt_answer(processor, texts["question"], texts["chosen"], image=False)
-    _, rejected = split_prompt_answer(processor, texts["question"], texts["rejected"], image=False)
-    if len(tok(prompt_text)["input_ids"]) != prompt and prompt_text.startswith(tok.bos_token):
-        prompt_text = prompt_text[len(tok.bos_token) :]
-    return {"trl_prompt": prompt_text, "trl_chosen": chosen, "trl_rejected": rejected}
+    if len(tok(text)["input_ids"]) != prompt and text.startswith(tok.bos_token):
+        row["prompt"] = text[len(tok.bos_token) :]
+    return row
 
 
-def build_ours(shape: dict, processor, run: dict, device: str, dtype):
+def text_pairs(processor, run: dict) -> list[PreferencePair]:
+    """Pairs of ``prompt``-token questions and ``response``-token answers; the mismatched input another
+    ``prompt``-token question (a textual mismatch with nothing in common but the chat template)."""
+    words = one_token_words(processor.tokenizer)
+    texts = [make_texts(processor, words, run["prompt"], run["response"], j) for j in range(run["batch"])]
+    return [
+        PreferencePair(
+            ProductInput(f"P{j}", None, {}),
+            t["question"],
+            t["chosen"],
+            t["rejected"],
+            ProductInput(f"M{j}", None, {}),
+            t["mismatched"],
+            mismatch_kind="textual",
+        )
+        for j, t in enumerate(texts)
+    ]
+
+
+def llava_pairs(processor, run: dict, side: int) -> list[PreferencePair]:
+    """Pairs on drawn product images (one colour each) with ``prompt``-word questions and ``response``-token
+    answers; mismatches alternate, as PCPO's coin flip does: textual (the same image, another question) and
+    visual (75% of the image's 32-pixel patches black, the same question)."""
+    words = one_token_words(processor.tokenizer)
+    rng = np.random.default_rng(0)
+    pairs = []
+    for j in range(run["batch"]):
+        image = Image.new("RGBA", (side, side), (240, 240, 236, 255))
+        ImageDraw.Draw(image).ellipse(
+            [side // 4, side // 4, 3 * side // 4, 3 * side // 4], fill=(30 * j, 60, 200 - 20 * j, 255)
+        )
+        t = make_texts(processor, words, run["prompt"], run["response"], j)
+        question = " ".join(t["question"].split()[: run["prompt"]])
+        other = " ".join(t["mismatched"].split()[: run["prompt"]])
+        if j % 2 == 0:
+            mismatched, kind = ProductInput(f"P{j}", image, {}), "textual"
+        else:
+            mismatched, kind = ProductInput(f"P{j}", mask_patches(image, rng), {}), "visual"
+            other = question
+        pairs.append(
+            PreferencePair(
+                ProductInput(f"P{j}", image, {}), question, t["chosen"], t["rejected"], mismatched, other, mismatch_kind=kind
+            )
+        )  # fmt: skip
+    return pairs
+
+
+def build_ours(shape: dict, processor, run: dict, max_length: int, device: str, dtype):
     """Our policy (LoRA on the language model, checkpointing) and its engine, as ``caig pcpo`` builds them."""
-    text_only = {**shape, "vision": SHAPES["cpu-smoke"]["vision"], "image": 28, "patch": 14}
-    text_only["pinpoints"] = SHAPES["cpu-smoke"]["pinpoints"]
-    model = build_model(text_only, processor, dtype, device)
+    model = build_model(shape, processor, dtype, device)
     model.set_attn_implementation("sdpa")
     config = PCPOConfig(
         method="pcpo",
@@ -274,7 +355,7 @@ def build_ours(shape: dict, processor, run: dict, device: str, dtype):
         lora_alpha=run["lora_alpha"],
         lora_dropout=0.0,
         batch_size=run["batch"],
-        max_length=run["prompt"] + run["response"],
+        max_length=max_length,
         gradient_checkpointing=True,
         warmup_ratio=0.0,
     )
@@ -316,55 +397,51 @@ def time_ours(engine, processor, pairs, config, steps: int, mode: str) -> list[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="directory for trainer_vs_trl.json")
+    parser.add_argument("--out", type=Path, required=True, help="directory for trainer_vs_trl[_llava].json")
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on CPU, same code path")
+    parser.add_argument(
+        "--shape", choices=["text", "llava"], default="text", help="Llama-7B text or LLaVA-7B"
+    )
+    parser.add_argument("--batch", type=int, help="pairs per step")
     parser.add_argument("--rounds", type=int, help="alternation rounds, the first a warm-up")
     parser.add_argument("--steps", type=int, help="steps of each method per round")
     parser.add_argument("--no-ablations", action="store_true", help="TRL, our DPO and PCPO only")
     args = parser.parse_args()
-    smoke = args.cpu_smoke
+    smoke, llava = args.cpu_smoke, args.shape == "llava"
     if smoke and args.out.resolve() == RESULTS.resolve():
         raise SystemExit("the CPU smoke writes elsewhere: --out DIR outside benchmarks/results")
     device = "cpu" if smoke else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device; run with --cpu-smoke on a CPU machine")
     dtype = torch.float32 if smoke else torch.bfloat16
-    shape = SHAPES["cpu-smoke" if smoke else "7b"]
-    run = {**RUNS["cpu-smoke" if smoke else "7b"]}
-    run.update({k: v for k, v in (("rounds", args.rounds), ("steps", args.steps)) if v})
+    size = "cpu-smoke" if smoke else "7b"
+    shape = SHAPES[size]
+    if not llava:  # text-only prompts: the vision tower never runs, a tiny one stands in
+        tiny = SHAPES["cpu-smoke"]
+        shape = {**shape, **{k: tiny[k] for k in ("vision", "image", "patch", "pinpoints")}}
+    run = {**RUNS[(args.shape, size)]}
+    run.update({k: v for k in ("batch", "rounds", "steps") if (v := getattr(args, k))})
     started = time.perf_counter()
     torch.manual_seed(0)
 
     tokenizer = train_tokenizer(static_corpus(), shape["text"]["vocab_size"])
-    processor = make_processor(tokenizer, 28, 14, SHAPES["cpu-smoke"]["pinpoints"])
-    words = one_token_words(tokenizer)
-    texts = [make_texts(processor, words, run["prompt"], run["response"], j) for j in range(run["batch"])]
-    for t in texts:
-        t.update(trl_texts(processor, t, run["prompt"], run["response"]))
+    processor = make_processor(tokenizer, shape["image"], shape["patch"], shape["pinpoints"])
+    side = 2 * shape["image"] if smoke else 512
+    pairs = llava_pairs(processor, run, side) if llava else text_pairs(processor, run)
+    max_length = max(len(e["input_ids"]) for e in step_sequences(processor, pairs, "pcpo", 10**6))
+    trl_rows = [trl_row(processor, p, run["prompt"]) for p in pairs]
 
     memory: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         base = _allocated()
         trl_timer = StepTimer()
-        trainer, trl_tokens = build_trl(shape, tokenizer, run, texts, device, dtype, Path(tmp), trl_timer)
+        trainer, trl_tokens = build_trl(shape, processor, run, trl_rows, llava, device, dtype, tmp, trl_timer)
         trainer.train()  # a first step: the optimizer's state exists from here on
         memory["trl"] = _allocated() - base
         trl_timer.times.clear()
 
         base = _allocated()
-        engine, config = build_ours(shape, processor, run, device, dtype)
-        pairs = [
-            PreferencePair(
-                ProductInput(f"P{j}", None, {}),
-                t["question"],
-                t["chosen"],
-                t["rejected"],
-                ProductInput(f"M{j}", None, {}),
-                t["mismatched"],
-                mismatch_kind="textual",
-            )
-            for j, t in enumerate(texts)
-        ]
+        engine, config = build_ours(shape, processor, run, max_length, device, dtype)
         configs = {"pcpo": config, "dpo": replace(config, method="dpo")}
         time_ours(engine, processor, pairs, configs["dpo"], 1, "fast")
         memory["ours"] = _allocated() - base
@@ -397,18 +474,13 @@ def main() -> None:
                 )
 
     text_config = LlamaConfig(**shape["text"])
-    pair_tokens = run["prompt"] + run["response"]
     results = {}
     for m in methods:
         seconds = sum(times[m]) / len(times[m])
-        if m == "trl_dpo":
-            rows = causal_rows([pair_tokens] * 2 * run["batch"])
-            answers, unpacked = 2 * run["batch"] * run["response"], 2 * run["batch"] * pair_tokens
-        else:
-            examples = step_sequences(processor, pairs, m.split("_")[1], config.max_length)
-            rows = our_rows(processor, examples, shared=not m.endswith(("unshared", "plain")))
-            answers = sum(int((e["labels"] != IGNORE_INDEX).sum()) for e in examples)
-            unpacked = sum(len(e["input_ids"]) for e in examples)
+        examples = step_sequences(processor, pairs, "dpo" if m == "trl_dpo" else m.split("_")[1], max_length)
+        shared = m in ("ours_dpo", "ours_pcpo", "ours_dpo_fp32-lora")
+        rows = our_rows(processor, examples, shared)
+        answers = sum(int((e["labels"] != IGNORE_INDEX).sum()) for e in examples)
         flops = step_flops(forward_flops(text_config, rows, answers))
         owner = "trl" if m == "trl_dpo" else "ours"
         results[m] = {
@@ -416,7 +488,7 @@ def main() -> None:
             "step_seconds": [round(t, 4) for t in times[m]],
             "samples_per_s": round(run["batch"] / seconds, 3),
             "tokens_run_per_step": sum(t for t, _ in rows),
-            "tokens_unpacked_per_step": unpacked,
+            "tokens_unpacked_per_step": sum(len(e["input_ids"]) for e in examples),
             "model_tflops_per_s": round(flops["model"] / seconds / 1e12, 2),
             "hardware_tflops_per_s": round(flops["hardware"] / seconds / 1e12, 2),
             "peak_memory_gb": round((memory[owner] + peaks[m]) / 2**30, 2) if device == "cuda" else None,
@@ -427,43 +499,45 @@ def main() -> None:
     peak = peak_bf16_tflops(device_name)
     for r in results.values():
         r["model_flops_utilization"] = round(r["model_tflops_per_s"] / peak, 3) if peak else None
+    ours = step_sequences(processor, pairs, "pcpo", max_length)
+    prompt_lengths = sorted({int((e["labels"] != IGNORE_INDEX).nonzero()[0]) for e in ours})
+    speedup = {m: round(r["samples_per_s"] / trl, 3) for m, r in results.items()}
     report = {
         **provenance(),
         "benchmark": "trainer_vs_trl",
-        "mode": "cpu-smoke" if smoke else "7b",
+        "mode": f"{args.shape} {size}",
         "device": device_name,
         "torch": torch.__version__,
         "trl": __import__("trl").__version__,
         "transformers": __import__("transformers").__version__,
-        "shape": {"text": shape["text"], **{k: run[k] for k in ("prompt", "response", "batch")}},
+        "shape": {"text": shape["text"], "vision": shape["vision"] if llava else None, "batch": run["batch"]},
         "lora": {"r": run["lora_r"], "alpha": run["lora_alpha"], "targets": list(LLM_LINEAR_MODULES)},
         "dtype": str(dtype),
         "gradient_checkpointing": "all layers, non-reentrant",
         "attention": "sdpa",
         "tokens_per_pair": {
-            "ours": {"prompt": run["prompt"], "response": run["response"]},
-            "trl": {
-                "prompt": trl_tokens["prompt_ids"],
-                "chosen": trl_tokens["chosen_ids"],
-                "rejected": trl_tokens["rejected_ids"],
-            },
-        },  # fmt: skip
+            "ours": {"prompt": prompt_lengths, "response": run["response"]},
+            "trl": trl_tokens,
+        },
+        "mismatches": sorted({p.mismatch_kind for p in pairs}),
         "rounds": run["rounds"],
         "steps_per_round": run["steps"],
-        "flops_convention": "reference forward + policy forward + 2x forward backward; LM head on answer tokens; "
-        "attention counts attended query-key pairs; hardware adds one forward (checkpointing recompute)",
+        "flops_convention": "language model only: reference forward + policy forward + 2x forward backward; "
+        "LM head on answer tokens; attention counts attended query-key pairs; hardware adds one forward "
+        "(checkpointing recompute); the vision tower is not counted",
         "peak_bf16_tflops": peak,
         "static_memory_gb": {k: round(v / 2**30, 2) for k, v in memory.items()} if device == "cuda" else None,
         "methods": results,
-        "speedup_vs_trl_dpo": {m: round(r["samples_per_s"] / trl, 3) for m, r in results.items()},
+        "speedup_vs_trl_dpo": speedup,
+        "goals": {
+            "ours_dpo >= 1.5x trl_dpo": speedup["ours_dpo"] >= 1.5,
+            "ours_pcpo >= 1.1x trl_dpo": speedup["ours_pcpo"] >= 1.1,
+        },
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    report["goals"] = {
-        "ours_dpo >= 1.5x trl_dpo": report["speedup_vs_trl_dpo"]["ours_dpo"] >= 1.5,
-        "ours_pcpo >= 1.1x trl_dpo": report["speedup_vs_trl_dpo"]["ours_pcpo"] >= 1.1,
-    }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "trainer_vs_trl.json").write_text(json.dumps(report, indent=2))
+    name = "trainer_vs_trl_llava.json" if llava else "trainer_vs_trl.json"
+    (args.out / name).write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
 

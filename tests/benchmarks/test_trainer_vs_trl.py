@@ -42,6 +42,7 @@ def test_cpu_smoke_runs_trl_and_ours_on_the_same_tokens(tmp_path):
         "ours_dpo_fp32-lora",
     }
     assert report["tokens_per_pair"]["trl"] == {"prompt": [40], "chosen": [8], "rejected": [8]}
+    assert report["tokens_per_pair"]["ours"] == {"prompt": [40], "response": 8}
     batch = report["shape"]["batch"]
     assert methods["trl_dpo"]["tokens_run_per_step"] == 2 * batch * (40 + 8)
     assert methods["ours_dpo"]["tokens_unpacked_per_step"] == methods["trl_dpo"]["tokens_run_per_step"]
@@ -50,6 +51,22 @@ def test_cpu_smoke_runs_trl_and_ours_on_the_same_tokens(tmp_path):
     assert methods["ours_dpo_unshared"]["tokens_run_per_step"] == 2 * batch * (40 + 8)
     assert all(m["samples_per_s"] > 0 and len(m["step_seconds"]) == 1 for m in methods.values())
     assert {"command", "commit", "machine"} <= set(report)
+
+
+def test_cpu_smoke_of_the_llava_shape_runs_trl_on_images(tmp_path):
+    done = run("--shape", "llava", "--out", str(tmp_path), "--rounds", "2", "--steps", "1", "--no-ablations")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "trainer_vs_trl_llava.json").read_text())
+    methods = report["methods"]
+    assert set(methods) == {"trl_dpo", "ours_dpo", "ours_pcpo"}
+    assert report["mismatches"] == ["textual", "visual"]
+    # TRL's collator makes the sequences ours encodes: prompt (image tokens expanded) + response
+    ours = {
+        p + report["tokens_per_pair"]["ours"]["response"] for p in report["tokens_per_pair"]["ours"]["prompt"]
+    }
+    assert set(report["tokens_per_pair"]["trl"]["sequences"]) <= ours
+    assert methods["ours_dpo"]["tokens_run_per_step"] < methods["trl_dpo"]["tokens_run_per_step"]
+    assert methods["ours_pcpo"]["tokens_run_per_step"] < methods["trl_dpo"]["tokens_run_per_step"]
 
 
 def test_cpu_smoke_does_not_write_into_the_results(tmp_path):
