@@ -248,6 +248,9 @@ def _write_inputs(root: Path) -> tuple[Path, Path]:
     pq.write_table(EVENT_SCHEMA.empty_table(), first / "l_empty.parquet")
     many = _good(rng, [f"m{i:04d}" for i in range(500)]).assign(segment="\u00e9t\u00e9")  # all candidates
     pq.write_table(_table(many), first / "m_candidates.parquet", row_group_size=200)
+    glob = _table(_good(rng, [f"o{i}" for i in range(20)]))
+    pq.write_table(glob, first / "o[1].parquet")  # a glob pattern for DuckDB, matching o1.parquet
+    pq.write_table(_table(_good(rng, [f"p{i}" for i in range(20)])), first / "o1.parquet")
     shutil.copy(first / "a_good.parquet", second / "a_good.parquet")  # every row seen before
     shutil.copy(first / "b_edge.parquet", second / "b_edge.parquet")  # its quarantine file is replaced
     later = _good(rng, [f"e{i:05d}" for i in range(2900, 3100)] + [f"z{i}" for i in range(30)] * 2)
@@ -285,14 +288,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_the_inputs_take_both_paths(inputs):
     first, _ = inputs
-
-    def layout(path: Path) -> str | None:
-        try:
-            return sql_layout(pq.read_schema(path))
-        except (OSError, pa.ArrowException):
-            return None
-
-    sql = sorted(p.relative_to(first).as_posix() for p in list_event_files(first) if layout(p))
+    files = list_event_files(first)
+    sql = sorted(p.relative_to(first).as_posix() for p in files if ingest_module._sql_layout(p)[0])
     assert sql == [
         "a_good.parquet",
         "b_edge.parquet",
@@ -301,8 +298,10 @@ def test_the_inputs_take_both_paths(inputs):
         "j_corrupt_middle.parquet",  # its footer is fine: DuckDB fails on the data, the Python path reports it
         "l_empty.parquet",
         "m_candidates.parquet",
+        "o1.parquet",
         "sub/k.parquet",
     ]
+    assert sql_layout(pq.read_schema(first / "o[1].parquet")) is not None  # its name sends it to Python
 
 
 @pytest.mark.parametrize("with_creatives", [True, False])
@@ -328,7 +327,7 @@ def test_sql_path_equals_the_python_path(inputs, tmp_path, with_creatives, monke
     # The inputs exercise what they are meant to: both paths, every reason, repeats within and across runs.
     assert read_by_sql == [
         ["a_good.parquet", "b_edge.parquet", "c_naive_large.parquet", "e_offset_tz.parquet"]
-        + ["l_empty.parquet", "m_candidates.parquet", "sub/k.parquet"],
+        + ["l_empty.parquet", "m_candidates.parquet", "o1.parquet", "sub/k.parquet"],
         ["a_good.parquet", "b_edge.parquet", "n_later.parquet"],
     ]
     assert len(reports[0]["files_unreadable"]) == 3 and reports[0]["duplicate_in_run"] > 100

@@ -37,6 +37,7 @@ log = logging.getLogger("caig.data")
 
 STATS_FILE = "creative_stats.parquet"
 QUARANTINE_DIR = "quarantine"
+GLOB_CHARS = "*?[{"  # in a path given to read_parquet, these make a pattern that may match other files
 
 
 def ingest_events(
@@ -297,7 +298,10 @@ class _Run:
 
 
 def _sql_layout(path: Path) -> tuple[str | None, int]:
-    """(SQL layout, rows) from the file's footer; (None, 0) when it cannot be read (the Python path says why)."""
+    """(SQL layout, rows) from the file's footer; (None, 0) when it cannot be read (the Python path says why)
+    or when DuckDB would take its name for a glob pattern."""
+    if any(char in str(path) for char in GLOB_CHARS):
+        return None, 0
     try:
         metadata = pq.ParquetFile(path).metadata
         return sql_layout(metadata.schema.to_arrow_schema()), metadata.num_rows
