@@ -1,9 +1,13 @@
 """The accepted events of a stats directory, in a DuckDB file: what makes ingestion idempotent.
 
-``DS/ingest_state.duckdb`` holds every event ever accepted (one row per ``event_id``). A run stages its
-valid rows, then one anti-join keeps the first occurrence of each ``event_id`` not seen before, so the
-same or overlapping files ingested again add nothing. DuckDB runs the joins and aggregations under a
-memory limit and spills to ``DS/.duckdb_tmp`` beyond it, so memory stays bounded at any log size.
+``DS/ingest_state.duckdb`` holds every event ever accepted (one row per ``event_id``). A run's valid rows
+come from two places: files in the event schema are scanned by DuckDB straight from parquet (the rows whose
+``ok`` is true, see ``event_sql``), the rows of other files and the candidates that ``check_batch`` found
+valid are staged. Every valid row carries ``seq`` (file, then row): ``scan`` keeps the first ``seq`` of each
+``event_id`` seen more than once in the run, and ``merge`` inserts each ``event_id`` not seen before once,
+from its first row, so the same or overlapping files ingested again add nothing. DuckDB runs the joins and
+aggregations under a memory limit and spills to ``DS/.duckdb_tmp`` beyond it, so memory stays bounded at any
+log size.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 STATE_FILE = "ingest_state.duckdb"
@@ -39,7 +44,6 @@ class EventStore:
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"CREATE TABLE IF NOT EXISTS events ({_EVENT_COLUMNS})")
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE staging (seq BIGINT NOT NULL, {_EVENT_COLUMNS})")
-        self._seq = 0
 
     def __enter__(self) -> EventStore:
         return self
@@ -55,13 +59,16 @@ class EventStore:
     def begin_file(self) -> None:
         self.con.begin()
 
-    def stage(self, valid: pa.Table) -> None:
-        """Add valid rows (event schema + ``date``) to this run's staging table."""
+    def set_creatives(self, creative_ids: pa.Array, product_ids: pa.Array) -> None:
+        """The known creatives (one row per creative), for the SQL checks of unknown creatives and products."""
+        known = pa.table({"creative_id": creative_ids, "product_id": product_ids})  # noqa: F841 (read below)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE creatives AS SELECT * FROM known")
+
+    def stage(self, valid: pa.Table, seq: np.ndarray) -> None:
+        """Add valid rows (event schema + ``date``) with their ``seq`` to this run's staging table."""
         if valid.num_rows == 0:
             return
-        seq = pa.array(range(self._seq, self._seq + valid.num_rows), pa.int64())
-        self._seq += valid.num_rows
-        batch = valid.add_column(0, "seq", seq)  # noqa: F841 (read by DuckDB's replacement scan below)
+        batch = valid.add_column(0, "seq", pa.array(seq, pa.int64()))  # noqa: F841 (read by DuckDB below)
         self.con.execute("INSERT INTO staging SELECT * FROM batch")
 
     def commit_file(self) -> None:
@@ -70,21 +77,67 @@ class EventStore:
     def rollback_file(self) -> None:
         self.con.rollback()
 
-    def merge(self) -> dict[str, int]:
-        """Move the first occurrence of each new ``event_id`` from staging into ``events``.
+    def scan(self, checked: str | None, limit_us: int) -> np.ndarray:
+        """One pass over the valid rows: remember the first ``seq`` of every ``event_id`` seen more than once.
 
-        Returns counts: staged, new (inserted), duplicate_of_earlier_runs, duplicate_in_run.
+        Args:
+            checked: a SELECT of the SQL-checked rows with ``ok`` (``event_sql.event_rows_sql``), or None.
+            limit_us: the future limit of ``ts``, microseconds since the epoch.
+
+        Returns:
+            The ``seq`` of every SQL-checked row that is not certainly valid (the candidates), sorted; they
+            are also kept in the table ``candidates``, which ``merge`` leaves out of the SQL-checked rows.
+        """
+        rows = "SELECT seq, event_id, true AS ok FROM staging"
+        if checked is not None:
+            rows = f"SELECT seq, event_id, ok FROM ({checked}) UNION ALL {rows}"
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE scanned AS
+                SELECT CASE WHEN ok THEN event_id END AS event_id,
+                       CASE WHEN ok THEN NULL ELSE seq END AS candidate,
+                       min(seq) AS first_seq
+                FROM ({rows}) GROUP BY ALL HAVING count(*) > 1 OR candidate IS NOT NULL""",
+            {"limit_us": limit_us} if checked is not None else None,
+        )
+        self.con.execute("""CREATE OR REPLACE TEMP TABLE first_seq AS
+            SELECT event_id, first_seq FROM scanned WHERE candidate IS NULL""")
+        self.con.execute("""CREATE OR REPLACE TEMP TABLE candidates AS
+            SELECT candidate AS seq FROM scanned WHERE candidate IS NOT NULL ORDER BY 1""")
+        self.con.execute("DROP TABLE scanned")
+        return np.asarray(self.con.execute("FROM candidates").fetchnumpy()["seq"], dtype=np.int64)
+
+    def merge(self, rows: str | None, checked_valid: int) -> dict[str, int]:
+        """Insert the first occurrence of each new ``event_id`` of this run's valid rows into ``events``.
+
+        Args:
+            rows: the SELECT given to ``scan`` without ``ok`` (``event_rows_sql(checks=False)``): its rows
+                but the candidates are valid (the candidates found valid are staged); or None.
+            checked_valid: how many of the SQL-checked rows are ``ok`` (rows read minus candidates).
+
+        Returns counts: staged (valid rows), new (inserted), duplicate_of_earlier_runs, duplicate_in_run.
         """
         con = self.con
-        staged = con.execute("SELECT count(*) FROM staging").fetchone()[0]
-        seen = con.execute("SELECT count(*) FROM staging SEMI JOIN events USING (event_id)").fetchone()[0]
+        columns = "seq, event_id, ts, product_id, creative_id, segment, clicked, date"
+        valid = f"SELECT {columns} FROM staging"
+        if rows is not None:
+            if con.execute("SELECT count(*) FROM candidates").fetchone()[0]:
+                rows = f"SELECT * FROM ({rows}) ANTI JOIN candidates USING (seq)"
+            valid = f"SELECT {columns} FROM ({rows}) UNION ALL {valid}"
+        staged = checked_valid + con.execute("SELECT count(*) FROM staging").fetchone()[0]
+        earlier = con.execute("SELECT count(*) > 0 FROM (SELECT 1 FROM events LIMIT 1)").fetchone()[0]
+        seen = 0
+        if earlier:
+            seen = con.execute(
+                f"SELECT count(*) FROM ({valid}) SEMI JOIN events USING (event_id)"
+            ).fetchone()[0]
+        new_only = "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = v.event_id)" if earlier else ""
         con.begin()
-        new = con.execute("""
-            INSERT INTO events
-            SELECT event_id, ts, product_id, creative_id, segment, clicked, date FROM (
-                SELECT s.*, row_number() OVER (PARTITION BY event_id ORDER BY seq) AS k
-                FROM staging s ANTI JOIN events USING (event_id)
-            ) WHERE k = 1""").fetchone()[0]
+        new = con.execute(
+            f"""INSERT INTO events (event_id, ts, product_id, creative_id, segment, clicked, date)
+                SELECT v.event_id, v.ts, v.product_id, v.creative_id, v.segment, v.clicked, v.date
+                FROM ({valid}) v LEFT JOIN first_seq f ON f.event_id = v.event_id
+                WHERE (f.first_seq IS NULL OR v.seq = f.first_seq) {new_only}"""
+        ).fetchone()[0]
         con.execute("DELETE FROM staging")
         con.commit()
         return {
