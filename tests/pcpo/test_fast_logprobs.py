@@ -173,8 +173,9 @@ def test_a_mask_that_lets_answers_see_each_other_differs(pm_dir, pairs, config, 
     torch.testing.assert_close(response_logprobs(*args), plain, **TOL)
     n = len(pairs)
 
-    def causal(rows, length, style, dtype):
-        return torch.ones(length, length, dtype=torch.bool).tril().expand(len(rows), 1, length, length)
+    def causal(rows, length, style, dtype, device):
+        mask = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+        return mask.expand(len(rows), 1, length, length)
 
     with monkeypatch.context() as patch:
         patch.setattr(logprobs, "tree_mask", causal)
