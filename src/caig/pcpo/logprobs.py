@@ -231,11 +231,12 @@ def chunked_token_logprobs(
     """``token_logprobs`` over ``chunk`` (default ``CHUNK``) rows at a time; with gradients, each chunk's
     logits are recomputed in backward instead of kept (only ``hidden`` is saved).
 
-    A head sharded by DeepSpeed ZeRO-3 is gathered for its forward only, so its chunks keep their logits
-    (memory: answer tokens x vocabulary, still no prompt position).
+    A head sharded by DeepSpeed ZeRO-3 is gathered for its forward only, and every call gathers it on every
+    process: it runs once, on all the rows (memory: answer tokens x vocabulary, still no prompt position),
+    so that processes with other answer lengths make the same collectives.
     """
-    chunk = chunk or CHUNK
     recompute = not hasattr(lm_head.weight, "ds_id")  # ZeRO-3 marks the parameters it partitions
+    chunk = (chunk or CHUNK) if recompute else max(len(targets), 1)
     parts = []
     for start in range(0, len(targets), chunk):
         h, t = hidden[start : start + chunk], targets[start : start + chunk]
