@@ -8,6 +8,7 @@ child process on the same files, with the local profile's DuckDB memory limit an
 
 - ``ingest``: ``caig.data.ingest.ingest_events`` into a fresh stats directory (every check, the quarantine,
   the accepted-events store, creative_stats.parquet, the report);
+- ``ingest_before`` (with ``--before COMMIT``): the same call with the package as it was at COMMIT;
 - ``duckdb_two_pass``: bare DuckDB, the fastest query found that gives the same stats: the first row of
   every repeated event_id from one aggregate, then one group-by joined to it;
 - ``duckdb_qualify``: bare DuckDB, the same stats with ``QUALIFY row_number() OVER (PARTITION BY event_id
@@ -85,13 +86,15 @@ stats_rows, events_total = con.execute(f"SELECT count(*), sum(impressions) FROM 
 print(json.dumps({"work_s": work_s, "stats_rows": stats_rows, "events_total": int(events_total)}))
 """
 
-ENGINES = ("ingest", "duckdb_two_pass", "duckdb_qualify", "duckdb_distinct_on")
-SAME_STATS = ("ingest", "duckdb_two_pass", "duckdb_qualify")
+ENGINES = ("ingest", "duckdb_two_pass", "duckdb_qualify", "duckdb_distinct_on", "ingest_before")
+SAME_STATS = ("ingest", "duckdb_two_pass", "duckdb_qualify", "ingest_before")
 
 
-def run_child(args: list[str]) -> dict:
+def run_child(args: list[str], pythonpath: Path | None = None) -> dict:
     """Run ``python -c ...`` and return its JSON line with the child's wall, CPU seconds and peak RSS."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if pythonpath is not None:  # imported before the installed package
+        env["PYTHONPATH"] = str(pythonpath)
     load = os.getloadavg()[0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -116,8 +119,9 @@ def run_engine(engine: str, files: list[Path], events_dir: Path, creatives: Path
     out = work / f"out-{engine}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    if engine == "ingest":
-        result = run_child([INGEST_CHILD, str(events_dir), str(out / "ds"), str(creatives), AS_OF])
+    if engine in ("ingest", "ingest_before"):
+        before = work / "before" / "src" if engine == "ingest_before" else None
+        result = run_child([INGEST_CHILD, str(events_dir), str(out / "ds"), str(creatives), AS_OF], before)
         result["state_mb"] = round(_size_mb(out / "ds" / "ingest_state.duckdb"), 1)
         stats = out / "ds" / "creative_stats.parquet"
     else:
@@ -171,7 +175,7 @@ def summary(rounds: list[dict]) -> dict:
         }
         out[engine]["peak_rss_mb_max"] = max(r["peak_rss_mb"] for r in rows)
     ingest = out["ingest"]
-    for engine in ENGINES[1:]:
+    for engine in ENGINES[1:]:  # ingest_speed_vs_ingest_before > 1: faster than before
         if engine in out:
             for key in ("work_s", "wall_s", "cpu_s"):
                 # "0.7x DuckDB" = DuckDB's time / ingestion's time: 1 is as fast, higher is faster.
@@ -191,10 +195,15 @@ def main() -> None:
     parser.add_argument(
         "--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES)
     )
+    parser.add_argument(
+        "--before", help="a commit: also run ingestion as it was there (engine ingest_before)"
+    )
     parser.add_argument("--no-growth", action="store_true", help="skip the state-growth runs")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
     args = parser.parse_args()
-    engines = [e for e in args.engines.split(",") if e]
+    engines = [e for e in args.engines.split(",") if e and (e != "ingest_before" or args.before)]
+    if args.before and "ingest_before" not in engines:
+        engines.append("ingest_before")
     assert "ingest" in engines and set(engines) <= set(ENGINES), f"--engines: ingest and any of {ENGINES}"
     config = load_profile("local").data.ingest
     name = (
@@ -204,6 +213,13 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="caig-ingest-vs-duckdb-", dir=args.work) as tmp:
         work = Path(tmp)
+        if args.before:
+            (work / "before").mkdir()
+            root = Path(__file__).resolve().parents[1]
+            archive = subprocess.run(
+                ["git", "archive", args.before, "src"], cwd=root, check=True, capture_output=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(work / "before")], input=archive.stdout, check=True)
         started = time.perf_counter()
         events_dir, duplicates = generate(work, args.events, args.files)
         generate_s = time.perf_counter() - started
@@ -247,6 +263,7 @@ def main() -> None:
             "batch_rows": config.batch_rows,
         },
         "engines": engines,
+        "before": args.before,
         "summary": summary(rounds),
         "rounds": rounds,
         "state_growth": growth,

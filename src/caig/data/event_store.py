@@ -77,7 +77,7 @@ class EventStore:
     def rollback_file(self) -> None:
         self.con.rollback()
 
-    def scan(self, checked: str | None, limit_us: int) -> np.ndarray:
+    def scan(self, checked: str | None, limit_us: int) -> tuple[int, int] | None:
         """One pass over the valid rows: remember the first ``seq`` of every ``event_id`` seen more than once.
 
         Args:
@@ -85,25 +85,36 @@ class EventStore:
             limit_us: the future limit of ``ts``, microseconds since the epoch.
 
         Returns:
-            The ``seq`` of every SQL-checked row that is not certainly valid (the candidates), sorted; they
-            are also kept in the table ``candidates``, which ``merge`` leaves out of the SQL-checked rows.
+            The smallest and largest ``seq`` of the SQL-checked rows that are not certainly valid (the
+            candidates; ``find_candidates`` lists them), or None when there is none.
         """
         rows = "SELECT seq, event_id, true AS ok FROM staging"
         if checked is not None:
             rows = f"SELECT seq, event_id, ok FROM ({checked}) UNION ALL {rows}"
+        # One key, the event_id, for valid rows; every candidate falls into the group of the null key.
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE scanned AS
-                SELECT CASE WHEN ok THEN event_id END AS event_id,
-                       CASE WHEN ok THEN NULL ELSE seq END AS candidate,
-                       min(seq) AS first_seq
-                FROM ({rows}) GROUP BY ALL HAVING count(*) > 1 OR candidate IS NOT NULL""",
+                SELECT CASE WHEN ok THEN event_id END AS event_id, min(seq) AS first_seq, max(seq) AS last_seq
+                FROM ({rows}) GROUP BY ALL HAVING count(*) > 1 OR event_id IS NULL""",
             {"limit_us": limit_us} if checked is not None else None,
         )
         self.con.execute("""CREATE OR REPLACE TEMP TABLE first_seq AS
-            SELECT event_id, first_seq FROM scanned WHERE candidate IS NULL""")
-        self.con.execute("""CREATE OR REPLACE TEMP TABLE candidates AS
-            SELECT candidate AS seq FROM scanned WHERE candidate IS NOT NULL ORDER BY 1""")
+            SELECT event_id, first_seq FROM scanned WHERE event_id IS NOT NULL""")
+        found = self.con.execute("SELECT first_seq, last_seq FROM scanned WHERE event_id IS NULL").fetchone()
         self.con.execute("DROP TABLE scanned")
+        return (int(found[0]), int(found[1])) if found else None
+
+    def find_candidates(self, checked: str | None, limit_us: int) -> np.ndarray:
+        """The ``seq`` of the rows of ``checked`` that are not ``ok``, sorted; also kept in the table
+        ``candidates``, which ``merge`` leaves out of the SQL-checked rows. None: there is none."""
+        if checked is None:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE candidates (seq BIGINT NOT NULL)")
+            return np.zeros(0, np.int64)
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE candidates AS
+                SELECT seq FROM ({checked}) WHERE NOT ok ORDER BY seq""",
+            {"limit_us": limit_us},
+        )
         return np.asarray(self.con.execute("FROM candidates").fetchnumpy()["seq"], dtype=np.int64)
 
     def merge(self, rows: str | None, checked_valid: int) -> dict[str, int]:

@@ -183,7 +183,7 @@ class _Run:
                 self.checked.append(file)
         candidates = self._scan()
         if self._check_candidates(candidates):
-            self._scan()  # staged candidates or files moved to the Python path: count duplicates again
+            self._scan(find_candidates=False)  # staged candidates or files moved: count duplicates again
         for file in self.checked:
             file.written = file.quarantine.commit()
         return files
@@ -192,11 +192,13 @@ class _Run:
         valid = sum(file.rows - file.candidates for file in self.checked)
         return self.store.merge(self._rows_sql(checks=False), valid)
 
-    def _rows_sql(self, checks: bool = True) -> str | None:
-        """The SQL-checked files as one SELECT (a UNION ALL over their layouts), None when there is none."""
+    def _rows_sql(self, indexes: range | None = None, checks: bool = True) -> str | None:
+        """The SQL-checked files (those of ``indexes``) as one SELECT (a UNION ALL over their layouts), None
+        when there is none."""
         layouts: dict[str, list[_File]] = {}
         for file in self.checked:
-            layouts.setdefault(file.layout, []).append(file)
+            if indexes is None or file.index in indexes:
+                layouts.setdefault(file.layout, []).append(file)
         creatives = self.index is not None
         parts = [
             event_rows_sql([f.path for f in group], [f.index for f in group], layout, checks, creatives)
@@ -204,11 +206,17 @@ class _Run:
         ]
         return " UNION ALL ".join(f"({part})" for part in parts) if parts else None
 
-    def _scan(self) -> np.ndarray:
+    def _scan(self, find_candidates: bool = True) -> np.ndarray:
         """The candidates of the SQL-checked files; a file DuckDB cannot read goes to the Python path."""
         while True:
             try:
-                return self.store.scan(self._rows_sql(), self.limit_us)
+                found = self.store.scan(self._rows_sql(), self.limit_us)
+                if not find_candidates:
+                    return np.zeros(0, np.int64)
+                first, last = (
+                    (seq >> SEQ_BITS for seq in found) if found else (0, -1)
+                )  # files with candidates
+                return self.store.find_candidates(self._rows_sql(range(first, last + 1)), self.limit_us)
             except duckdb.Error:
                 failing = [file for file in self.checked if not self._readable_by_sql(file)]
                 if not failing:
