@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import threading
 
+from tests.bandit.conftest import loopback_client
+from tests.serving.conftest import free_port
+
+from caig.bandit.state import CHUNK, RedisStore
 from caig.bandit.types import Feedback
 
 
@@ -55,3 +59,49 @@ def test_replicas_racing_on_the_same_events_count_each_once(store_factory):
         t.join()
     assert sum(sum(r) for r in results) == 200
     assert replicas[0].counts("P1", "young") == {"C1": (200, 67)}
+
+
+def test_single_events_from_many_threads_on_one_store_are_each_counted_once(store_factory):
+    """The server's shape: one store shared by its worker threads, one event per feedback request (each a
+    single script call on Redis), every event sent twice."""
+    store = store_factory()
+    events = [_event(i, i % 4 == 0) for i in range(300)] * 2
+    counted: list[bool] = []
+    lock = threading.Lock()
+
+    def report(part):
+        for event in part:
+            flag = store.record([event])
+            with lock:
+                counted.extend(flag)
+
+    threads = [threading.Thread(target=report, args=(events[k::6],)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counted) == 300 and len(counted) == 600
+    assert store.counts("P1", "young") == {"C1": (300, 75)}
+
+
+def test_a_batch_over_several_chunks_counts_each_event_once(store_factory):
+    store = store_factory()
+    batch = [_event(i, i % 2 == 0) for i in range(CHUNK + 7)] + [_event(3, False), _event(CHUNK + 1)]
+    counted = store.record(batch)
+    assert counted == [True] * (CHUNK + 7) + [False, False]
+    assert store.counts("P1", "young") == {"C1": (CHUNK + 7, (CHUNK + 8) // 2)}
+    assert store.record(batch[:2]) == [False, False]
+
+
+def test_redis_that_forgot_the_script_gets_it_again(spawn_redis, tmp_path):
+    """A Redis restarted (or failed over) loses its script cache: the next feedback loads the script again
+    (a private server: flushing the shared one's scripts would touch other users)."""
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    spawn_redis(argv, loopback_client(port).ping)
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", "caig:bandit:")
+    assert store.record([_event(1, True)]) == [True]
+    loopback_client(port).script_flush()
+    assert store.record([_event(2), _event(1, True)]) == [True, False]
+    assert store.counts("P1", "young") == {"C1": (2, 1)}
+    store.close()

@@ -312,20 +312,29 @@ class RedisStore:
     def record(self, events: Sequence[Feedback]) -> list[bool]:
         """Count each event unless its id was counted within the dedupe window; True where it was counted.
 
-        One script call per chunk of ``CHUNK`` events, pipelined: each chunk is recorded whole or not at all;
-        a batch partly recorded before a failure is safe to retry whole, because what did reach Redis is then
-        a duplicate (within the window)."""
-        pipe = self._redis.pipeline(transaction=False)
-        head = [self.window_ms, self.log_maxlen, repr(time.time())]
-        for start in range(0, len(events), CHUNK):
-            keys, args = [f"{self.prefix}log"], list(head)
-            for e in events[start : start + CHUNK]:
-                keys += [f"{self.prefix}seen:{e.event_id}", self._counts_key(e.product_id, e.segment)]
-                args += [e.event_id, e.creative_id, int(e.clicked), e.product_id, e.segment]
-                args.append("" if e.propensity is None else repr(e.propensity))
-            self._record(keys=keys, args=args, client=pipe)
+        One script call per chunk of ``CHUNK`` events: each chunk is recorded whole or not at all; a batch
+        partly recorded before a failure is safe to retry whole, because what did reach Redis is then a
+        duplicate (within the window). A batch of one chunk (every feedback request of up to ``CHUNK``
+        events) is one ``EVALSHA`` round trip; more chunks go in one pipeline, which costs a ``SCRIPT
+        EXISTS`` round trip first (redis-py checks its scripts before every pipeline)."""
+        now = repr(time.time())
+        chunks = [self._script_call(events[i : i + CHUNK], now) for i in range(0, len(events), CHUNK)]
         with self._unavailable():
+            if len(chunks) == 1:
+                return [bool(flag) for flag in self._record(*chunks[0])]
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, args in chunks:
+                self._record(keys, args, client=pipe)
             return [bool(flag) for chunk in pipe.execute() for flag in chunk]
+
+    def _script_call(self, events: Sequence[Feedback], now: str) -> tuple[list[str], list]:
+        """KEYS and ARGV of ``_RECORD_LUA`` for one chunk of events."""
+        keys, args = [f"{self.prefix}log"], [self.window_ms, self.log_maxlen, now]
+        for e in events:
+            keys += [f"{self.prefix}seen:{e.event_id}", self._counts_key(e.product_id, e.segment)]
+            args += [e.event_id, e.creative_id, int(e.clicked), e.product_id, e.segment]
+            args.append("" if e.propensity is None else repr(e.propensity))
+        return keys, args
 
     def feedback_log(self) -> pd.DataFrame:
         """The newest ~``log_maxlen`` counted events, oldest first (older ones were trimmed)."""
