@@ -1,10 +1,12 @@
 """Selector throughput: requests/s and p50/p99 latency at 16 concurrent connections, on loopback, with feedback.
 
 Starts, through the same wrapper (``caig.serving.server.serve``: one worker, the same uvicorn and kserve
-settings, per-request logging off), three servers: (1) a no-op KServe model under both of the selector's model
-names (answers a fixed prediction: the ceiling of any model on this server), (2) ``caig serve selector`` on a
-small world with RM-like priors and SQLite state (the local profile), and (3) the same selector with Redis
-state, its state settings taken from the production profile, on a private loopback redis-server. Every
+settings, per-request logging off), four servers: (1) a no-op KServe model under both of the selector's model
+names (answers a fixed prediction: the ceiling of any model on this server), (2) the same no-op answering
+from the server's thread pool as the selector's models do (the ceiling of a model that keeps its store calls
+off the event loop), (3) ``caig serve selector`` on a small world with RM-like priors and SQLite state (the
+local profile), and (4) the same selector with Redis state, its state settings taken from the production
+profile, on a private loopback redis-server. Every
 target gets the same stream: ``--feedback-share`` (10%) of the requests are feedback reports (fresh event ids)
 to ``creative-feedback``, the rest selections, mixed. Each is driven by the same load generator, a separate
 lean process (uvloop, raw HTTP/1.1 keep-alive over a socket per connection, one request in flight per
@@ -69,9 +71,11 @@ PRODUCTION_STATE_FIELDS = (
 # ---- the no-op server (a subprocess of this script) ----------------------------------------------------
 
 
-def serve_noop(port: int) -> None:
+def serve_noop(port: int, threaded: bool = False) -> None:
     """Two KServe models that do nothing, under the selector's two names (so the same requests reach them),
-    served exactly as ``caig serve selector`` serves its models."""
+    served exactly as ``caig serve selector`` serves its models. ``threaded``: each answer is made in the
+    server's thread pool (``asyncio.to_thread``), the hop the selector's models take to keep store calls off
+    the event loop: the ceiling of any model built that way."""
     from caig.serving.kserve_compat import import_kserve
     from caig.serving.server import serve
 
@@ -89,8 +93,13 @@ def serve_noop(port: int) -> None:
         def predict(self, payload, headers=None):
             return self.answer
 
+    class ThreadedNoop(Noop):
+        async def predict(self, payload, headers=None):
+            return await asyncio.to_thread(lambda: self.answer)
+
     selection = {"predictions": [{"creative_id": "C000000", "propensity": 1.0, "policy": "noop"}]}
-    models = [Noop(SELECTOR, selection), Noop(FEEDBACK, {"predictions": ["recorded"]})]
+    model = ThreadedNoop if threaded else Noop
+    models = [model(SELECTOR, selection), model(FEEDBACK, {"predictions": ["recorded"]})]
     for model in models:
         model.load()
     serve(models, host="127.0.0.1", port=port)
@@ -532,6 +541,7 @@ def start_servers(run: Path, redis_url: str, redis_pid: int) -> tuple[dict[str, 
     redis_state = [f"--set={o}" for o in [*production_state_overrides(), f"bandit.redis_url={redis_url}"]]
     targets = {
         "noop": ([sys.executable, str(Path(__file__).resolve()), "--serve-noop"], [], 0),
+        "noop_thread_hop": ([sys.executable, str(Path(__file__).resolve()), "--serve-noop-threaded"], [], 0),
         "selector_sqlite": (caig, [], 0),
         "selector_redis": (caig, redis_state, redis_pid),
     }
@@ -539,7 +549,7 @@ def start_servers(run: Path, redis_url: str, redis_pid: int) -> tuple[dict[str, 
     try:
         for name, (cmd, extra, store_pid) in targets.items():
             port = free_port()
-            full = [*cmd, str(port)] if name == "noop" else [*cmd, "--port", str(port), *extra]
+            full = [*cmd, str(port)] if name.startswith("noop") else [*cmd, "--port", str(port), *extra]
             procs.append(start(full, SELECTOR, port, run / f"{name}.log"))
             servers[name] = (port, procs[-1].pid, store_pid)
     except BaseException:
@@ -582,7 +592,8 @@ def report(args: argparse.Namespace, results: dict, orders: list, extra: dict) -
         "protocol": "KServe V1 over HTTP/1.1 keep-alive on 127.0.0.1; selections to creative-selector, feedback "
         "(one impression report, fresh event_id, 5% clicked) to creative-feedback, mixed in the same stream",
         "servers": "caig.serving.server.serve for every target: 1 worker, uvloop, httptools, per-request "
-        "logging off, gc.freeze after load; the no-op serves both model names",
+        "logging off, gc.freeze after load; the no-op serves both model names; noop_thread_hop is the same "
+        "no-op answering from the thread pool (asyncio.to_thread), as the selector's models do",
         "state": {
             "selector_sqlite": "local profile: SQLite (WAL) file in the run directory",
             "selector_redis": "production profile's bandit state fields ("
@@ -630,13 +641,14 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "selector_throughput.json"
     )
     parser.add_argument("--serve-noop", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-noop-threaded", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--load", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load is not None:
         run_load(*(int(x) for x in args.load))
         return
-    if args.serve_noop is not None:
-        serve_noop(args.serve_noop)
+    if args.serve_noop is not None or args.serve_noop_threaded is not None:
+        serve_noop(args.serve_noop or args.serve_noop_threaded, threaded=args.serve_noop is None)
         return
     if args.quick:
         args.requests, args.rounds, args.warmup = 6000, 4, 1000
