@@ -1,14 +1,16 @@
 """Selector throughput: requests/s and p50/p99 latency at 16 concurrent connections, on loopback, with feedback.
 
 Starts, through the same wrapper (``caig.serving.server.serve``: one worker, the same uvicorn and kserve
-settings, per-request logging off), four servers: (1) a no-op KServe model under both of the selector's model
-names (answers a fixed prediction: the ceiling of any model on this server), (2) the same no-op answering
-from the server's thread pool as the selector's models do (the ceiling of a model that keeps its store calls
-off the event loop), (3) ``caig serve selector`` on a small world with RM-like priors and SQLite state (the
-local profile), and (4) the same selector with Redis state, its state settings taken from the production
-profile, on a private loopback redis-server. Every
-target gets the same stream: ``--feedback-share`` (10%) of the requests are feedback reports (fresh event ids)
-to ``creative-feedback``, the rest selections, mixed. Each is driven by the same load generator, a separate
+settings, per-request logging off), six servers: (1) a no-op KServe model under both of the selector's model
+names (answers a fixed prediction: the ceiling of any model on this server); the same no-op adding one part
+of the selector's per-request cost at a time, each the ceiling of a selector built that way: (2) answering
+from the server's thread pool as the selector's models do (to keep store calls off the event loop), (3) also
+reading the request's counts hash from Redis with redis-py there, (4) reading it with redis.asyncio on the
+event loop instead; (5) ``caig serve selector`` on a small world with RM-like priors and SQLite state (the
+local profile), and (6) the same selector with Redis state, its state settings taken from the production
+profile, on a private loopback redis-server. Every target gets the same stream: ``--feedback-share`` (10%)
+of the requests are feedback reports (fresh event ids) to ``creative-feedback``, the rest selections, mixed.
+Each is driven by the same load generator, a separate
 lean process (uvloop, raw HTTP/1.1 keep-alive over a socket per connection, one request in flight per
 connection), over slices of the same requests, the targets alternated round by round (order reversed every
 other round) so that other load on a shared machine hits each alike. Records the load average, each server's,
@@ -71,20 +73,31 @@ PRODUCTION_STATE_FIELDS = (
 # ---- the no-op server (a subprocess of this script) ----------------------------------------------------
 
 
-def serve_noop(port: int, threaded: bool = False) -> None:
-    """Two KServe models that do nothing, under the selector's two names (so the same requests reach them),
-    served exactly as ``caig serve selector`` serves its models. ``threaded``: each answer is made in the
-    server's thread pool (``asyncio.to_thread``), the hop the selector's models take to keep store calls off
-    the event loop: the ceiling of any model built that way."""
+NOOP_VARIANTS = {
+    "noop": "answers at once on the event loop",
+    "noop_thread_hop": "answers from the server's thread pool (asyncio.to_thread), as the selector's models do",
+    "noop_redis_read": "reads its (product, segment)'s counts hash from Redis with redis-py in the thread pool, "
+    "as the Redis selector does, then answers",
+    "noop_redis_read_async": "reads the same hash with redis.asyncio on the event loop (no thread), then answers",
+}
+
+
+def serve_noop(port: int, variant: str, redis_url: str) -> None:
+    """Two KServe models that do no selector work, under the selector's two names (so the same requests reach
+    them), served exactly as ``caig serve selector`` serves its models; ``variant`` (``NOOP_VARIANTS``) adds
+    one part of the selector's per-request cost at a time: the thread hop, then a Redis read. Each is the
+    ceiling of a selector built that way."""
     from caig.serving.kserve_compat import import_kserve
     from caig.serving.server import serve
 
     kserve = import_kserve()
+    prefix = redis_prefix()
 
     class Noop(kserve.Model):
         def __init__(self, name: str, answer: dict):
             super().__init__(name)
             self.answer = answer
+            self.redis = None
 
         def load(self) -> bool:
             self.ready = True
@@ -93,15 +106,44 @@ def serve_noop(port: int, threaded: bool = False) -> None:
         def predict(self, payload, headers=None):
             return self.answer
 
-    class ThreadedNoop(Noop):
+    def counts_key(payload) -> str:
+        instance = payload["instances"][0]
+        return f"{prefix}counts:{instance['product_id']}:{instance['segment']}"
+
+    class ThreadHop(Noop):
         async def predict(self, payload, headers=None):
             return await asyncio.to_thread(lambda: self.answer)
 
+    class RedisRead(Noop):
+        def load(self) -> bool:
+            import redis
+
+            self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+            return super().load()
+
+        async def predict(self, payload, headers=None):
+            key = counts_key(payload)
+            return await asyncio.to_thread(lambda: (self.redis.hgetall(key), self.answer)[1])
+
+    class AsyncRedisRead(Noop):
+        async def predict(self, payload, headers=None):
+            if self.redis is None:  # made on the server's loop
+                import redis.asyncio
+
+                self.redis = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+            await self.redis.hgetall(counts_key(payload))
+            return self.answer
+
+    model = {
+        "noop": Noop,
+        "noop_thread_hop": ThreadHop,
+        "noop_redis_read": RedisRead,
+        "noop_redis_read_async": AsyncRedisRead,
+    }[variant]
     selection = {"predictions": [{"creative_id": "C000000", "propensity": 1.0, "policy": "noop"}]}
-    model = ThreadedNoop if threaded else Noop
     models = [model(SELECTOR, selection), model(FEEDBACK, {"predictions": ["recorded"]})]
-    for model in models:
-        model.load()
+    for m in models:
+        m.load()
     serve(models, host="127.0.0.1", port=port)
 
 
@@ -538,10 +580,13 @@ def count_check(run: Path, redis_port: int, prefix: str, sent: int) -> dict:
 
 def start_servers(run: Path, redis_url: str, redis_pid: int) -> tuple[dict[str, tuple[int, int, int]], list]:
     caig = [sys.executable, "-m", "caig", "serve", "selector", "--run", str(run), "--set", "bandit.seed=0"]
+    noop = [sys.executable, str(Path(__file__).resolve()), "--noop"]
     redis_state = [f"--set={o}" for o in [*production_state_overrides(), f"bandit.redis_url={redis_url}"]]
     targets = {
-        "noop": ([sys.executable, str(Path(__file__).resolve()), "--serve-noop"], [], 0),
-        "noop_thread_hop": ([sys.executable, str(Path(__file__).resolve()), "--serve-noop-threaded"], [], 0),
+        **{
+            name: ([*noop, name, redis_url, "--serve-noop"], [], redis_pid if "redis" in name else 0)
+            for name in NOOP_VARIANTS
+        },
         "selector_sqlite": (caig, [], 0),
         "selector_redis": (caig, redis_state, redis_pid),
     }
@@ -592,8 +637,8 @@ def report(args: argparse.Namespace, results: dict, orders: list, extra: dict) -
         "protocol": "KServe V1 over HTTP/1.1 keep-alive on 127.0.0.1; selections to creative-selector, feedback "
         "(one impression report, fresh event_id, 5% clicked) to creative-feedback, mixed in the same stream",
         "servers": "caig.serving.server.serve for every target: 1 worker, uvloop, httptools, per-request "
-        "logging off, gc.freeze after load; the no-op serves both model names; noop_thread_hop is the same "
-        "no-op answering from the thread pool (asyncio.to_thread), as the selector's models do",
+        "logging off, gc.freeze after load; the no-ops serve both model names",
+        "noop_variants": NOOP_VARIANTS,
         "state": {
             "selector_sqlite": "local profile: SQLite (WAL) file in the run directory",
             "selector_redis": "production profile's bandit state fields ("
@@ -611,6 +656,13 @@ def report(args: argparse.Namespace, results: dict, orders: list, extra: dict) -
         "world": "small world (48 products x 5 creatives, 4 segments), RM-like priors",
         "results": results,
         "vs_noop": ratios,
+        # each selector against the no-op that does its non-selector parts (the ceiling of its design)
+        "vs_ceiling": {
+            "selector_sqlite_vs_noop_thread_hop": results["selector_sqlite"]["requests_per_s"]
+            / results["noop_thread_hop"]["requests_per_s"],
+            "selector_redis_vs_noop_redis_read": redis["requests_per_s"]
+            / results["noop_redis_read"]["requests_per_s"],
+        },
         **extra,
         "goals": {
             "target": "selector_redis",
@@ -641,14 +693,14 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "selector_throughput.json"
     )
     parser.add_argument("--serve-noop", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--serve-noop-threaded", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--noop", nargs=2, default=("noop", ""), help=argparse.SUPPRESS)
     parser.add_argument("--load", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load is not None:
         run_load(*(int(x) for x in args.load))
         return
-    if args.serve_noop is not None or args.serve_noop_threaded is not None:
-        serve_noop(args.serve_noop or args.serve_noop_threaded, threaded=args.serve_noop is None)
+    if args.serve_noop is not None:
+        serve_noop(args.serve_noop, *args.noop)
         return
     if args.quick:
         args.requests, args.rounds, args.warmup = 6000, 4, 1000
