@@ -40,8 +40,8 @@ def _train_pair_rule() -> PairRuleConfig:
 class RewardRecipeConfig:
     """How a small RM is trained beyond the paper; the paper's values are the defaults.
 
-    A 7B RM needs none of these; the tiny RM of the local profile compares the two ads only with some of them
-    (docs/stages/reward-model.md, docs/results/rm-paper-settings.md).
+    The paper trains its 7B RM with none of them; the tiny RM of the local profile compares the two ads only
+    with some (docs/stages/reward-model.md, docs/results/rm-paper-settings.md).
     """
 
     image_position: Literal["before_text", "after_text"] = "before_text"  # where the joined image goes in the
