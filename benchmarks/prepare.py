@@ -48,8 +48,8 @@ CURRICULUM = [
     "curriculum.side_warmup.enabled=true",
     "curriculum.teacher.enabled=true",
     "reward.learning_rate=0.0003",
-    "reward.head_lr_scale=10",
-    "reward.image_position=after_text",
+    "reward.recipe.head_lr_scale=10",
+    "reward.recipe.image_position=after_text",
     "curriculum.teacher.borrowed_per_product=8",
     "curriculum.teacher.pairs_per_product=28",
 ]
@@ -64,9 +64,9 @@ BEST = [
     "curriculum.teacher.borrowed_per_product=8",
     "curriculum.teacher.pairs_per_product=28",
     "curriculum.teacher.utility_weight=1",
-    "reward.image_position=after_text",
+    "reward.recipe.image_position=after_text",
     "reward.learning_rate=0.0003",
-    "reward.head_lr_scale=10",
+    "reward.recipe.head_lr_scale=10",
 ]
 # README "The composer": the best setting with 40 borrowed backgrounds for the teacher, 2 ad-utility epochs
 BORROWED40 = [

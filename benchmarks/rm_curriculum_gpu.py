@@ -33,9 +33,9 @@ BEST_SETTING = [  # README "A curriculum for small RMs": the best setting measur
     "curriculum.teacher.borrowed_per_product=8",
     "curriculum.teacher.pairs_per_product=28",
     "curriculum.teacher.utility_weight=1",
-    "reward.image_position=after_text",
+    "reward.recipe.image_position=after_text",
     "reward.learning_rate=0.0003",
-    "reward.head_lr_scale=10",
+    "reward.recipe.head_lr_scale=10",
 ]
 
 

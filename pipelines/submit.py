@@ -32,6 +32,12 @@ def submit(
     ``arguments`` override the pipeline's default parameters (``rm`` is required by ``caig-refresh``).
     """
     host = host.rstrip("/")
+    if name == "caig-training" and not profile.orchestration.runs_pvc:
+        raise UserError(  # its register step would refuse only after the training (caig.orchestration.register)
+            "caig-training on a cluster needs orchestration.runs_pvc: its register step publishes the trained "
+            "run there, in the layout the servers read; set it to the ReadWriteMany PVC the InferenceServices "
+            "load from (production: caig-runs)"
+        )
     pipeline = pipeline_for(name, profile.orchestration)
     inputs = pipeline.component_spec.inputs or {}
     seeded = {"seed": seed} if "seed" in inputs else {}

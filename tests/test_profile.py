@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from caig.errors import UserError
 from caig.profile import load_profile, profile_from_dict
@@ -87,6 +88,31 @@ def test_a_moved_key_names_its_new_place_in_one_line(tmp_path, old):
         lambda: load_profile("local", [f"reward.{old}.enabled=true"])
     )
     assert getattr(load_profile("local", [f"curriculum.{old}.enabled=true"]).curriculum, old).enabled
+
+
+@pytest.mark.parametrize(
+    ("old", "value"),
+    [
+        ("image_position", "after_text"),
+        ("train_both_orders", "true"),
+        ("swap_consistent_training", "true"),
+        ("ctr_scale", "10.0"),
+        ("head_lr_scale", "10"),
+    ],
+)
+def test_a_recipe_key_at_the_top_of_reward_names_reward_recipe_in_one_line(tmp_path, old, value):
+    """The switches beyond the paper left the top of the reward section for ``reward.recipe``."""
+    path = tmp_path / "old.yaml"
+    path.write_text(f"extends: local\nreward:\n  {old}: {value}\n")
+    for make in (lambda: load_profile(str(path)), lambda: load_profile("local", [f"reward.{old}={value}"])):
+        message = _message(make)
+        assert (
+            f"'reward.{old}' has moved to 'reward.recipe.{old}'" in message and len(message.splitlines()) == 1
+        )
+    overrides = [f"reward.recipe.{old}={value}"]
+    if old == "swap_consistent_training":
+        overrides.append("reward.recipe.train_both_orders=false")  # the local profile trains both orders
+    assert getattr(load_profile("local", overrides).reward.recipe, old) == yaml.safe_load(value)
 
 
 def test_the_curriculum_is_checked_against_the_reward_section():

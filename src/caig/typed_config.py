@@ -51,7 +51,7 @@ def build_config(cls: type, data: Any, where: str, source: str) -> Any:
 def moved_key_message(old: str, new: str, source: str) -> str:
     """The one line that tells a profile (or ``--set``) setting a key that moved where it lives now; a config
     dataclass lists its moved keys as ``MOVED_KEYS`` (old field name -> new dotted key)."""
-    return f"{source}: '{old}' has moved to '{new}'; write it there (same keys below it)"
+    return f"{source}: '{old}' has moved to '{new}'; write it there, with the same value"
 
 
 def _join(where: str, key: str) -> str:

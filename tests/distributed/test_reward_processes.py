@@ -18,7 +18,13 @@ from caig.data.event_pairs import pairs_from_events
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"
-RUN = {"image_side": 32, "epochs": 1.0, "logging_steps": 1, "train_both_orders": "false", "warmup_ratio": 0.0}
+RUN = {
+    "image_side": 32,
+    "epochs": 1.0,
+    "logging_steps": 1,
+    "recipe.train_both_orders": "false",
+    "warmup_ratio": 0.0,
+}
 
 
 def rm_train(model_dir: Path, world: Path, pairs: Path, out: Path, gpus: int, **settings) -> dict:

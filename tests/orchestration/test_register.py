@@ -87,3 +87,32 @@ def test_a_registered_run_becomes_the_latest_only_after_the_servers_point_at_it(
     assert (runs / "2026-11-20-ab12cd34" / "run.json").is_file()  # published (a retry will not copy again)
     assert not (runs / POINTER).exists()  # not registered: the refresh keeps ranking with the previous RM
     assert json.loads((runs / "2026-11-20-ab12cd34" / "run.json").read_text())["run"] == "2026-11-20-ab12cd34"
+
+
+def test_without_a_runs_volume_a_cluster_run_is_refused_in_one_line(tmp_path):
+    """No artifact holds the run layout the servers read: registering the PCPO artifact would point caig-pm
+    at it, so register refuses and names orchestration.runs_pvc; nothing is patched or written."""
+    from caig.errors import UserError
+
+    profile = load_profile("production", ["orchestration.runs_pvc=", "orchestration.register_dry_run=true"])
+    minio = {"pm": "minio://mlpipeline/v2/artifacts/pcpo", "rm": "minio://mlpipeline/v2/artifacts/rm"}
+    with pytest.raises(UserError) as err:
+        register_run(
+            profile, trained_artifacts(tmp_path / "steps"), minio, tmp_path / "r.md", "2026-11-20", "ab"
+        )
+    message = str(err.value)
+    assert (
+        "orchestration.runs_pvc is not set" in message and "minio://mlpipeline/v2/artifacts/pcpo" in message
+    )
+    assert len(message.splitlines()) == 1 and not (tmp_path / "r.md").exists()
+
+
+def test_without_a_runs_volume_the_local_runner_s_paths_are_recorded_not_registered(tmp_path):
+    """The KFP local runner (caig run --local, the local profile: no runs_pvc) writes local paths: nothing to
+    publish or register, each recorded with the reason, and the run goes on."""
+    profile = load_profile("local", ["orchestration.register_dry_run=true"])
+    artifacts = trained_artifacts(tmp_path / "steps")
+    uris = {"pm": str(artifacts["pcpo"]), "rm": str(artifacts["rm"])}
+    result = register_run(profile, artifacts, uris, tmp_path / "r.md", "2026-11-20", "ab")
+    assert result["metrics"]["registered"] == 0 and "published" not in result
+    assert all("a local path" in r["reason"] for r in result["records"])

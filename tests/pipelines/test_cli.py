@@ -53,6 +53,28 @@ def test_production_submit_without_data_is_refused_before_contacting_kfp(capsys)
         assert err.startswith("error: pipeline parameter 'data' is empty") and "simulated_world" in err
 
 
+def test_training_submit_without_a_runs_volume_is_refused_before_contacting_kfp(capsys):
+    """Its register step could publish no run the servers read (caig.orchestration.register): say so now,
+    not after the training."""
+    port = _free_port()  # nothing listens: had it tried, the error would be "cannot reach"
+    try:
+        main(
+            [
+                "submit",
+                "--host",
+                f"http://127.0.0.1:{port}",
+                "--set",
+                "orchestration.runs_pvc=",
+                "--param",
+                "data=/mnt/data/x",
+            ]
+        )
+    except SystemExit as done:
+        assert done.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: caig-training on a cluster needs orchestration.runs_pvc")
+
+
 def test_submit_refuses_a_parameter_the_pipeline_lacks(capsys):
     try:
         main(["submit", "--host", "http://127.0.0.1:1", "--pipeline", "caig-refresh", "--param", "rounds=3"])

@@ -11,7 +11,7 @@ import torch
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
-from caig.reward.config import RewardConfig
+from caig.reward.config import RewardConfig, RewardRecipeConfig
 from caig.reward.curriculum.ad_utility import ad_utility_source, encode_ads, held_out_fit
 from caig.reward.curriculum.config import AdUtilityConfig, CurriculumConfig, TeacherConfig
 from caig.reward.curriculum.jobs import train_with_curriculum
@@ -46,7 +46,7 @@ def test_each_ad_is_encoded_alone_with_its_utility_twice(tiny_model_dir, teacher
     teacher, ads = teacher_ads
     source = ad_utility_source(teacher, ads, train_pairs.products, held_out_share=0.0, seed=0)
     _, processor = load_model(tiny_model_dir)
-    config = RewardConfig(image_side=32, image_position="after_text")
+    config = RewardConfig(image_side=32, recipe=RewardRecipeConfig(image_position="after_text"))
     examples = encode_ads(source.ads.head(5), source.products, processor, config, seed=0)
     assert len(examples) == 5
     for example, utility in zip(examples, source.ads["utility"].head(5)):
@@ -61,7 +61,7 @@ def test_each_ad_is_encoded_alone_with_its_utility_twice(tiny_model_dir, teacher
 def test_the_stage_trains_the_ctr_head_on_its_targets_and_measures_held_out_products(
     tmp_path, tiny_model_dir, rm_config, train_pairs, small_world_dir
 ) -> None:
-    config = dataclasses.replace(rm_config, image_position="after_text")
+    config = dataclasses.replace(rm_config, recipe=RewardRecipeConfig(image_position="after_text"))
     curriculum = CurriculumConfig(
         teacher=TeacherConfig(min_df=1),
         ad_utility=AdUtilityConfig(
@@ -70,7 +70,9 @@ def test_the_stage_trains_the_ctr_head_on_its_targets_and_measures_held_out_prod
     )
     stage = build_stages(train_pairs, config, curriculum, small_world_dir, tmp_path)[0]
     assert stage.name == "ad-utility"
-    assert stage.config.ce_weight == 0 and stage.config.point_weight == 1 and stage.config.ctr_scale == 1
+    assert (
+        stage.config.ce_weight == 0 and stage.config.point_weight == 1 and stage.config.recipe.ctr_scale == 1
+    )
     # A target the tiny model learns in a few steps (how bright the ad is) in place of the teacher's
     # utility, which needs thousands of ads: the stage must fit it and generalise to the held-out products.
     ads = stage.source.ads
@@ -99,7 +101,7 @@ def test_held_out_fit_reads_own_creatives_and_differences_within_each_product(
     source = ad_utility_source(teacher, ads, train_pairs.products, held_out_share=0.5, seed=0)
     assert source.ads["borrowed"].sum() == 80
     llava, processor = load_model(tiny_model_dir)
-    config = RewardConfig(image_side=32, image_position="after_text")
+    config = RewardConfig(image_side=32, recipe=RewardRecipeConfig(image_position="after_text"))
     model = build_reward_model(llava, processor, config)
     held = source.ads[source.ads["held_out"]]
     examples = encode_ads(held, source.products, processor, config, seed=None)

@@ -21,7 +21,7 @@ SMALL = [
     "--set",
     "reward.batch_size=8",
     "--set",
-    "reward.train_both_orders=false",
+    "reward.recipe.train_both_orders=false",
 ]
 
 

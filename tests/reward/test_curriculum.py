@@ -57,7 +57,9 @@ def test_teacher_utilities_are_the_ctr_targets_and_agree_with_its_labels(
     teacher, _ = build_stages(train_pairs, rm_config, curriculum, small_world_dir, tmp_path)
     pairs = teacher.source.pairs
     assert (
-        teacher.name == "teacher" and teacher.config.point_weight == 0.5 and teacher.config.ctr_scale == 1.0
+        teacher.name == "teacher"
+        and teacher.config.point_weight == 0.5
+        and teacher.config.recipe.ctr_scale == 1.0
     )
     # P(right wins) is the logistic of utility(right) - utility(left); the utilities are standardised
     utilities = np.concatenate([pairs["left_ctr"], pairs["right_ctr"]])

@@ -9,6 +9,7 @@ import torch
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
+from caig.reward.config import RewardRecipeConfig
 from caig.reward.data import (
     Collator,
     EncodingCollator,
@@ -54,7 +55,11 @@ def test_stage_examples_encode_up_front_within_the_limit_and_per_batch_above(
     """``encode_up_front_gb`` 0 keeps recipes (nothing encoded in memory); the batches are the same."""
     _, processor = load_model(tiny_model_dir)
     source = _subset(train_pairs, 6)
-    kw = {"swap_consistent_training": swap_consistent, "train_both_orders": not swap_consistent}
+    kw = {
+        "recipe": RewardRecipeConfig(
+            swap_consistent_training=swap_consistent, train_both_orders=not swap_consistent
+        )
+    }
     up_front, collate_up_front = pair_examples(source, processor, dataclasses.replace(rm_config, **kw))
     per_batch, collate_per_batch = pair_examples(
         source, processor, dataclasses.replace(rm_config, encode_up_front_gb=0.0, **kw)

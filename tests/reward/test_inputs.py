@@ -10,7 +10,7 @@ from PIL import Image
 
 from caig.errors import UserError
 from caig.mllm.templates import RM_TEMPLATES
-from caig.reward.config import RewardConfig
+from caig.reward.config import RewardConfig, RewardRecipeConfig
 from caig.reward.data import read_pairs
 from caig.reward.inputs import answer_token_ids, join_side_by_side, rm_question
 
@@ -136,7 +136,7 @@ def test_joined_image_gives_each_ad_its_own_tile_and_square_images_keep_their_to
 
 
 def test_image_after_text_sits_at_a_fixed_distance_from_the_scored_token(tiny_model_dir) -> None:
-    """``image_position: after_text`` ends every prompt with the image and then the same few tokens, whatever
+    """``recipe.image_position: after_text`` ends every prompt with the image and then the same few tokens, whatever
     the caption's length, so a small model can tell which image tokens are the left ad's; the paper's
     ``before_text`` puts a caption of varying length between them."""
     from caig.mllm.build import load_model
@@ -149,18 +149,18 @@ def test_image_after_text_sits_at_a_fixed_distance_from_the_scored_token(tiny_mo
     image_id = processor.tokenizer.image_token_id
 
     def gap(product, position: str) -> int:
-        config = RewardConfig(image_position=position, template=0)
+        config = RewardConfig(recipe=RewardRecipeConfig(image_position=position), template=0)
         prompt = rm_prompt(processor, product, config, 0)
         ids = encode_one(processor, prompt, image, 512)["input_ids"].tolist()
         last_image = max(i for i, t in enumerate(ids) if t == image_id)
         return len(ids) - 1 - last_image
 
     assert (
-        rm_prompt(processor, PRODUCT, RewardConfig(image_position="after_text"), 0)
+        rm_prompt(processor, PRODUCT, RewardConfig(recipe=RewardRecipeConfig(image_position="after_text")), 0)
         .rstrip()
         .endswith("<image>\n ASSISTANT:")
     )
     assert gap(PRODUCT, "after_text") == gap(long_title, "after_text")
     assert gap(PRODUCT, "before_text") < gap(long_title, "before_text")
     with pytest.raises(ValueError, match="image_position"):
-        RewardConfig(image_position="middle")  # type: ignore[arg-type]
+        RewardRecipeConfig(image_position="middle")  # type: ignore[arg-type]

@@ -180,14 +180,14 @@ def test_ablation_rows_are_checked(rm_config, rows) -> None:
 def test_head_lr_scale_gives_the_heads_their_own_rate(tiny_model_dir, rm_config) -> None:
 
     from caig.mllm.build import load_model
-    from caig.reward.config import RewardConfig
+    from caig.reward.config import RewardRecipeConfig
     from caig.reward.model import build_reward_model
     from caig.reward.trainer import head_scaled_optimizer
 
     llava, processor = load_model(tiny_model_dir)
     model = build_reward_model(llava, processor, rm_config)
     assert head_scaled_optimizer(model, rm_config) is None  # scale 1: the Trainer's own AdamW
-    config = dataclasses.replace(rm_config, head_lr_scale=10.0)
+    config = dataclasses.replace(rm_config, recipe=RewardRecipeConfig(head_lr_scale=10.0))
     optimizer = head_scaled_optimizer(model, config)
     rest, heads = optimizer.param_groups
     assert heads["lr"] == pytest.approx(10 * config.learning_rate) and rest["lr"] == config.learning_rate
@@ -195,7 +195,7 @@ def test_head_lr_scale_gives_the_heads_their_own_rate(tiny_model_dir, rm_config)
     n_trainable = sum(1 for p in model.parameters() if p.requires_grad)
     assert len(rest["params"]) + len(heads["params"]) == n_trainable
     with pytest.raises(ValueError, match="head_lr_scale"):
-        RewardConfig(head_lr_scale=0.0)
+        RewardRecipeConfig(head_lr_scale=0.0)
 
 
 def test_swap_average_cancels_what_does_not_depend_on_the_order() -> None:
@@ -212,11 +212,13 @@ def test_swap_consistent_training_batches_both_orders_and_trains(
     tmp_path, tiny_model_dir, rm_config, train_pairs
 ) -> None:
 
-    from caig.reward.config import RewardConfig
+    from caig.reward.config import RewardRecipeConfig
     from caig.reward.data import SwapPairCollator
 
     source = _subset(train_pairs, 8)
-    config = dataclasses.replace(rm_config, swap_consistent_training=True, template=0, epochs=2.0)
+    config = dataclasses.replace(
+        rm_config, recipe=RewardRecipeConfig(swap_consistent_training=True), template=0, epochs=2.0
+    )
     summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm")
     assert summary["pairs"] == 8 and summary["steps"] == 2  # 8 pairs per step, each in both orders
     scorer = RewardScorer.from_dir(tmp_path / "rm", device="cpu")
@@ -229,7 +231,7 @@ def test_swap_consistent_training_batches_both_orders_and_trains(
     assert torch.equal(batch["labels"][3:], 1 - batch["labels"][:3])  # the swapped rows' labels flip
     assert torch.equal(batch["ctr"][3:], batch["ctr"][:3].flip(-1))
     with pytest.raises(ValueError, match="swap_consistent_training"):
-        RewardConfig(swap_consistent_training=True, train_both_orders=True)
+        RewardRecipeConfig(swap_consistent_training=True, train_both_orders=True)
 
 
 def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(

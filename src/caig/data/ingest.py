@@ -80,14 +80,7 @@ def ingest_events(
         run = _Run(events_dir, out_dir, store, config, as_of, index)
         for file in run.ingest(files):
             file.report_to(report)
-        counts = run.merge()
-        report.rows_valid = counts["new"]
-        report.rows_duplicate = counts["duplicate_of_earlier_runs"] + counts["duplicate_in_run"]
-        report.duplicate_of_earlier_runs = counts["duplicate_of_earlier_runs"]
-        report.duplicate_in_run = counts["duplicate_in_run"]
-        report.stats_rows = store.write_stats(out_dir / STATS_FILE)
-        for key, value in store.totals().items():
-            setattr(report, key, value)
+        _merge(run, store, out_dir, report)
     report.elapsed_s = round(time.perf_counter() - started, 3)
     report.events_per_s = round(report.rows_read / report.elapsed_s, 1) if report.elapsed_s else 0.0
     report.check()
@@ -103,6 +96,19 @@ def ingest_events(
         len(report.files_unreadable),
     )
     return report
+
+
+def _merge(run: _Run, store: EventStore, out_dir: Path, report: IngestReport) -> None:
+    """Merge the run's accepted events into the store (duplicates of earlier runs and within the run dropped),
+    rewrite the daily stats, and count both in ``report``."""
+    counts = run.merge()
+    report.rows_valid = counts["new"]
+    report.rows_duplicate = counts["duplicate_of_earlier_runs"] + counts["duplicate_in_run"]
+    report.duplicate_of_earlier_runs = counts["duplicate_of_earlier_runs"]
+    report.duplicate_in_run = counts["duplicate_in_run"]
+    report.stats_rows = store.write_stats(out_dir / STATS_FILE)
+    for key, value in store.totals().items():
+        setattr(report, key, value)
 
 
 def list_event_files(events_dir: Path) -> list[Path]:

@@ -57,28 +57,7 @@ def validate_stats(
     previous = previous or out_dir / VALIDATION_FILE
     previous_rows = _previous_rows(previous)
     stats = read_stats(stats_dir)
-    frames: dict[str, tuple[pd.DataFrame, list]] = {
-        "stats": (expectations.stats_frame(stats, as_of), expectations.stats_suite(config, previous_rows)),
-    }
-    skipped = [] if previous_rows is not None else ["row-count drift: no previous validation.json"]
-    if config.freshness_max_age_days is None:
-        skipped.append("freshness: data.validation.freshness_max_age_days is null")
-    if (stats_dir / STATE_FILE).is_file():
-        events = sample_events(stats_dir, config.events_sample_rows).to_pandas()
-        frames["events"] = (
-            expectations.events_frame(events, as_of),
-            expectations.events_suite(ingest.future_tolerance_s),
-        )
-    else:
-        skipped.append(f"events suite: no {STATE_FILE} in {stats_dir} (stats not ingested from events)")
-    report = read_report(stats_dir)
-    if report is not None:
-        frames["ingest"] = (
-            expectations.ingest_frame(report),
-            expectations.ingest_suite(ingest.max_quarantine_share, ingest.max_unreadable_files),
-        )
-    else:
-        skipped.append("ingest suite: no ingest_report.json")
+    frames, skipped = _suites_to_run(stats_dir, stats, config, ingest, as_of, previous_rows)
     suites = _run_suites(frames, out_dir)
     summary = {
         "success": all(s["success"] for s in suites.values()),
@@ -103,6 +82,41 @@ def validate_stats(
         out_dir / "index.html",
     )
     return summary
+
+
+def _suites_to_run(
+    stats_dir: Path,
+    stats: pd.DataFrame,
+    config: ValidationConfig,
+    ingest: IngestConfig,
+    as_of: datetime,
+    previous_rows: int | None,
+) -> tuple[dict[str, tuple[pd.DataFrame, list]], list[str]]:
+    """The suites this ``stats_dir`` can be checked by, each with the frame it checks (stats always; the
+    events and the ingest report when ingestion wrote them), and why the others are skipped."""
+    frames: dict[str, tuple[pd.DataFrame, list]] = {
+        "stats": (expectations.stats_frame(stats, as_of), expectations.stats_suite(config, previous_rows)),
+    }
+    skipped = [] if previous_rows is not None else ["row-count drift: no previous validation.json"]
+    if config.freshness_max_age_days is None:
+        skipped.append("freshness: data.validation.freshness_max_age_days is null")
+    if (stats_dir / STATE_FILE).is_file():
+        events = sample_events(stats_dir, config.events_sample_rows).to_pandas()
+        frames["events"] = (
+            expectations.events_frame(events, as_of),
+            expectations.events_suite(ingest.future_tolerance_s),
+        )
+    else:
+        skipped.append(f"events suite: no {STATE_FILE} in {stats_dir} (stats not ingested from events)")
+    report = read_report(stats_dir)
+    if report is not None:
+        frames["ingest"] = (
+            expectations.ingest_frame(report),
+            expectations.ingest_suite(ingest.max_quarantine_share, ingest.max_unreadable_files),
+        )
+    else:
+        skipped.append("ingest suite: no ingest_report.json")
+    return frames, skipped
 
 
 def _previous_rows(path: Path) -> int | None:

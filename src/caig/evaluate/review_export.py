@@ -91,6 +91,37 @@ def export_batch(
     products = sample_products(generations, per_cell, seed)
     chosen = generations[generations["product_id"].isin(products)]
     chosen = chosen.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    items, manifest_items, unrenderable = render_ads(renderer, catalog, chosen, out, batch_id)
+    export_review(items, out / PAGE, batch_id)
+    manifest = {
+        "batch_id": batch_id,
+        "question": QUESTION,
+        "answers": list(ANSWERS),
+        "data_dir": str(catalog.directory),
+        "runs": {m: str(p) for m, p in runs.items()},
+        "products": {pid: catalog.attributes(pid) for pid in products},
+        "items": manifest_items,
+        "unrenderable": unrenderable,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    summary = {
+        "batch_id": batch_id,
+        "page": str(out / PAGE),
+        "manifest": str(out / MANIFEST),
+        "items": len(manifest_items),
+        "products": len(products),
+        "cells": int(chosen.groupby(["method", "round"]).ngroups),
+        "unrenderable": len(unrenderable),
+    }
+    log.info("review batch %s: %d ads of %d products", batch_id, len(manifest_items), len(products))
+    return summary
+
+
+def render_ads(
+    renderer: Any, catalog: Catalog, chosen: pd.DataFrame, out: Path, batch_id: str
+) -> tuple[list[ReviewItem], dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Render each chosen description into ``out/ads/<item id>.png``, ids numbered in ``chosen``'s order:
+    (the page's items, the manifest's items by id, the descriptions the renderer rejected and why)."""
     (out / ADS).mkdir(parents=True, exist_ok=True)
     items, manifest_items, unrenderable = [], {}, []
     for row in chosen.itertuples():
@@ -123,29 +154,7 @@ def export_batch(
             "description": row.description,
             "ad": f"{ADS}/{item_id}.png",
         }
-    export_review(items, out / PAGE, batch_id)
-    manifest = {
-        "batch_id": batch_id,
-        "question": QUESTION,
-        "answers": list(ANSWERS),
-        "data_dir": str(catalog.directory),
-        "runs": {m: str(p) for m, p in runs.items()},
-        "products": {pid: catalog.attributes(pid) for pid in products},
-        "items": manifest_items,
-        "unrenderable": unrenderable,
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    summary = {
-        "batch_id": batch_id,
-        "page": str(out / PAGE),
-        "manifest": str(out / MANIFEST),
-        "items": len(manifest_items),
-        "products": len(products),
-        "cells": int(chosen.groupby(["method", "round"]).ngroups),
-        "unrenderable": len(unrenderable),
-    }
-    log.info("review batch %s: %d ads of %d products", batch_id, len(manifest_items), len(products))
-    return summary
+    return items, manifest_items, unrenderable
 
 
 def _check_batch_id(batch_id: str) -> None:

@@ -277,7 +277,14 @@ def _run(
         "match_rate_gain": after["match_rate"] - before["match_rate"] if evaluate else None,
     }
     (out / "pretrain.json").write_text(json.dumps(report, indent=2))
-    if evaluate:
+    _log_outcome(report)
+    return report
+
+
+def _log_outcome(report: dict[str, Any]) -> None:
+    """One log line: the oracle evaluation before and after pre-training, or the loss and why none ran."""
+    before, after = report["before"], report["after"]
+    if after is not None:
         log.info(
             "pre-training done: category accuracy %.3f -> %.3f, match rate %.3f -> %.3f",
             before["category_accuracy"],
@@ -288,10 +295,9 @@ def _run(
     else:
         log.info(
             "pre-training done (loss %.4f); evaluation skipped: %s",
-            training["train_loss"],
-            evaluation["skipped"],
+            report["train_loss"],
+            report["evaluation"]["skipped"],
         )
-    return report
 
 
 def _unsharded(model_dir: Path, config: PretrainConfig) -> Any:

@@ -142,8 +142,8 @@ class OrchestrationConfig:
     data_pvc: str = ""  # PVC holding the data locations (the pipelines' `data`), mounted where they are read
     # (world step) or written (generate step); empty: the location is reachable without a mount
     data_mount_path: str = "/mnt/data"  # where data_pvc is mounted; `data` paths point below it
-    # PVC the register step publishes trained runs to, the servers loading pvc://<runs_pvc>/<run>; empty:
-    # register the pipeline's artifact URIs as they are
+    # PVC the register step publishes trained runs to, the servers loading pvc://<runs_pvc>/<run>; empty: no
+    # run is published, so register refuses a cluster run's artifacts and records local paths (caig run --local)
     runs_pvc: str = ""
     runs_mount_path: str = "/mnt/runs"  # where runs_pvc is mounted (register writes, refresh/generate read)
     features_pvc: str = ""  # PVC holding features.store_dir (the Feast server's volume), mounted on the

@@ -1,9 +1,13 @@
 """The training pipeline's last step: publish the trained run and register it with the InferenceServices.
 
 With ``orchestration.runs_pvc`` set (production), the run is first copied to the runs volume the model
-servers load from (``caig.orchestration.storage``) and registered as ``pvc://<runs_pvc>/<run>``; without it,
-the pipeline's artifact URIs are registered as they are. Each URI is handed to
-``caig.deploy.rollout.register_canary``, which patches the running InferenceService (``caig-pm``,
+servers load from (``caig.orchestration.storage``), in the one run layout every server reads
+(``caig.runlayout``), and registered as ``pvc://<runs_pvc>/<run>``. Without it there is no such run: no
+pipeline artifact holds the whole layout (the PCPO, PM and RM artifacts are separate directories), so a
+cluster run's artifact URIs are refused in one line naming ``orchestration.runs_pvc`` (registering them
+would point ``caig-pm`` at a PCPO artifact), and the KFP local runner's local paths are recorded as not
+registered (its run directory, ``caig run --local --out``, is the layout ``caig serve`` reads). Each URI is
+handed to ``caig.deploy.rollout.register_canary``, which patches the running InferenceService (``caig-pm``,
 ``caig-rm``) so that the new model takes ``deploy.canary_percent`` of the traffic; ``caig promote`` finishes
 the rollout. ``orchestration.register_dry_run`` only computes the patch (and copies nothing). A model whose
 URI KServe cannot fetch (a local path, as the KFP local runner writes) is recorded with the reason and not
@@ -22,6 +26,7 @@ from urllib.parse import urlparse
 
 from caig.deploy.plan import MODEL_URI_SCHEMES
 from caig.deploy.rollout import register_canary
+from caig.errors import UserError
 from caig.orchestration.storage import mark_registered, publish_run, run_name, run_uri
 from caig.profile import Profile
 
@@ -37,13 +42,17 @@ def register_run(
     job_id: str = "",
 ) -> dict[str, Any]:
     """Publish the run (``artifacts``: ``pcpo``, ``pm``, ``rm`` directories) on the runs volume, named after
-    the run's ``as_of`` day and KFP ``job_id``, and register it for the PM and the RM; without
-    ``orchestration.runs_pvc``, register the artifact ``uris`` instead.
+    the run's ``as_of`` day and KFP ``job_id``, and register it for the PM and the RM.
+
+    Without ``orchestration.runs_pvc`` nothing is published: the artifact ``uris`` are recorded as not
+    registered when they are local paths (the KFP local runner), and refused (UserError) when they are a
+    cluster run's (``check_unpublished``).
 
     Returns ``register_models``'s result, with ``published``: the run, its URI and whether it was copied.
     """
     config = profile.orchestration
     if not config.runs_pvc:
+        check_unpublished(uris)
         return register_models(profile, uris, markdown_out)
     run = run_name(as_of, job_id)
     uri = run_uri(config, run)
@@ -56,6 +65,23 @@ def register_run(
     result["published"] = {"run": run, "uri": uri, "copied": not config.register_dry_run}
     result["metrics"]["published"] = int(not config.register_dry_run)
     return result
+
+
+def check_unpublished(uris: Mapping[str, str]) -> None:
+    """Refuse to register artifacts in place of a published run: without ``orchestration.runs_pvc`` no
+    artifact holds the run layout the servers read (``caig.runlayout``), so the artifacts of a cluster run
+    (``minio://``, ``s3://``, ``gs://`` ...) would point a server at the wrong directory, or at one KServe
+    cannot fetch (UserError, one line). Local paths (the KFP local runner) pass: ``register_models`` records
+    them as not registered."""
+    remote = [(t, u) for t, u in uris.items() if urlparse(u).scheme not in ("", "file")]
+    if remote:
+        target, uri = remote[0]
+        raise UserError(
+            f"register: orchestration.runs_pvc is not set, so the trained run is not published in the run "
+            f"layout the servers read and caig-{target} would load the artifact {uri} instead; set "
+            "orchestration.runs_pvc to the ReadWriteMany PVC the InferenceServices load from (production: "
+            "caig-runs) and compile the pipelines again (caig compile)"
+        )
 
 
 def register_models(profile: Profile, uris: Mapping[str, str], markdown_out: str | Path) -> dict[str, Any]:

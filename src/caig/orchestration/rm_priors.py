@@ -92,7 +92,6 @@ def score_creatives(
     fallback = float(stats["clicks"].sum() + 1.0) / float(stats["impressions"].sum() + 2.0)
     products = catalog.to_dict("records")
     chosen = products[: config.max_products] if config.max_products else products
-    prior_strength = config.prior_strength
     priors, ranking = [], []
     for product in tqdm(chosen, desc="rm priors", unit="product", leave=False):
         mine = by_product.get(product["product_id"])
@@ -102,41 +101,49 @@ def score_creatives(
             product = {**product, "tags": list(product["tags"])}
         images = [Image.open(world_dir / p).convert("RGB") for p in mine["image_path"]]
         ranked = rank(scorer, product, images)
-        k = len(images)
-        wins = (ranked.win_prob.sum(axis=1) - 0.5) / max(k - 1, 1) if k > 1 else np.full(1, 0.5)
-        means = prior_means(
-            ranked.scores, float(ctr.get(product["product_id"], fallback)), config.prior_temperature
+        ctr_of = float(ctr.get(product["product_id"], fallback))
+        rows, order = _product_rows(
+            ranked, product["product_id"], mine["creative_id"].tolist(), ctr_of, config, scored_at
         )
-        ids = mine["creative_id"].tolist()
-        for i, cid in enumerate(ids):
-            priors.append(
-                {
-                    "creative_id": cid,
-                    "product_id": product["product_id"],
-                    "rm_score": float(np.clip(wins[i], 0.0, 1.0)),
-                    "prior_alpha": prior_strength * means[i],
-                    "prior_beta": prior_strength * (1.0 - means[i]),
-                    "event_timestamp": pd.Timestamp(scored_at).tz_convert("UTC"),
-                }
-            )
-        ranking += [
-            {
-                "product_id": product["product_id"],
-                "rank": r,
-                "creative_id": ids[i],
-                "log_strength": ranked.scores[i],
-            }
-            for r, i in enumerate(ranked.order)
-        ]
+        priors += rows
+        ranking += order
     frame = pd.DataFrame(priors)
     summary = {
         "products_scored": len({p["product_id"] for p in priors}),
         "products_not_scored": len(products) - len({p["product_id"] for p in priors}),
         "creatives_scored": len(frame),
-        "prior_strength": prior_strength,
+        "prior_strength": config.prior_strength,
         "prior_temperature": config.prior_temperature,
     }
     return PriorsResult(frame, pd.DataFrame(ranking), summary)
+
+
+def _product_rows(
+    ranked: Any, product_id: str, ids: list[str], ctr: float, config: RefreshConfig, scored_at: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One product's rows: each creative's prior (its RM win share, and a Beta prior around the product's
+    logged ``ctr`` moved by its log-strength) and its ranking (the creatives best first). ``ranked``: what
+    ``caig.reward.rank.rank`` returned for the creatives ``ids``, in that order."""
+    k = len(ids)
+    wins = (ranked.win_prob.sum(axis=1) - 0.5) / max(k - 1, 1) if k > 1 else np.full(1, 0.5)
+    means = prior_means(ranked.scores, ctr, config.prior_temperature)
+    prior_strength = config.prior_strength
+    priors = [
+        {
+            "creative_id": cid,
+            "product_id": product_id,
+            "rm_score": float(np.clip(wins[i], 0.0, 1.0)),
+            "prior_alpha": prior_strength * means[i],
+            "prior_beta": prior_strength * (1.0 - means[i]),
+            "event_timestamp": pd.Timestamp(scored_at).tz_convert("UTC"),
+        }
+        for i, cid in enumerate(ids)
+    ]
+    ranking = [
+        {"product_id": product_id, "rank": r, "creative_id": ids[i], "log_strength": ranked.scores[i]}
+        for r, i in enumerate(ranked.order)
+    ]
+    return priors, ranking
 
 
 def write_priors(result: PriorsResult, out: Path) -> dict[str, Any]:

@@ -152,6 +152,34 @@ def build_trainjob(
     ``settings.gpus_per_node`` GPUs each; ``inputs`` (key -> path in the launcher) are mounted read-only at
     the same paths, ``output`` read-write, the profile at ``PROFILE_FILE`` and the models volume read-only;
     ``owner``: the object whose deletion deletes the TrainJob (the launcher's pod)."""
+    pod = _node_pod(settings, name, inputs, output)
+    trainer = _trainer(settings, args)
+    patch = {"replicatedJobs": [{"name": NODE, "template": {"spec": {"template": {"spec": pod}}}}]}
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": settings.namespace,
+        "labels": {"app.kubernetes.io/part-of": "caig"},
+    }
+    if owner:
+        metadata["ownerReferences"] = [owner]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainJob",
+        "metadata": metadata,
+        "spec": {
+            "runtimeRef": {"apiGroup": GROUP, "kind": "TrainingRuntime", "name": settings.runtime},
+            "trainer": trainer,
+            "runtimePatches": [
+                {"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": patch}}}
+            ],
+        },
+    }
+
+
+def _node_pod(settings: TrainJobSettings, name: str, inputs: dict[str, str], output: str) -> dict[str, Any]:
+    """Each node's pod: the profile, the ``inputs`` (read-only) and the ``output`` staged on the work volume
+    and mounted at their launcher paths, the models volume read-only, the GPU nodes' selector and
+    tolerations."""
     staged = [(PROFILE_FILE, _staged(name, "profile.yaml"), True)]
     staged += [(path, _staged(name, "in", key), True) for key, path in sorted(inputs.items())]
     staged.append((output, _staged(name, "out"), False))
@@ -168,12 +196,17 @@ def build_trainjob(
         claim = {"claimName": settings.model_pvc, "readOnly": True}
         volumes.append({"name": "models", "persistentVolumeClaim": claim})
         mounts.append({"name": "models", "mountPath": settings.model_mount_path, "readOnly": True})
-    pod: dict[str, Any] = {
+    return {
         "volumes": volumes,
         "containers": [{"name": NODE, "volumeMounts": mounts}],
         "nodeSelector": dict(settings.node_selector),
         "tolerations": list(settings.tolerations),
     }
+
+
+def _trainer(settings: TrainJobSettings, args: list[str]) -> dict[str, Any]:
+    """The TrainJob's trainer: ``caig ARGS`` under the launcher on every node, with each node's resources
+    and the object store's credentials from their Secret."""
     gpus = str(settings.gpus_per_node)
     trainer: dict[str, Any] = {
         "image": settings.image,
@@ -199,26 +232,7 @@ def build_trainjob(
             {"name": env, "valueFrom": {"secretKeyRef": {"name": settings.object_store_secret, "key": key}}}
             for key, env in sorted(settings.object_store_env.items())
         ]
-    patch = {"replicatedJobs": [{"name": NODE, "template": {"spec": {"template": {"spec": pod}}}}]}
-    metadata: dict[str, Any] = {
-        "name": name,
-        "namespace": settings.namespace,
-        "labels": {"app.kubernetes.io/part-of": "caig"},
-    }
-    if owner:
-        metadata["ownerReferences"] = [owner]
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "TrainJob",
-        "metadata": metadata,
-        "spec": {
-            "runtimeRef": {"apiGroup": GROUP, "kind": "TrainingRuntime", "name": settings.runtime},
-            "trainer": trainer,
-            "runtimePatches": [
-                {"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": patch}}}
-            ],
-        },
-    }
+    return trainer
 
 
 def outcome(job: dict[str, Any]) -> tuple[str, str] | None:

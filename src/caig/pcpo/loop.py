@@ -125,9 +125,7 @@ def run_pcpo(
     another ``judge`` is given (a diagnostic: the paper's judge is the RM). ``world_dir``: where the task
     mix's images are, if its world moved.
     """
-    from caig.mllm.pretrain import lora_wrap
     from caig.render.factory import make_renderer
-    from caig.reward.scoring import RewardScorer
 
     if (judge is None) == (rm_dir is None):
         raise UserError(
@@ -137,41 +135,17 @@ def run_pcpo(
     config = profile.pcpo if method is None else _with_method(profile.pcpo, method)
     pm_dir, out = Path(pm_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    train_products, heldout = load_products(
-        pm_dir,
-        Path(tasks_dir) if tasks_dir else None,
-        Path(eval_world_dir) if eval_world_dir else None,
-        Path(world_dir) if world_dir else None,
-    )
+    train_products, heldout = load_products(pm_dir, _path(tasks_dir), _path(eval_world_dir), _path(world_dir))
     heldout = heldout[: config.eval_products]
     attributes = catalog_attributes(profile.mllm.instruct_attributes, train_products[0].attributes)
     deepspeed = pcpo_deepspeed_config(config)  # a bad config stops the run before the model loads
-    torch.manual_seed(config.seed)  # the same LoRA initialisation on every process
-    model, processor = load_model(model_dir_of(pm_dir), dtype=profile.mllm.dtype)
-    check_limit(
-        "pcpo.max_length",
-        config.max_length,
-        longest_sequence(processor, train_products + heldout, attributes, config.max_new_tokens),
-        f"a product image, the longest PM prompt and {config.max_new_tokens} new tokens",
-    )
-    model.to(process_device())
-    join_process_group()
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = lora_wrap(model, config)
+    model, processor = _policy(profile, config, pm_dir, train_products + heldout, attributes)
     if judge is None:
-        judge = RMJudge(RewardScorer.from_dir(rm_dir))
+        judge = _rm_judge(rm_dir)
     renderer = make_renderer(profile.render)
-    done = from_main_process(_finished_rounds(out))  # every process decides as the main one
-    if done:
-        _load_adapter(model, out / f"round-{done[-1]:02d}" / "adapter")
-        log.info("resuming %s after round %d", config.method, done[-1])
+    done = _resume(model, config, out)
     engine = start_engine(model, config, deepspeed)
-    if from_main_process(not (out / "round-00" / "heldout.parquet").exists()):
-        with model.disable_adapter():
-            baseline = heldout_descriptions(engine, processor, heldout, config, attributes)
-        if is_main_process():
-            _save_heldout(out / "round-00", baseline)
+    _write_baseline(model, engine, processor, heldout, config, attributes, out)
     rounds = [json.loads((out / f"round-{r:02d}" / "round.json").read_text()) for r in done]
     for r in range(len(done) + 1, config.rounds + 1):
         rounds.append(
@@ -192,6 +166,66 @@ def run_pcpo(
     if is_main_process():
         (out / "pcpo.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _path(path: str | Path | None) -> Path | None:
+    return Path(path) if path else None
+
+
+def _policy(
+    profile: Profile, config: PCPOConfig, pm_dir: Path, products: list[ProductInput], attributes: list[str]
+) -> tuple[Any, Any]:
+    """The PM to train: loaded with the same seed on every process, its longest input checked against
+    ``pcpo.max_length``, placed on this process's device and wrapped in fresh LoRA adapters."""
+    from caig.mllm.pretrain import lora_wrap
+
+    torch.manual_seed(config.seed)  # the same LoRA initialisation on every process
+    model, processor = load_model(model_dir_of(pm_dir), dtype=profile.mllm.dtype)
+    check_limit(
+        "pcpo.max_length",
+        config.max_length,
+        longest_sequence(processor, products, attributes, config.max_new_tokens),
+        f"a product image, the longest PM prompt and {config.max_new_tokens} new tokens",
+    )
+    model.to(process_device())
+    join_process_group()
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return lora_wrap(model, config), processor
+
+
+def _rm_judge(rm_dir: str | Path | None) -> RMJudge:
+    """The paper's judge: the trained RM in ``rm_dir``."""
+    from caig.reward.scoring import RewardScorer
+
+    return RMJudge(RewardScorer.from_dir(rm_dir))
+
+
+def _resume(model: Any, config: PCPOConfig, out: Path) -> list[int]:
+    """The rounds already finished in ``out`` (as the main process sees them); the last one's adapter is
+    loaded into ``model`` so the run goes on from there."""
+    done = from_main_process(_finished_rounds(out))  # every process decides as the main one
+    if done:
+        _load_adapter(model, out / f"round-{done[-1]:02d}" / "adapter")
+        log.info("resuming %s after round %d", config.method, done[-1])
+    return done
+
+
+def _write_baseline(
+    model: Any,
+    engine: PolicyEngine,
+    processor: Any,
+    heldout: list[ProductInput],
+    config: PCPOConfig,
+    attributes: list[str],
+    out: Path,
+) -> None:
+    """Round 0: the held-out descriptions of the PM before any round (adapters off), written once."""
+    if from_main_process(not (out / "round-00" / "heldout.parquet").exists()):
+        with model.disable_adapter():
+            baseline = heldout_descriptions(engine, processor, heldout, config, attributes)
+        if is_main_process():
+            _save_heldout(out / "round-00", baseline)
 
 
 def _one_round(

@@ -106,18 +106,7 @@ def rollout(
     templates = [int(rng.integers(len(PM_TEMPLATES))) for _ in products]
     questions = [question(p, t, attributes) for p, t in zip(products, templates, strict=True)]
     images = [p.image for p in products]
-    with whole_model():
-        texts = generate(
-            model,
-            processor,
-            images * 2,
-            questions * 2,
-            max_new_tokens=config.max_new_tokens,
-            temperature=config.temperature,
-            seed=int(rng.integers(2**31)),
-        )
-    texts = from_main_process(texts)
-    first, second = texts[: len(products)], texts[len(products) :]
+    first, second = _two_descriptions(model, processor, images, questions, config, rng, whole_model)
     render_seeds = [int(s) for s in rng.integers(2**31, size=len(products))]
     stats = RolloutStats(products=len(products))
     verdicts = shard_map(
@@ -151,6 +140,31 @@ def rollout(
     stats.pairs = len(pairs)
     stats.mean_margin = float(np.mean(margins)) if margins else 0.0
     return pairs, stats
+
+
+def _two_descriptions(
+    model: Any,
+    processor: Any,
+    images: list[Any],
+    questions: list[str],
+    config: PCPOConfig,
+    rng: np.random.Generator,
+    whole_model: Callable[[], AbstractContextManager],
+) -> tuple[list[str], list[str]]:
+    """Two sampled descriptions per product, from one ``generate`` over the inputs twice (inside
+    ``whole_model()``); every process gets the main process's texts."""
+    with whole_model():
+        texts = generate(
+            model,
+            processor,
+            images * 2,
+            questions * 2,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=int(rng.integers(2**31)),
+        )
+    texts = from_main_process(texts)
+    return texts[: len(images)], texts[len(images) :]
 
 
 IDENTICAL, UNRENDERABLE = "identical", "unrenderable"  # verdicts that make no pair

@@ -145,7 +145,7 @@ def pair_recipes(
     """Every pair as a ``Recipe``; ``swap`` puts the right image on the left.
 
     Targets: ``labels`` (0 = left is better, 1 = right; the float ``p_right`` where the table has that column)
-    and ``ctr`` (``[ctr_left, ctr_right] * ctr_scale``), both following the swap. ``seed`` draws a template per
+    and ``ctr`` (``[ctr_left, ctr_right] * recipe.ctr_scale``), both following the swap. ``seed`` draws a template per
     pair when ``config.template`` is -1 (None: template 0).
     """
     rng = random.Random(seed) if seed is not None else None
@@ -160,7 +160,7 @@ def pair_recipes(
         text = rm_prompt(processor, source.products.loc[row.product_id], config, template_index(config, rng))
         targets = {
             "labels": torch.tensor(label),
-            "ctr": torch.tensor(ctr, dtype=torch.float32) * config.ctr_scale,
+            "ctr": torch.tensor(ctr, dtype=torch.float32) * config.recipe.ctr_scale,
         }
         recipes.append(Recipe(text, paths, targets))
     return recipes
@@ -305,7 +305,7 @@ class EncodingCollator:
 
 
 class SwapPairCollator:
-    """Batch of pairs in both orders for ``swap_consistent_training``: rows 0..B-1 as given, rows B..2B-1 the
+    """Batch of pairs in both orders for ``recipe.swap_consistent_training``: rows 0..B-1 as given, rows B..2B-1 the
     same pairs swapped (each example is ``{"ab": example, "ba": example swapped}``, encoded or ``Recipe``s
     for an ``EncodingCollator``); ``swap_pairs`` = B."""
 

@@ -52,8 +52,8 @@ def rm_question(product: Mapping[str, Any], config: RewardConfig, index: int) ->
 
 def rm_prompt(processor: Any, product: Mapping[str, Any], config: RewardConfig, index: int) -> str:
     """The full model input text ``<s>USER: <image>\\n{C_RM} ASSISTANT:`` (the one chat template), or with
-    ``reward.image_position: after_text`` ``<s>USER: {C_RM}\\n<image>\\n ASSISTANT:``."""
-    after = config.image_position == "after_text"
+    ``reward.recipe.image_position: after_text`` ``<s>USER: {C_RM}\\n<image>\\n ASSISTANT:``."""
+    after = config.recipe.image_position == "after_text"
     return render(processor, rm_question(product, config, index), None, image_last=after)
 
 

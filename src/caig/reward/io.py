@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from caig.errors import UserError
 from caig.mllm.build import load_model, save_model
-from caig.reward.config import RewardConfig
+from caig.reward.config import RewardConfig, upgrade_saved_reward
 from caig.reward.inputs import answer_token_ids
 from caig.reward.model import RewardModel, training_device, use_cpu_threads
 from caig.typed_config import as_dict, build_config
@@ -75,11 +75,10 @@ def read_rm_json(rm_dir: str | Path) -> dict[str, Any]:
 def load_reward_config(rm_dir: str | Path) -> RewardConfig:
     """The RewardConfig an RM saved by ``save_reward_model`` was trained with (``rm.json``; no weights read).
 
-    Settings that have since moved out of the ``reward`` section (``RewardConfig.MOVED_KEYS``: RMs saved
-    before the curriculum got its own section kept it there) are skipped: they shaped the training only."""
-    saved = read_rm_json(rm_dir)["reward"]
-    kept = {k: v for k, v in saved.items() if k not in RewardConfig.MOVED_KEYS}
-    return build_config(RewardConfig, kept, "reward", str(Path(rm_dir) / META_FILE))
+    An RM saved before ``reward.recipe`` and ``curriculum`` existed kept their settings at the top of
+    ``reward``: ``upgrade_saved_reward`` moves the recipe's below ``recipe`` and skips the curriculum's."""
+    saved = upgrade_saved_reward(read_rm_json(rm_dir)["reward"])
+    return build_config(RewardConfig, saved, "reward", str(Path(rm_dir) / META_FILE))
 
 
 def load_reward_model(rm_dir: str | Path, device: str | None = None) -> tuple[RewardModel, Any, RewardConfig]:

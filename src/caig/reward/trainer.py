@@ -194,9 +194,9 @@ def swap_average(values: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def head_scaled_optimizer(model: RewardModel, config: RewardConfig) -> torch.optim.Optimizer | None:
-    """AdamW whose two heads learn ``head_lr_scale`` times faster than the backbone; None (the Trainer's
+    """AdamW whose two heads learn ``recipe.head_lr_scale`` times faster than the backbone; None (the Trainer's
     own optimizer) when the scale is 1. The heads start from random weights while the backbone is pre-trained."""
-    if config.head_lr_scale == 1.0:
+    if config.recipe.head_lr_scale == 1.0:
         return None
     heads = [
         p for n, p in model.named_parameters() if n.startswith(("cls_head.", "ctr_head.")) and p.requires_grad
@@ -206,7 +206,7 @@ def head_scaled_optimizer(model: RewardModel, config: RewardConfig) -> torch.opt
     return torch.optim.AdamW(
         [
             {"params": rest, "lr": config.learning_rate, "weight_decay": config.weight_decay},
-            {"params": heads, "lr": config.learning_rate * config.head_lr_scale, "weight_decay": 0.0},
+            {"params": heads, "lr": config.learning_rate * config.recipe.head_lr_scale, "weight_decay": 0.0},
         ],
         lr=config.learning_rate,
     )
@@ -320,12 +320,12 @@ def pair_examples(source: PairSource, processor: Any, config: RewardConfig) -> t
     """A pair stage's examples and their collator: pairs in one order, both orders, or both orders per example
     for swap-consistent training; encoded up front or per batch (``up_front_or_per_batch``)."""
     recipes: list[Any] = pair_recipes(source, processor, config, seed=config.seed)
-    if config.swap_consistent_training:
+    if config.recipe.swap_consistent_training:
         swapped = pair_recipes(source, processor, config, swap=True, seed=config.seed)
         return up_front_or_per_batch(
             [{"ab": ab, "ba": ba} for ab, ba in zip(recipes, swapped)], processor, config
         )
-    if config.train_both_orders:
+    if config.recipe.train_both_orders:
         recipes += pair_recipes(source, processor, config, swap=True, seed=config.seed + 1)
     return up_front_or_per_batch(recipes, processor, config)
 

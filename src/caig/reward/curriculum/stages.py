@@ -18,7 +18,7 @@ import pandas as pd
 
 from caig.errors import UserError
 from caig.reward.ablation import AblationRow
-from caig.reward.config import RewardConfig
+from caig.reward.config import CURRICULUM_SECTIONS, RewardConfig
 from caig.reward.curriculum.ad_utility import AdUtilityStage, ad_utility_source
 from caig.reward.curriculum.ads import creatives_with_products, render_borrowed
 from caig.reward.curriculum.config import (
@@ -127,9 +127,9 @@ def ad_utility_stage(
             batch_size=adu.batch_size,
             ce_weight=0.0,  # the targets are the CTR head's; the classification head has none
             point_weight=1.0,
-            ctr_scale=1.0,  # standardised already
-            train_both_orders=False,
-            swap_consistent_training=False,
+            recipe=replace(  # one ad per example, its utility standardised already
+                config.recipe, ctr_scale=1.0, train_both_orders=False, swap_consistent_training=False
+            ),
         ),
         blocker("ad_utility"),
     )
@@ -141,7 +141,11 @@ def side_warmup_stage(source: PairSource, config: RewardConfig, warm: SideWarmup
         "side-warmup",
         brightness_pairs(source, config.image_side, warm.max_pairs, config.seed),
         replace(
-            config, learning_rate=warm.learning_rate, epochs=warm.epochs, point_weight=0.0, head_lr_scale=1.0
+            config,
+            learning_rate=warm.learning_rate,
+            epochs=warm.epochs,
+            point_weight=0.0,
+            recipe=replace(config.recipe, head_lr_scale=1.0),
         ),
         unshardable=blocker("side_warmup"),
     )
@@ -157,7 +161,7 @@ def teacher_stage(pairs: PairSource, config: RewardConfig, teacher: TeacherConfi
             config,
             epochs=teacher.epochs,
             point_weight=teacher.utility_weight,  # 0: CE only (the teacher has no CTRs)
-            ctr_scale=1.0,  # the utilities are standardised already
+            recipe=replace(config.recipe, ctr_scale=1.0),  # the utilities are standardised already
             learning_rate=teacher.learning_rate or config.learning_rate,
         ),
         unshardable=blocker("teacher"),
@@ -252,6 +256,6 @@ def trained_curriculum(rm_dir: str | Path) -> CurriculumConfig:
     """The curriculum the RM in ``rm_dir`` was trained with: ``rm.json``'s ``curriculum`` (``recorded``), or,
     for an RM saved before the curriculum had its own section, its stages' settings in ``reward``."""
     meta = read_rm_json(rm_dir)
-    old = {k: v for k, v in meta["reward"].items() if k in RewardConfig.MOVED_KEYS}
+    old = {k: v for k, v in meta["reward"].items() if k in CURRICULUM_SECTIONS}
     path = str(Path(rm_dir) / META_FILE)
     return build_config(CurriculumConfig, meta.get("curriculum", old), "curriculum", path)
