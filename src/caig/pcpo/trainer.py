@@ -2,8 +2,11 @@
 the same network with its adapters disabled (no second copy of the weights).
 
 TRL's DPOTrainer has no term for the same response under a mismatched product input, so the step is ours;
-it reuses the HF pieces (PEFT adapters, transformers' scheduler, the mllm stage's encoder and collator).
-Reference log-probs are computed once per round, before training, since the reference never changes.
+it reuses the HF pieces (PEFT adapters, transformers' scheduler, the mllm stage's encoder). Every pair is
+trained on once a round, so its reference log-probs are computed once a round, in the step that trains on it
+(no forward is saved by computing them all before the round, and each process computes only its share).
+The log-probs come from ``caig.pcpo.logprobs``: a pair's chosen and rejected share their prompt's forward and
+no (B, T, V) logits are made.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from caig.mllm.encode import Collator, encode_example
 from caig.pcpo.config import PCPOConfig
 from caig.pcpo.engine import PolicyEngine
-from caig.pcpo.loss import dpo_loss, pcpo_loss, sequence_logprob
+from caig.pcpo.logprobs import encode, encoded_logprobs
+from caig.pcpo.loss import dpo_loss, pcpo_loss
 from caig.pcpo.mismatch import ProductInput
 
 log = logging.getLogger("caig.pcpo")
@@ -40,39 +43,6 @@ class PreferencePair:
     mismatch_kind: str | None = None  # "visual" or "textual" (PCPO); None for DPO
 
 
-def response_logprobs(
-    model,
-    processor,
-    images: Sequence,
-    questions: Sequence[str],
-    answers: Sequence[str],
-    batch_size: int,
-    max_length: int,
-    grad: bool = False,
-    forward=None,
-) -> torch.Tensor:
-    """Summed log-probability of each answer given its image and question: (N,).
-
-    ``forward`` runs a batch (default ``model``): the DDP or DeepSpeed wrapper when the pass trains.
-    """
-    collate = Collator(processor)
-    forward = forward or model
-    out = []
-    for start in range(0, len(answers), batch_size):
-        examples = [
-            encode_example(processor, images[i], questions[i], answers[i], max_length)
-            for i in range(start, min(start + batch_size, len(answers)))
-        ]
-        batch = {k: v.to(model.device) for k, v in collate(examples).items()}
-        if "pixel_values" in batch:
-            batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-        labels = batch.pop("labels")
-        with torch.set_grad_enabled(grad):
-            logits = forward(**batch).logits
-            out.append(sequence_logprob(logits.float(), labels))
-    return torch.cat(out) if out else torch.zeros(0)
-
-
 def _columns(pairs: Sequence[PreferencePair], with_mismatch: bool):
     images = [p.product.image for p in pairs]
     questions = [p.question for p in pairs]
@@ -89,17 +59,57 @@ def _columns(pairs: Sequence[PreferencePair], with_mismatch: bool):
     return cols
 
 
-def reference_logprobs(model, processor, pairs: Sequence[PreferencePair], config: PCPOConfig) -> dict:
+def encode_pairs(processor, pairs: Sequence[PreferencePair], config: PCPOConfig) -> list[dict]:
+    """The sequences of ``pairs``, column after column (chosen, rejected and, for PCPO, the chosen under the
+    mismatched input), encoded once for the reference and the policy."""
+    cols = _columns(pairs, config.method != "dpo")
+    images, questions, answers = ([x for col in cols.values() for x in col[i]] for i in range(3))
+    return encode(processor, images, questions, answers, config.max_length)
+
+
+def pair_logprobs(
+    model,
+    processor,
+    pairs: Sequence[PreferencePair],
+    config: PCPOConfig,
+    grad: bool = False,
+    forward=None,
+    mode: str = "fast",
+    examples: Sequence[dict] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Log-probs of the columns, all in one pass: a pair's chosen and rejected share their prompt's forward
+    (``caig.pcpo.logprobs``). ``examples``: ``encode_pairs(processor, pairs, config)`` if already made."""
+    if examples is None:
+        examples = encode_pairs(processor, pairs, config)
+    batch_size = len(examples) if grad else config.batch_size
+    logp = encoded_logprobs(model, processor, examples, batch_size, grad, forward, mode)
+    columns = ["chosen", "rejected"] + (["mismatched"] if config.method != "dpo" else [])
+    return dict(zip(columns, logp.split(len(pairs)), strict=True))
+
+
+def reference_logprobs(
+    model,
+    processor,
+    pairs: Sequence[PreferencePair],
+    config: PCPOConfig,
+    mode: str = "fast",
+    examples: Sequence[dict] | None = None,
+) -> dict:
     """Log-probs under the frozen reference: the policy with its LoRA adapters disabled."""
-    with_mismatch = config.method != "dpo"
     model.eval()
     with model.disable_adapter():
-        return {
-            k: response_logprobs(
-                model, processor, *v, batch_size=config.batch_size, max_length=config.max_length
-            )
-            for k, v in _columns(pairs, with_mismatch).items()
-        }
+        return pair_logprobs(model, processor, pairs, config, mode=mode, examples=examples)
+
+
+def preference_losses(
+    pi: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], config: PCPOConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per pair: the objective (DPO + ``pcpo_weight`` x PCPO), DPO, PCPO (zeros for DPO)."""
+    dpo = dpo_loss(pi["chosen"], pi["rejected"], ref["chosen"], ref["rejected"], config.beta)
+    if config.method == "dpo":
+        return dpo, dpo, torch.zeros_like(dpo)
+    pcpo = pcpo_loss(pi["chosen"], pi["mismatched"], ref["chosen"], ref["mismatched"], config.beta_p)
+    return dpo + config.pcpo_weight * pcpo, dpo, pcpo
 
 
 def local_share(indices: Sequence[int], rank: int, world_size: int) -> tuple[list[int], list[float]]:
@@ -148,38 +158,23 @@ def _step(
     weights: Sequence[float],
     global_size: int,
     config: PCPOConfig,
+    mode: str = "fast",
 ) -> dict:
     """One optimizer step on this process's share; the returned statistics are the global batch's.
 
-    The columns (chosen, rejected, and the chosen under a mismatched input) go through one forward; the loss
+    The columns (chosen, rejected, and the chosen under a mismatched input) go through one forward, sequences
+    that share a prompt packed into one row (``caig.pcpo.logprobs``); the loss
     is this share's weighted sum over the global batch size, times the process count, so that the gradients
-    the processes average are the gradient of the global batch's mean loss.
+    the processes average are the gradient of the global batch's mean loss. ``mode``: how log-probs are
+    computed (``caig.pcpo.logprobs.MODES``; benchmarks/trainer_vs_trl.py times the others).
     """
-    with_mismatch = config.method != "dpo"
     model = engine.policy
-    ref = reference_logprobs(model, processor, batch, config)  # adapters off: the frozen base
+    examples = encode_pairs(processor, batch, config)
+    ref = reference_logprobs(model, processor, batch, config, mode, examples)  # adapters off: the base
     model.train()
-    cols = _columns(batch, with_mismatch)
-    images, questions, answers = ([x for col in cols.values() for x in col[i]] for i in range(3))
-    logp = response_logprobs(
-        model,
-        processor,
-        images,
-        questions,
-        answers,
-        batch_size=len(answers),
-        max_length=config.max_length,
-        grad=True,
-        forward=engine.trained,
-    )
-    pi = dict(zip(cols, logp.split(len(batch)), strict=True))
-    weight = torch.tensor(weights, device=logp.device)
-    dpo = dpo_loss(pi["chosen"], pi["rejected"], ref["chosen"], ref["rejected"], config.beta)
-    total = dpo
-    pcpo = torch.zeros_like(dpo)
-    if with_mismatch:
-        pcpo = pcpo_loss(pi["chosen"], pi["mismatched"], ref["chosen"], ref["mismatched"], config.beta_p)
-        total = dpo + config.pcpo_weight * pcpo
+    pi = pair_logprobs(model, processor, batch, config, True, engine.trained, mode, examples)
+    weight = torch.tensor(weights, device=pi["chosen"].device)
+    total, dpo, pcpo = preference_losses(pi, ref, config)
     loss = (weight * total).sum() * engine.world_size / global_size
     engine.backward_and_step(loss, scheduler)
     accuracy = ((pi["chosen"] - ref["chosen"]) > (pi["rejected"] - ref["rejected"])).float()
@@ -190,6 +185,6 @@ def _step(
     return {
         "loss": loss_mean,
         "dpo_loss": dpo_mean,
-        "pcpo_loss": pcpo_mean if with_mismatch else float("nan"),
+        "pcpo_loss": pcpo_mean if config.method != "dpo" else float("nan"),
         "reward_accuracy": accuracy_mean,
     }

@@ -1,0 +1,213 @@
+"""The fast log-prob path (``caig.pcpo.logprobs``: shared prefixes packed into one row, answer-only log-probs
+in chunks) against the plain one (every sequence its own row, full logits, ``log_softmax``).
+
+float32 on CPU, the tiny PM with LoRA adapters made non-zero: per-sequence log-probs, the DPO and PCPO losses
+and the gradient of every LoRA parameter agree within 1e-5 (relative, ``atol`` 1e-5 for values near zero).
+The batch holds what the step packs: chosen and rejected on one prompt (answers with a common first word),
+a textual mismatch (same image, other text: shares the image's tokens) and a visual one (other image: a row
+of its own). The checks can fail: a mask that lets an answer see its sibling, or a shift by one, differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from caig.mllm.build import load_model
+from caig.mllm.encode import encode_example
+from caig.mllm.pretrain import lora_wrap
+from caig.pcpo import logprobs
+from caig.pcpo.logprobs import pack, response_logprobs
+from caig.pcpo.loop import load_products
+from caig.pcpo.mismatch import textual_mismatch, visual_mismatch
+from caig.pcpo.rollout import question
+from caig.pcpo.trainer import PreferencePair, _columns, pair_logprobs, preference_losses, reference_logprobs
+
+TOL = {"rtol": 1e-5, "atol": 1e-5}
+ANSWERS = [
+    ("in a cozy living room, warm light", "in a marble kitchen"),
+    ("on a wooden desk", "beside a window with plants, soft daylight"),
+    ("in a cozy living room, warm light", "on a beach at sunset"),
+]
+
+
+def _policy(pm_dir, config, attention: str, checkpointing: bool = False):
+    model, processor = load_model(pm_dir / "model")
+    model.set_attn_implementation(attention)
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    torch.manual_seed(0)  # LoRA's A: the same on every policy built here
+    policy = lora_wrap(model, config)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # LoRA's B starts at zero: non-zero adapters make policy and reference differ
+        for name, parameter in policy.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    return policy, processor
+
+
+@pytest.fixture(scope="module")
+def pairs(pcpo_profile, pm_dir):
+    products, _ = load_products(pm_dir)
+    attributes = list(pcpo_profile.mllm.instruct_attributes)
+    rng = np.random.default_rng(0)
+    out = []
+    for i, (chosen, rejected) in enumerate(ANSWERS):
+        product = products[i]
+        if i % 2 == 0:
+            mismatched, kind = textual_mismatch(product, products, rng), "textual"
+        else:
+            mismatched, kind = visual_mismatch(product, rng), "visual"
+        out.append(
+            PreferencePair(
+                product,
+                question(product, i, attributes),
+                chosen,
+                rejected,
+                mismatched,
+                question(mismatched, i, attributes),
+                mismatch_kind=kind,
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def config(pcpo_profile):
+    return replace(pcpo_profile.pcpo, method="pcpo", lora_dropout=0.0, batch_size=len(ANSWERS))
+
+
+def _flat(pairs, with_mismatch=True):
+    cols = _columns(pairs, with_mismatch)
+    return [[x for col in cols.values() for x in col[i]] for i in range(3)]
+
+
+def test_the_batch_shares_prompts_and_images(pm_dir, pairs, config):
+    """What the other tests rely on: pairs share a row, a textual mismatch joins it, a visual one does not."""
+    _, processor = load_model(pm_dir / "model")
+    images, questions, answers = _flat(pairs)
+    examples = [
+        encode_example(processor, im, q, a, config.max_length)
+        for im, q, a in zip(images, questions, answers, strict=True)
+    ]
+    packed = pack(examples, True, processor.tokenizer.image_token_id)
+    n = len(pairs)
+    for i, pair in enumerate(pairs):
+        rows = [packed.where[i][0], packed.where[n + i][0], packed.where[2 * n + i][0]]
+        assert rows[0] == rows[1]  # chosen and rejected: one prompt
+        assert (rows[2] == rows[0]) == (pair.mismatch_kind == "textual")
+    tokens = sum(len(e["input_ids"]) for e in examples)
+    assert sum(r.length for r in packed.rows) < 0.7 * tokens  # 654 of 1024 tokens here
+    unshared = pack(examples, False, processor.tokenizer.image_token_id)
+    assert len(unshared.rows) == len(examples)
+
+
+def test_answers_to_one_image_and_question_encode_as_alone(pm_dir, pairs, config):
+    """``encode`` processes a pair's image once for chosen and rejected: the tensors ``encode_example``
+    makes of each sequence alone."""
+    _, processor = load_model(pm_dir / "model")
+    images, questions, answers = _flat(pairs)
+    together = logprobs.encode(processor, images, questions, answers, config.max_length)
+    for example, image, q, a in zip(together, images, questions, answers, strict=True):
+        alone = encode_example(processor, image, q, a, config.max_length)
+        assert set(example) == set(alone)
+        for key, value in alone.items():
+            assert torch.equal(example[key], value), key
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_fast_logprobs_equal_plain(pm_dir, pairs, config, attention, monkeypatch):
+    policy, processor = _policy(pm_dir, config, attention)
+    images, questions, answers = _flat(pairs)
+    args = (policy, processor, images, questions, answers)
+    kwargs = {"batch_size": len(answers), "max_length": config.max_length}
+    plain = response_logprobs(*args, **kwargs, mode="plain")
+    monkeypatch.setattr(logprobs, "CHUNK", 7)  # several chunks, one of them short
+    for mode in ("fast", "unshared"):
+        torch.testing.assert_close(response_logprobs(*args, **kwargs, mode=mode), plain, **TOL)
+    # smaller forwards (whole rows each) give the same
+    torch.testing.assert_close(
+        response_logprobs(*args, batch_size=2, max_length=config.max_length), plain, **TOL
+    )
+
+
+@pytest.mark.parametrize("method", ["dpo", "pcpo"])
+def test_losses_and_lora_gradients_equal_plain(pm_dir, pairs, config, method, monkeypatch):
+    """Reference (adapters off) and policy, the step's losses, then every LoRA gradient; checkpointing on, as
+    the 7B runs it (the LM head's chunks are recomputed in backward too)."""
+    config = replace(config, method=method)
+    monkeypatch.setattr(logprobs, "CHUNK", 5)
+    results = {}
+    for mode in ("plain", "fast"):
+        policy, processor = _policy(pm_dir, config, "sdpa", checkpointing=True)
+        ref = reference_logprobs(policy, processor, pairs, config, mode=mode)
+        policy.train()
+        pi = pair_logprobs(policy, processor, pairs, config, grad=True, mode=mode)
+        total, dpo, pcpo = preference_losses(pi, ref, config)
+        total.mean().backward()
+        grads = {n: p.grad.clone() for n, p in policy.named_parameters() if p.requires_grad}
+        results[mode] = (ref, pi, total.detach(), dpo.detach(), pcpo.detach(), grads)
+    (ref, pi, total, dpo, pcpo, grads), plain = results["fast"], results["plain"]
+    for key in ref:
+        torch.testing.assert_close(ref[key], plain[0][key], **TOL)
+        torch.testing.assert_close(pi[key].detach(), plain[1][key].detach(), **TOL)
+    for got, want in zip((total, dpo, pcpo), plain[2:5], strict=True):
+        torch.testing.assert_close(got, want, **TOL)
+    assert (pcpo.abs() > 0).all() == (method == "pcpo")
+    assert set(grads) == set(plain[5]) and len(grads) > 0
+    for name, grad in grads.items():
+        assert grad.abs().max() > 0, name  # every adapter learns something from this batch
+        torch.testing.assert_close(grad, plain[5][name], **TOL, msg=name)
+
+
+def test_a_mask_that_lets_answers_see_each_other_differs(pm_dir, pairs, config, monkeypatch):
+    """The checks above can fail: a plain causal mask over a packed row (the rejected answer sees the chosen
+    one), or hidden states one position late, give other log-probs: off by 100x the tolerance or more."""
+    policy, processor = _policy(pm_dir, config, "sdpa")
+    images, questions, answers = _flat(pairs, with_mismatch=False)
+    args = (policy, processor, images, questions, answers, len(answers), config.max_length)
+    plain = response_logprobs(*args, mode="plain")
+    torch.testing.assert_close(response_logprobs(*args), plain, **TOL)
+    n = len(pairs)
+
+    def causal(rows, length, style, dtype):
+        return torch.ones(length, length, dtype=torch.bool).tril().expand(len(rows), 1, length, length)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(logprobs, "tree_mask", causal)
+        leaky = response_logprobs(*args)
+    torch.testing.assert_close(leaky[:n], plain[:n], **TOL)  # chosen comes first: it sees nothing else
+    assert (leaky[n:] - plain[n:]).abs().min() > 1e-3  # each rejected answer saw its chosen one
+
+    targets = logprobs.answer_targets
+
+    def late(examples, packed, rows, length):
+        sources, ids, owners = targets(examples, packed, rows, length)
+        return sources + 1, ids, owners
+
+    with monkeypatch.context() as patch:
+        patch.setattr(logprobs, "answer_targets", late)
+        shifted = response_logprobs(*args)
+    assert (shifted - plain).abs().min() > 1e-3
+
+
+def test_bf16_weights_run_the_float32_adapters_under_autocast(pm_dir, pairs, config):
+    """bf16 weights (the 7B on a GPU): PEFT keeps the adapters in float32, and autocast runs their matmuls in
+    bf16 (without it every adapter casts its input up to float32). Fast and plain agree to bf16's precision."""
+    model, processor = load_model(pm_dir / "model", dtype="bfloat16")
+    policy = lora_wrap(model, config)
+    adapters = [m for n, m in policy.named_modules() if n.endswith("lora_A.default")]
+    assert adapters and all(m.weight.dtype == torch.float32 for m in adapters)
+    seen = set()
+    hooks = [m.register_forward_hook(lambda m, i, out: seen.add(out.dtype)) for m in adapters]
+    images, questions, answers = _flat(pairs)
+    args = (policy, processor, images, questions, answers, len(answers), config.max_length)
+    fast = response_logprobs(*args)
+    assert seen == {torch.bfloat16}
+    for hook in hooks:
+        hook.remove()
+    plain = response_logprobs(*args, mode="plain")
+    torch.testing.assert_close(fast, plain, rtol=1e-3, atol=1e-2)
