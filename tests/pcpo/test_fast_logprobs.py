@@ -173,8 +173,9 @@ def test_a_mask_that_lets_answers_see_each_other_differs(pm_dir, pairs, config, 
     torch.testing.assert_close(response_logprobs(*args), plain, **TOL)
     n = len(pairs)
 
-    def causal(rows, length, style, dtype):
-        return torch.ones(length, length, dtype=torch.bool).tril().expand(len(rows), 1, length, length)
+    def causal(rows, length, style, dtype, device):
+        mask = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+        return mask.expand(len(rows), 1, length, length)
 
     with monkeypatch.context() as patch:
         patch.setattr(logprobs, "tree_mask", causal)
@@ -211,3 +212,28 @@ def test_bf16_weights_run_the_float32_adapters_under_autocast(pm_dir, pairs, con
         hook.remove()
     plain = response_logprobs(*args, mode="plain")
     torch.testing.assert_close(fast, plain, rtol=1e-3, atol=1e-2)
+
+
+def test_chunked_head_equals_log_softmax_and_runs_once_when_sharded(monkeypatch):
+    """The chunks (recomputed in backward) give log_softmax's values and gradients; a head DeepSpeed ZeRO-3
+    partitions (it marks its parameters ``ds_id``) runs once on all rows, so every process gathers it as
+    often as the others whatever its answer count."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50, bias=False)
+    rows = []
+    head.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    hidden = torch.randn(23, 8, requires_grad=True)
+    targets = torch.randint(0, 50, (23,))
+    weights = torch.randn(23)
+    want = head(hidden).log_softmax(-1).gather(1, targets[:, None]).squeeze(1)
+    (want_grad,) = torch.autograd.grad((want * weights).sum(), hidden)
+    monkeypatch.setattr(logprobs, "CHUNK", 5)
+    for sharded, calls in ((False, [5, 5, 5, 5, 3]), (True, [23])):
+        if sharded:
+            head.weight.ds_id = 0
+        rows.clear()
+        got = logprobs.chunked_token_logprobs(hidden, targets, head)
+        assert rows == calls
+        (grad,) = torch.autograd.grad((got * weights).sum(), hidden)
+        torch.testing.assert_close(got, want, **TOL)
+        torch.testing.assert_close(grad, want_grad, **TOL)

@@ -104,6 +104,7 @@ def pack(
     tokens only when they show the same image.
     """
     images: list[dict[str, torch.Tensor]] = []
+    by_digest: dict[tuple, list[int]] = {}  # a cheap digest of the pixels -> images with it
     rows: list[_Row] = []
     where = []
     for ex in examples:
@@ -113,18 +114,17 @@ def pack(
         if "pixel_values" in ex:
             if image_token_id is None:
                 raise ValueError("sequences with images need the image token's id to be packed")
+            pixels, sizes = ex["pixel_values"], ex["image_sizes"]
+            digest = (tuple(pixels.shape), tuple(sizes.tolist()), float(pixels.reshape(-1)[::997].sum()))
+            same = by_digest.setdefault(digest, [])
             image = next(
-                (
-                    i
-                    for i, im in enumerate(images)
-                    if torch.equal(im["pixel_values"], ex["pixel_values"])
-                    and torch.equal(im["image_sizes"], ex["image_sizes"])
-                ),
+                (i for i in same if images[i]["pixel_values"] is pixels or torch.equal(images[i]["pixel_values"], pixels)),
                 None,
-            )
+            )  # fmt: skip
             if image is None:
-                images.append({"pixel_values": ex["pixel_values"], "image_sizes": ex["image_sizes"]})
+                images.append({"pixel_values": pixels, "image_sizes": sizes})
                 image = len(images) - 1
+                same.append(image)
             key = torch.where(ids == image_token_id, -1 - image, ids)
         # what a sequence must share to join a row: its image, or without one its whole prompt
         needed = int((key < 0).nonzero()[-1]) + 1 if image is not None else _prompt_length(ex)
@@ -148,10 +148,15 @@ def _prompt_length(example: dict[str, torch.Tensor]) -> int:
 
 
 def row_batch(
-    packed: _Packed, rows: Sequence[int], pad_id: int, mask_style: str, dtype: torch.dtype
+    packed: _Packed,
+    rows: Sequence[int],
+    pad_id: int,
+    mask_style: str,
+    dtype: torch.dtype,
+    device: torch.device | str = "cpu",
 ) -> dict[str, torch.Tensor]:
-    """Model inputs of ``rows``: ids, positions, the attention mask (4-D when a row holds several
-    sequences, else the usual 2-D padding mask), pixels of the rows' images in row order."""
+    """Model inputs of ``rows`` on ``device``: ids, positions, the attention mask (4-D when a row holds
+    several sequences, else the usual 2-D padding mask), pixels of the rows' images in row order."""
     images = [packed.images[i] for r in rows for i in packed.rows[r].images]
     rows = [packed.rows[r] for r in rows]
     length = max(r.length for r in rows)
@@ -167,24 +172,28 @@ def row_batch(
         for i, row in enumerate(rows):
             attention[i, : row.length] = 1
         batch["attention_mask"] = attention
-    else:
-        batch["attention_mask"] = tree_mask(rows, length, mask_style, dtype)
     if images:
-        batch["pixel_values"] = stack_patches([im["pixel_values"] for im in images])
+        batch["pixel_values"] = stack_patches([im["pixel_values"] for im in images]).to(dtype)
         batch["image_sizes"] = torch.stack([im["image_sizes"] for im in images])
+    batch = {k: v.to(device) for k, v in batch.items()}
+    if "attention_mask" not in batch:  # made where it is used: (B, L, L) is large on a CPU, quick on a GPU
+        batch["attention_mask"] = tree_mask(rows, length, mask_style, dtype, device)
     return batch
 
 
-def tree_mask(rows: Sequence[_Row], length: int, style: str, dtype: torch.dtype) -> torch.Tensor:
+def tree_mask(
+    rows: Sequence[_Row], length: int, style: str, dtype: torch.dtype, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(B, 1, L, L): a token attends to itself and its ancestors; padding attends to itself only (no empty
     softmax row). ``style``: ``sdpa`` (True = attend) or ``eager`` (additive: 0 or the dtype's minimum)."""
-    allowed = torch.eye(length, dtype=torch.bool).repeat(len(rows), 1, 1)
+    allowed = torch.eye(length, dtype=torch.bool, device=device).repeat(len(rows), 1, 1)
+    causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()
     for i, row in enumerate(rows):
         for seg in row.segments:
             n = seg.end - seg.start
             if seg.attach >= 0:  # the ancestors are the attach token's row, all before the segment
                 allowed[i, seg.start : seg.end, : seg.start] = allowed[i, seg.attach, : seg.start]
-            allowed[i, seg.start : seg.end, seg.start : seg.end] = torch.ones(n, n, dtype=torch.bool).tril()
+            allowed[i, seg.start : seg.end, seg.start : seg.end] = causal[:n, :n]
     allowed = allowed.unsqueeze(1)
     if style == "sdpa":
         return allowed
@@ -222,11 +231,12 @@ def chunked_token_logprobs(
     """``token_logprobs`` over ``chunk`` (default ``CHUNK``) rows at a time; with gradients, each chunk's
     logits are recomputed in backward instead of kept (only ``hidden`` is saved).
 
-    A head sharded by DeepSpeed ZeRO-3 is gathered for its forward only, so its chunks keep their logits
-    (memory: answer tokens x vocabulary, still no prompt position).
+    A head sharded by DeepSpeed ZeRO-3 is gathered for its forward only, and every call gathers it on every
+    process: it runs once, on all the rows (memory: answer tokens x vocabulary, still no prompt position),
+    so that processes with other answer lengths make the same collectives.
     """
-    chunk = chunk or CHUNK
     recompute = not hasattr(lm_head.weight, "ds_id")  # ZeRO-3 marks the parameters it partitions
+    chunk = (chunk or CHUNK) if recompute else max(len(targets), 1)
     parts = []
     for start in range(0, len(targets), chunk):
         h, t = hidden[start : start + chunk], targets[start : start + chunk]
@@ -323,10 +333,7 @@ def encoded_logprobs(
     pad_id = processor.tokenizer.pad_token_id
     out = torch.zeros(len(examples), device=model.device)
     for rows in _row_batches(packed, batch_size):
-        batch = row_batch(packed, rows, pad_id, style, model.dtype)
-        batch = {k: v.to(model.device) for k, v in batch.items()}
-        if "pixel_values" in batch:
-            batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
+        batch = row_batch(packed, rows, pad_id, style, model.dtype, model.device)
         length = batch["input_ids"].shape[1]
         sources, targets, owners = (
             x.to(model.device) for x in answer_targets(examples, packed, rows, length)

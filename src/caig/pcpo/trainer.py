@@ -77,12 +77,12 @@ def pair_logprobs(
     mode: str = "fast",
     examples: Sequence[dict] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Log-probs of the columns, all in one pass: a pair's chosen and rejected share their prompt's forward
-    (``caig.pcpo.logprobs``). ``examples``: ``encode_pairs(processor, pairs, config)`` if already made."""
+    """Log-probs of the columns, all in one forward (the same count on every process, as DeepSpeed's
+    collectives need): a pair's chosen and rejected share their prompt's forward (``caig.pcpo.logprobs``).
+    ``examples``: ``encode_pairs(processor, pairs, config)`` if already made."""
     if examples is None:
         examples = encode_pairs(processor, pairs, config)
-    batch_size = len(examples) if grad else config.batch_size
-    logp = encoded_logprobs(model, processor, examples, batch_size, grad, forward, mode)
+    logp = encoded_logprobs(model, processor, examples, len(examples), grad, forward, mode)
     columns = ["chosen", "rejected"] + (["mismatched"] if config.method != "dpo" else [])
     return dict(zip(columns, logp.split(len(pairs)), strict=True))
 
