@@ -237,3 +237,54 @@ def test_chunked_head_equals_log_softmax_and_runs_once_when_sharded(monkeypatch)
         (grad,) = torch.autograd.grad((got * weights).sum(), hidden)
         torch.testing.assert_close(got, want, **TOL)
         torch.testing.assert_close(grad, want_grad, **TOL)
+
+
+def test_forwards_are_whole_pairs_whatever_the_process_count():
+    """``pcpo.batch_size`` sequences a forward at most, whole pairs: a batch of 4 PCPO pairs runs one pair a
+    forward, DPO two; the shares of 2 processes (``local_share``) are cut into the chunks 1 process cuts."""
+    from caig.pcpo.config import PCPOConfig
+    from caig.pcpo.trainer import local_share, pair_chunks
+
+    pcpo, dpo = PCPOConfig(batch_size=4), PCPOConfig(method="dpo", batch_size=4)
+    assert pair_chunks(4, pcpo) == [range(0, 1), range(1, 2), range(2, 3), range(3, 4)]
+    assert pair_chunks(4, dpo) == [range(0, 2), range(2, 4)]
+    assert pair_chunks(3, dpo) == [range(0, 2), range(2, 3)]
+    assert pair_chunks(2, PCPOConfig(batch_size=1)) == [range(0, 1), range(1, 2)]  # at least a pair
+    for config in (pcpo, dpo):
+        one = [list(c) for c in pair_chunks(4, config)]
+        shares = [local_share(range(4), rank, 2)[0] for rank in (0, 1)]
+        two = [[share[i] for i in c] for share in shares for c in pair_chunks(len(share), config)]
+        assert two == one
+
+
+@pytest.mark.parametrize("method", ["dpo", "pcpo"])
+def test_one_process_and_two_run_the_same_forwards(pm_dir, pairs, config, method, monkeypatch):
+    """A global batch of 4 pairs on 1 process and its halves on 2 go through the same forwards (the same
+    sequences, in the same order), so reference and policy log-probs are equal bit for bit: 1 and 2 processes
+    differ only in how gradients are summed (tests/distributed/test_pcpo_processes.py holds them to 1e-4)."""
+    from caig.pcpo import trainer
+
+    config = replace(config, method=method, batch_size=4)
+    batch = [*pairs, pairs[0]]
+    policy, processor = _policy(pm_dir, config, "sdpa")
+    forwards = []
+    encoded = trainer.encoded_logprobs
+
+    def recorded(model, processor, examples, *args, **kwargs):
+        forwards.append([tuple(e["input_ids"].tolist()) for e in examples])
+        return encoded(model, processor, examples, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "encoded_logprobs", recorded)
+    runs = {}
+    for name, shares in (("one", [batch]), ("two", [batch[:2], batch[2:]])):
+        forwards.clear()
+        ref = [reference_logprobs(policy, processor, share, config) for share in shares]
+        policy.train()
+        pi = [pair_logprobs(policy, processor, share, config, grad=True) for share in shares]
+        runs[name] = (list(forwards), ref, pi)
+    (one, ref1, pi1), (two, ref2, pi2) = runs["one"], runs["two"]
+    assert len(one) == (8 if method == "pcpo" else 4)  # reference + policy: one pair or two a forward
+    assert one == two
+    for key in ref1[0]:
+        assert torch.equal(ref1[0][key], torch.cat([r[key] for r in ref2]))
+        assert torch.equal(pi1[0][key].detach(), torch.cat([p[key].detach() for p in pi2]))
