@@ -11,14 +11,20 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("trl")
+pytest.importorskip(
+    "trl",
+    reason="TRL is not installed: the bench extra (make venv installs it; pip install -c constraints.txt -e '.[bench]')",
+)
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "trainer_vs_trl.py"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+    }
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--cpu-smoke", *args],
         env=env,
