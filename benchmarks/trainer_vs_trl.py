@@ -64,7 +64,7 @@ from caig.pcpo import logprobs  # noqa: E402
 from caig.pcpo.config import LLM_LINEAR_MODULES, PCPOConfig  # noqa: E402
 from caig.pcpo.engine import start_engine  # noqa: E402
 from caig.pcpo.mismatch import ProductInput, mask_patches  # noqa: E402
-from caig.pcpo.trainer import PreferencePair, _columns, _step, column_names, pair_chunks  # noqa: E402
+from caig.pcpo.trainer import PreferencePair, _columns, _step  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # text: prompt and response tokens; llava: question words after the image (~70 tokens) and response tokens
@@ -182,21 +182,13 @@ def step_sequences(processor, pairs, method: str, max_length: int) -> list[dict[
     ]
 
 
-def our_rows(processor, examples, shared: bool, config: PCPOConfig) -> list[tuple[int, int]]:
-    """(tokens, attended pairs) of the rows our step runs: prefix trees (``caig.pcpo.logprobs.pack``) of each
-    forward's whole pairs (``caig.pcpo.trainer.pair_chunks``), or one row per sequence. A token attends to its
-    ancestors and itself: its position in its sequence + 1."""
+def our_rows(processor, examples, shared: bool) -> list[tuple[int, int]]:
+    """(tokens, attended pairs) of the rows our step runs: prefix trees (``caig.pcpo.logprobs.pack``) or
+    one row per sequence. A token attends to its ancestors and itself: its position in its sequence + 1."""
     if not shared:
         return causal_rows([len(e["input_ids"]) for e in examples])
-    columns = len(column_names(config))
-    n = len(examples) // columns
-    image_token = getattr(processor.tokenizer, "image_token_id", None)
-    rows = []
-    for chunk in pair_chunks(n, config):
-        picked = [examples[c * n + i] for c in range(columns) for i in chunk]  # the step's order
-        packed = logprobs.pack(picked, True, image_token)
-        rows += [(r.length, int((torch.cat(r.positions) + 1).sum())) for r in packed.rows]
-    return rows
+    packed = logprobs.pack(examples, True, getattr(processor.tokenizer, "image_token_id", None))
+    return [(r.length, int((torch.cat(r.positions) + 1).sum())) for r in packed.rows]
 
 
 def step_flops(forward: float) -> dict[str, float]:
@@ -485,10 +477,9 @@ def main() -> None:
     results = {}
     for m in methods:
         seconds = sum(times[m]) / len(times[m])
-        method = "dpo" if m == "trl_dpo" else m.split("_")[1]
-        examples = step_sequences(processor, pairs, method, max_length)
+        examples = step_sequences(processor, pairs, "dpo" if m == "trl_dpo" else m.split("_")[1], max_length)
         shared = m in ("ours_dpo", "ours_pcpo", "ours_dpo_fp32-lora")
-        rows = our_rows(processor, examples, shared, configs[method])
+        rows = our_rows(processor, examples, shared)
         answers = sum(int((e["labels"] != IGNORE_INDEX).sum()) for e in examples)
         flops = step_flops(forward_flops(text_config, rows, answers))
         owner = "trl" if m == "trl_dpo" else "ours"

@@ -6,9 +6,9 @@ it reuses the HF pieces (PEFT adapters, transformers' scheduler, the mllm stage'
 trained on once a round, so its reference log-probs are computed once a round, in the step that trains on it
 (no forward is saved by computing them all before the round, and each process computes only its share).
 The log-probs come from ``caig.pcpo.logprobs``: a pair's chosen and rejected share their prompt's forward and
-no (B, T, V) logits are made. They run in forwards of whole pairs, ``pcpo.batch_size`` sequences at most
-(``pair_chunks``), so a pair meets the same neighbours and batch shapes on 1 process as on N: the runs differ
-only in how the gradients and statistics are summed.
+no (B, T, V) logits are made. The reference runs in forwards of whole pairs, ``pcpo.batch_size`` sequences at
+most (``pair_chunks``), so its log-probs are the same on 1 process as on N, bit for bit; the policy runs one
+forward for a process's share (the fewest forwards: the one that carries gradients costs three times more).
 """
 
 from __future__ import annotations
@@ -75,14 +75,14 @@ def column_names(config: PCPOConfig) -> list[str]:
 
 
 def pair_chunks(pairs: int, config: PCPOConfig) -> list[range]:
-    """The forwards of a pass over ``pairs`` pairs: consecutive whole pairs, as many as hold at most
-    ``pcpo.batch_size`` sequences (at least one pair).
+    """The forwards of the reference pass over ``pairs`` pairs: consecutive whole pairs, as many as hold at
+    most ``pcpo.batch_size`` sequences (at least one pair).
 
     The chunks depend on the pairs and the config only, not on the process count: on N processes a share of
     ``ceil(batch_size / N)`` pairs (``local_share``) that is a multiple of the chunk is cut into the chunks the
     single process cuts the whole batch into (with the test's batch of 4 PCPO pairs, one pair a forward), so
-    each log-prob comes out of the same forward, bit for bit. Every process has as many pairs as the others
-    (``local_share`` pads), hence as many forwards: DeepSpeed's collectives match.
+    each reference log-prob comes out of the same forward, bit for bit. Every process has as many pairs as
+    the others (``local_share`` pads), hence as many forwards: DeepSpeed's collectives match.
     """
     size = max(1, config.batch_size // len(column_names(config)))
     return [range(start, min(start + size, pairs)) for start in range(0, pairs, size)]
@@ -97,15 +97,16 @@ def pair_logprobs(
     forward=None,
     mode: str = "fast",
     examples: Sequence[dict] | None = None,
+    chunks: Sequence[range] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Log-probs of the columns, one forward per chunk of whole pairs (``pair_chunks``): a pair's chosen and
-    rejected share their prompt's forward (``caig.pcpo.logprobs``).
-    ``examples``: ``encode_pairs(processor, pairs, config)`` if already made."""
+    """Log-probs of the columns, one forward per chunk of whole pairs (``chunks``; default all the pairs in
+    one forward, the same count on every process): a pair's chosen and rejected share their prompt's forward
+    (``caig.pcpo.logprobs``). ``examples``: ``encode_pairs(processor, pairs, config)`` if already made."""
     if examples is None:
         examples = encode_pairs(processor, pairs, config)
     columns, n = column_names(config), len(pairs)
     parts = [torch.zeros(len(columns), 0, device=model.device)]
-    for chunk in pair_chunks(n, config):
+    for chunk in [range(n)] if chunks is None else chunks:
         picked = [examples[c * n + i] for c in range(len(columns)) for i in chunk]  # encode_pairs' order
         logp = encoded_logprobs(model, processor, picked, len(picked), grad, forward, mode)
         parts.append(logp.reshape(len(columns), len(chunk)))
@@ -121,10 +122,12 @@ def reference_logprobs(
     mode: str = "fast",
     examples: Sequence[dict] | None = None,
 ) -> dict:
-    """Log-probs under the frozen reference: the policy with its LoRA adapters disabled."""
+    """Log-probs under the frozen reference: the policy with its LoRA adapters disabled, in forwards of
+    whole pairs (``pair_chunks``: the same forwards whatever the process count)."""
     model.eval()
+    chunks = pair_chunks(len(pairs), config)
     with model.disable_adapter():
-        return pair_logprobs(model, processor, pairs, config, mode=mode, examples=examples)
+        return pair_logprobs(model, processor, pairs, config, mode=mode, examples=examples, chunks=chunks)
 
 
 def preference_losses(
@@ -188,8 +191,9 @@ def _step(
 ) -> dict:
     """One optimizer step on this process's share; the returned statistics are the global batch's.
 
-    The columns (chosen, rejected, and the chosen under a mismatched input) go through forwards of whole
-    pairs (``pair_chunks``), sequences that share a prompt packed into one row (``caig.pcpo.logprobs``); the loss
+    The columns (chosen, rejected, and the chosen under a mismatched input) go through the reference in
+    forwards of whole pairs (``pair_chunks``) and through the policy in one forward, sequences that share a
+    prompt packed into one row (``caig.pcpo.logprobs``); the loss
     is this share's weighted sum over the global batch size, times the process count, so that the gradients
     the processes average are the gradient of the global batch's mean loss. ``mode``: how log-probs are
     computed (``caig.pcpo.logprobs.MODES``; benchmarks/trainer_vs_trl.py times the others).
