@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e '.[train,serve,pipelines,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[train,serve,pipelines,dev,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)

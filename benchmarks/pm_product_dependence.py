@@ -25,10 +25,10 @@ from provenance import provenance
 from caig.logs import setup_logging
 from caig.mllm.build import load_model, model_dir_of
 from caig.mllm.templates import PM_TEMPLATES
+from caig.pcpo.logprobs import response_logprobs
 from caig.pcpo.loop import heldout_descriptions, load_products
 from caig.pcpo.mismatch import textual_mismatch, visual_mismatch
 from caig.pcpo.rollout import question
-from caig.pcpo.trainer import response_logprobs
 from caig.profile import load_profile
 from caig.world.loaded import load_world
 

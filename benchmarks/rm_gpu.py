@@ -9,9 +9,16 @@ ids with the right number of image tokens (the tokenizer is not needed for timin
 
 Writes ``rm_gpu.json`` to ``--out``: samples/s per batch size, achieved TFLOP/s (model FLOPs: forward of
 the vision tower, forward + input-gradient backward of the LM, no recompute counted; and hardware FLOPs
-with the checkpointing recompute), and peak memory.
+with the checkpointing recompute), the model FLOPs' share of the GPU's dense bf16 peak (the goal: 45%), and
+peak memory.
+
+Selective checkpointing (``--checkpointed-layers 32,24,16``): how many of the LM's 32 decoder layers keep
+gradient checkpointing, the others store their activations (less recompute, more memory). The default,
+every layer, is what ``caig.reward`` trains with (``reward.gradient_checkpointing``); the others are a
+measurement, not yet a setting.
 
     PYTHONPATH=src python3 benchmarks/rm_gpu.py --out benchmarks/results
+    PYTHONPATH=src python3 benchmarks/rm_gpu.py --out DIR --checkpointed-layers 32,24,16,0  # GPU, a sweep
     PYTHONPATH=src python3 benchmarks/rm_gpu.py --cpu-smoke --out /tmp/rm-gpu-smoke
 
 Needs torch, transformers, peft, numpy and pillow only (plus ``caig.reward``'s model, inputs, loss, config).
@@ -32,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from mllm_gpu import SHAPES  # noqa: E402
-from provenance import provenance  # noqa: E402
+from provenance import peak_bf16_tflops, provenance  # noqa: E402
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration  # noqa: E402
 
 from caig.reward.config import RewardConfig  # noqa: E402
@@ -114,8 +121,21 @@ def count_image_tokens(model, pixel_values: torch.Tensor, image_sizes: torch.Ten
     return int(feats[0].shape[0])
 
 
-def flops_per_step(config: LlavaNextConfig, batch: int, n_image: int, text_tokens: int) -> dict[str, float]:
-    """Model FLOPs of one LoRA step: vision forward, LM forward + input-gradient backward (2x forward)."""
+def checkpoint_layers(model, count: int | None) -> int:
+    """Keep gradient checkpointing on the first ``count`` decoder layers of the LM (None: all), off on the
+    rest; returns how many are checkpointed."""
+    layers = model.llava.model.language_model.layers
+    count = len(layers) if count is None else min(count, len(layers))
+    for i, layer in enumerate(layers):
+        layer.gradient_checkpointing = i < count
+    return count
+
+
+def flops_per_step(
+    config: LlavaNextConfig, batch: int, n_image: int, text_tokens: int, checkpointed: int | None = None
+) -> dict[str, float]:
+    """Model FLOPs of one LoRA step: vision forward, LM forward + input-gradient backward (2x forward);
+    hardware FLOPs add the recompute of the ``checkpointed`` layers (default all)."""
     t, v = config.text_config, config.vision_config
     seq = 1 + n_image + text_tokens
     lm_params = t.num_hidden_layers * (4 * t.hidden_size**2 + 3 * t.hidden_size * t.intermediate_size)
@@ -125,7 +145,12 @@ def flops_per_step(config: LlavaNextConfig, batch: int, n_image: int, text_token
     vis_params = v.num_hidden_layers * (4 * v.hidden_size**2 + 2 * v.hidden_size * v.intermediate_size)
     vis_fwd = batch * 3 * vis_tokens * (2 * vis_params + v.num_hidden_layers * 4 * vis_tokens * v.hidden_size)
     model = vis_fwd + 3 * lm_fwd  # forward + backward through activations (LoRA: no frozen weight grads)
-    return {"model_flops": float(model), "hardware_flops": float(model + lm_fwd), "sequence_tokens": seq}
+    share = 1.0 if checkpointed is None else checkpointed / t.num_hidden_layers
+    return {
+        "model_flops": float(model),
+        "hardware_flops": float(model + share * lm_fwd),
+        "sequence_tokens": seq,
+    }
 
 
 def time_steps(model, rm_config, batch, steps: int, device: str) -> float:
@@ -160,6 +185,11 @@ def main() -> None:
     parser.add_argument("--batches", default="4,8", help="batch sizes to time")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per batch size")
     parser.add_argument("--text-tokens", type=int, default=96, help="prompt tokens besides the image")
+    parser.add_argument(
+        "--checkpointed-layers",
+        default="all",
+        help="comma list: how many LM layers keep gradient checkpointing ('all': every one, as caig trains)",
+    )
     args = parser.parse_args()
     device = "cpu" if args.cpu_smoke else "cuda"
     dtype = torch.float32 if args.cpu_smoke else torch.bfloat16
@@ -179,26 +209,45 @@ def main() -> None:
         "trainable_parameters": trainable,
         "runs": [],
     }
+    device_name = result["device"]
+    peak = peak_bf16_tflops(device_name) if device == "cuda" else None
+    result["peak_bf16_tflops"] = peak
+    settings = [None if c == "all" else int(c) for c in args.checkpointed_layers.split(",")]
     for size in [int(b) for b in args.batches.split(",")]:
-        if device == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        batch, n_image = make_batch(model, config, size, args.text_tokens, device, dtype)
-        seconds = time_steps(model, rm_config, batch, args.steps, device)
-        flops = flops_per_step(config, size, n_image, args.text_tokens)
-        run = {
-            "batch": size,
-            "image_tokens": n_image,
-            "sequence_tokens": flops["sequence_tokens"],
-            "seconds_per_step": round(seconds, 4),
-            "samples_per_s": round(size / seconds, 3),
-            "model_tflops_per_s": round(flops["model_flops"] / seconds / 1e12, 2),
-            "hardware_tflops_per_s": round(flops["hardware_flops"] / seconds / 1e12, 2),
-        }
-        if device == "cuda":
-            run["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        result["runs"].append(run)
-        print(json.dumps(run), flush=True)
+        for setting in settings:
+            checkpointed = checkpoint_layers(model, setting)
+            if device == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            batch, n_image = make_batch(model, config, size, args.text_tokens, device, dtype)
+            run = {"batch": size, "checkpointed_layers": checkpointed, "image_tokens": n_image}
+            try:
+                seconds = time_steps(model, rm_config, batch, args.steps, device)
+            except torch.OutOfMemoryError:
+                run["out_of_memory"] = True
+                model.zero_grad(set_to_none=True)
+                result["runs"].append(run)
+                print(json.dumps(run), flush=True)
+                del batch
+                continue
+            flops = flops_per_step(
+                config, size, n_image, args.text_tokens, None if setting is None else checkpointed
+            )
+            model_tflops = flops["model_flops"] / seconds / 1e12
+            run.update(
+                {
+                    "sequence_tokens": flops["sequence_tokens"],
+                    "seconds_per_step": round(seconds, 4),
+                    "samples_per_s": round(size / seconds, 3),
+                    "model_tflops_per_s": round(model_tflops, 2),
+                    "hardware_tflops_per_s": round(flops["hardware_flops"] / seconds / 1e12, 2),
+                    "model_flops_utilization": round(model_tflops / peak, 3) if peak else None,
+                }
+            )
+            if device == "cuda":
+                run["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            result["runs"].append(run)
+            print(json.dumps(run), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rm_gpu.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# The PCPO stage's fixtures (a tiny PM with its task split, an RM beside it, the shrunk profile), for
+# test_pcpo_processes: made available to this folder's tests as pytest finds them, by name.
+from tests.pcpo.conftest import pcpo_profile, pm_dir, rm_dir  # noqa: F401 (fixtures, found by name)
+
 from caig.data.tasks import build_task_mix
 from caig.distributed import ALLOW_CPU
 from caig.mllm.config import TaskMixConfig

@@ -21,7 +21,6 @@ import torch
 import yaml
 from safetensors.torch import load_file
 from tests.distributed.conftest import launcher_env, run_caig
-from tests.pcpo.conftest import pcpo_profile, pm_dir, rm_dir  # noqa: F401 (fixtures)
 
 from caig.mllm.pretrain import run_pretrain
 from caig.pcpo.loop import run_pcpo
@@ -53,7 +52,7 @@ def profile_with(profile, **settings):
 
 
 @pytest.fixture(scope="module")
-def writing_pm(pcpo_profile, pm_dir, tmp_path_factory):  # noqa: F811
+def writing_pm(pcpo_profile, pm_dir, tmp_path_factory):
     """The tiny PM pre-trained for one epoch: its samples name scenes and palettes, so the two ads of a
     product differ and the RM has something to choose between (an untrained PM's render alike: ties)."""
     out = tmp_path_factory.mktemp("pcpo-pm-trained")
@@ -64,7 +63,7 @@ def writing_pm(pcpo_profile, pm_dir, tmp_path_factory):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def one_process(pcpo_profile, writing_pm, rm_dir, tmp_path_factory):  # noqa: F811
+def one_process(pcpo_profile, writing_pm, rm_dir, tmp_path_factory):
     """The 1-process run every 2-process run is compared with (run once)."""
     out = tmp_path_factory.mktemp("pcpo-one") / "run"
     run_pcpo(profile_with(pcpo_profile), writing_pm, rm_dir, out)
@@ -87,7 +86,7 @@ def adapter(run: Path, r: int) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("engine", ["ddp", "zero3", pytest.param("zero2", marks=pytest.mark.slow)])
 def test_two_processes_train_the_rounds_of_one(
     one_process, pcpo_profile, writing_pm, rm_dir, tmp_path, engine
-):  # noqa: F811
+):
     two = two_processes(pcpo_profile, writing_pm, rm_dir, tmp_path / "two", engine)
     single, double = (json.loads((run / "pcpo.json").read_text()) for run in (one_process, two))
     assert len(double["rounds"]) == len(single["rounds"]) == 2
@@ -108,7 +107,7 @@ def test_two_processes_train_the_rounds_of_one(
     assert any(v.abs().max() > 1e-3 for k, v in trained.items() if "lora_B" in k)  # it trained
 
 
-def test_a_failing_process_fails_the_command_with_its_error(pcpo_profile, writing_pm, rm_dir, tmp_path):  # noqa: F811
+def test_a_failing_process_fails_the_command_with_its_error(pcpo_profile, writing_pm, rm_dir, tmp_path):
     """A worker's error (here the token budget, checked after the model loads) is the command's exit code."""
     path = tmp_path / "profile.yaml"
     path.write_text(yaml.safe_dump(profile_with(pcpo_profile, max_length=10).to_dict()))

@@ -9,9 +9,10 @@ import torch
 
 from caig.mllm.build import load_model
 from caig.mllm.pretrain import lora_wrap
+from caig.pcpo.logprobs import response_logprobs
 from caig.pcpo.loop import load_products
 from caig.pcpo.rollout import question
-from caig.pcpo.trainer import PreferencePair, reference_logprobs, response_logprobs
+from caig.pcpo.trainer import PreferencePair, reference_logprobs
 
 
 def test_reference_with_adapters_off_equals_the_frozen_base(pcpo_profile, pm_dir):

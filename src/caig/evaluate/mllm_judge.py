@@ -135,7 +135,7 @@ def _answer_logprobs(
     """(N, 4) summed log-probabilities of each A.2 answer after each question."""
     import torch
 
-    from caig.pcpo.trainer import response_logprobs
+    from caig.pcpo.logprobs import response_logprobs
 
     n = len(questions)
     flat_images = [im for im in images for _ in ANSWERS]

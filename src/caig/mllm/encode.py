@@ -66,6 +66,42 @@ def encode_example(
     return out
 
 
+def encode_answers(
+    processor: Any, image: Image.Image | None, question: str, answers: Sequence[str], max_length: int
+) -> list[dict[str, torch.Tensor]]:
+    """``encode_example`` of several answers to one image and question, the image processed once.
+
+    The first answer is encoded in full; the others reuse its prompt (image tokens expanded, pixels) and
+    tokenize only their own text: the same tensors ``encode_example`` makes (image preprocessing is most of
+    its cost: about 60 of 90 ms for a 512-pixel image at LLaVA-v1.6's grid).
+    """
+    first = encode_example(processor, image, question, answers[0], max_length)
+    n_prompt = int((first["labels"] != IGNORE_INDEX).nonzero()[0])
+    tokenizer = processor.tokenizer
+    out = [first]
+    for answer in answers[1:]:
+        prompt, completion = split_prompt_answer(processor, question, answer, image is not None)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+        if full_ids[: len(prompt_ids)] != prompt_ids:
+            raise ValueError(
+                "the prompt's tokens change when the answer follows; the chat template must end the "
+                "prompt on a token boundary"
+            )
+        input_ids = torch.cat([first["input_ids"][:n_prompt], torch.tensor(full_ids[len(prompt_ids) :])])
+        if len(input_ids) > max_length:
+            raise ValueError(
+                f"example has {len(input_ids)} tokens, above max_length={max_length}; raise "
+                "pretrain.max_length or shorten the question"
+            )
+        labels = input_ids.clone()
+        labels[:n_prompt] = IGNORE_INDEX
+        example = {"input_ids": input_ids, "labels": labels}
+        example.update({k: first[k] for k in ("pixel_values", "image_sizes") if k in first})
+        out.append(example)
+    return out
+
+
 class Collator:
     """Right-pads a list of encoded examples into a batch; pixels only for examples that have an image."""
 
