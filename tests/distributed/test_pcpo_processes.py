@@ -1,7 +1,11 @@
 """PCPO rounds on 2 CPU processes (torchrun, gloo) against 1 process with the same global batch.
 
-Tolerance: per-round losses and every trained adapter weight agree to 1e-4 (absolute), as in
-test_pretrain_processes: only the order of floating-point sums differs. The rollout is the same on both
+Tolerance: per-round losses agree to 1e-4 (absolute), as in test_pretrain_processes: only the order of
+floating-point sums differs. The trained adapter weights: at least 99.9% of them agree to 2e-5 and every one to
+2% of one Adam step (0.02 x the learning rate, 2e-4). Adam scales each element's step by its own gradient's
+size, so where a gradient is near zero a rounding difference in its sum moves the weight by a share of the
+learning rate, not of the gradient (measured: 2 of 17,408 weights at 4e-5 to 9e-5 after 4 steps, the rest
+within 7e-6). A wrong share, batch or reference moves every weight by far more. The rollout is the same on both
 (every process samples the main process's texts; each renders and judges its share of the products), so the
 preference pairs are equal, not close. 7 products a round and a global batch of 4 make a last batch of 3:
 one process of two trains a padded share (a repeat weighted 0).
@@ -79,6 +83,14 @@ def two_processes(profile, pm_dir: Path, rm_dir: Path, out: Path, deepspeed: str
     return out
 
 
+def assert_adapters_agree(one: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> None:
+    """The module docstring's tolerance: 99.9% of the weights within 2e-5, every one within 0.02 x lr."""
+    diff = torch.cat([(other[key] - value).abs().flatten() for key, value in one.items()])
+    close = (diff <= 2e-5).float().mean().item()
+    assert close >= 0.999, f"{close:.4%} of adapter weights within 2e-5 (max difference {diff.max():.2e})"
+    assert diff.max() <= 0.02 * RUN["learning_rate"], f"max adapter weight difference {diff.max():.2e}"
+
+
 def adapter(run: Path, r: int) -> dict[str, torch.Tensor]:
     return load_file(run / f"round-{r:02d}" / "adapter" / "adapter_model.safetensors")
 
@@ -101,8 +113,7 @@ def test_two_processes_train_the_rounds_of_one(
         pd.testing.assert_frame_equal(pairs[0], pairs[1])
         one, other = adapter(one_process, r), adapter(two, r)
         assert set(one) == set(other)
-        for key, value in one.items():
-            torch.testing.assert_close(other[key], value, atol=1e-4, rtol=0)
+        assert_adapters_agree(one, other)
     trained = adapter(one_process, 2)
     assert any(v.abs().max() > 1e-3 for k, v in trained.items() if "lora_B" in k)  # it trained
 
