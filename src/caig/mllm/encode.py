@@ -42,7 +42,18 @@ def encode_example(
         images=images, text=[prompt + completion], return_tensors="pt", add_special_tokens=False
     )
     input_ids = batch["input_ids"][0]
-    tokenizer = processor.tokenizer
+    prompt_ids, full_ids = _prompt_and_full_ids(processor.tokenizer, prompt, completion)
+    n_expanded = len(input_ids) - len(full_ids)  # extra tokens from expanding <image> to its features
+    out = _labelled(input_ids, len(prompt_ids) + n_expanded, max_length)
+    if images is not None:
+        out["pixel_values"] = batch["pixel_values"][0]
+        out["image_sizes"] = batch["image_sizes"][0]
+    return out
+
+
+def _prompt_and_full_ids(tokenizer: Any, prompt: str, completion: str) -> tuple[list[int], list[int]]:
+    """The prompt's token ids and the whole example's; refuses a template whose prompt tokens change when
+    the answer follows (the labels would mask the wrong tokens)."""
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
     if full_ids[: len(prompt_ids)] != prompt_ids:
@@ -50,8 +61,11 @@ def encode_example(
             "the prompt's tokens change when the answer follows; the chat template must end the "
             "prompt on a token boundary"
         )
-    n_expanded = len(input_ids) - len(full_ids)  # extra tokens from expanding <image> to its features
-    n_prompt = len(prompt_ids) + n_expanded
+    return prompt_ids, full_ids
+
+
+def _labelled(input_ids: torch.Tensor, n_prompt: int, max_length: int) -> dict[str, torch.Tensor]:
+    """``input_ids`` with labels that train on the answer only; refuses an example over ``max_length``."""
     if len(input_ids) > max_length:
         raise ValueError(
             f"example has {len(input_ids)} tokens, above max_length={max_length}; raise "
@@ -59,11 +73,7 @@ def encode_example(
         )
     labels = input_ids.clone()
     labels[:n_prompt] = IGNORE_INDEX
-    out = {"input_ids": input_ids, "labels": labels}
-    if images is not None:
-        out["pixel_values"] = batch["pixel_values"][0]
-        out["image_sizes"] = batch["image_sizes"][0]
-    return out
+    return {"input_ids": input_ids, "labels": labels}
 
 
 def encode_answers(
@@ -81,22 +91,9 @@ def encode_answers(
     out = [first]
     for answer in answers[1:]:
         prompt, completion = split_prompt_answer(processor, question, answer, image is not None)
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
-        if full_ids[: len(prompt_ids)] != prompt_ids:
-            raise ValueError(
-                "the prompt's tokens change when the answer follows; the chat template must end the "
-                "prompt on a token boundary"
-            )
+        prompt_ids, full_ids = _prompt_and_full_ids(tokenizer, prompt, completion)
         input_ids = torch.cat([first["input_ids"][:n_prompt], torch.tensor(full_ids[len(prompt_ids) :])])
-        if len(input_ids) > max_length:
-            raise ValueError(
-                f"example has {len(input_ids)} tokens, above max_length={max_length}; raise "
-                "pretrain.max_length or shorten the question"
-            )
-        labels = input_ids.clone()
-        labels[:n_prompt] = IGNORE_INDEX
-        example = {"input_ids": input_ids, "labels": labels}
+        example = _labelled(input_ids, n_prompt, max_length)
         example.update({k: first[k] for k in ("pixel_values", "image_sizes") if k in first})
         out.append(example)
     return out
