@@ -302,12 +302,16 @@ class RedisStore:
     def counts(self, product_id: str, segment: str) -> dict[str, tuple[int, int]]:
         with self._unavailable():
             raw = self._redis.hgetall(self._counts_key(product_id, segment))
-        out: dict[str, tuple[int, int]] = {}
-        for key, value in raw.items():
-            creative, _, kind = key.rpartition("|")
-            n, c = out.get(creative, (0, 0))
-            out[creative] = (int(value), c) if kind == "n" else (n, int(value))
-        return out
+        return _parse_counts(raw)
+
+    def counts_many(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, tuple[int, int]]]:
+        """``counts`` of each (product, segment) in ``keys``, in one pipelined round trip (no transaction:
+        each hash is read whole, the hashes at about the same moment)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for product_id, segment in keys:
+            pipe.hgetall(self._counts_key(product_id, segment))
+        with self._unavailable():
+            return [_parse_counts(raw) for raw in pipe.execute()]
 
     def record(self, events: Sequence[Feedback]) -> list[bool]:
         """Count each event unless its id was counted within the dedupe window; True where it was counted.
@@ -356,6 +360,16 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _parse_counts(raw: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """A counts hash (``<creative>|n`` / ``<creative>|c``) as ``{creative_id: (impressions, clicks)}``."""
+    out: dict[str, tuple[int, int]] = {}
+    for key, value in raw.items():
+        creative, _, kind = key.rpartition("|")
+        n, c = out.get(creative, (0, 0))
+        out[creative] = (int(value), c) if kind == "n" else (n, int(value))
+    return out
 
 
 def redis_password(config: BanditConfig) -> str | None:
