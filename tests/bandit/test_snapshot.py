@@ -142,3 +142,23 @@ def test_the_snapshot_thread_stops_on_close(redis_prefix):
     snap = CountsSnapshot(RedisStore(REDIS_URL, redis_prefix), REFRESH_S)
     snap.close()
     assert not snap._thread.is_alive()
+
+
+def test_a_refresh_reads_again_only_what_the_feedback_log_shows_changed(snapshot, redis_prefix):
+    for segment in ("young", "senior", "family"):
+        snapshot.counts("P1", segment)
+    assert wait_until(lambda: snapshot._log_id is not None)  # a first, full refresh happened
+    read = []
+    real = snapshot.store.counts_many
+    snapshot.store.counts_many = lambda keys: read.append(list(keys)) or real(keys)
+    snapshot.store.record([_event(1, True, segment="senior")])
+    assert wait_until(lambda: snapshot.cached("P1", "senior") == {"C1": (1, 1)})
+    assert [("P1", "senior")] in read and all(keys == [("P1", "senior")] for keys in read if keys)
+
+
+def test_a_redis_that_lost_its_data_is_read_again_whole(snapshot, redis_prefix):
+    snapshot.store.record([_event(1, True), _event(2, segment="senior")])
+    assert snapshot.counts("P1", "young") == {"C1": (1, 1)}
+    assert wait_until(lambda: snapshot._log_id not in (None, "0-0"))
+    RedisStore(REDIS_URL, redis_prefix).clear()  # counts and log gone, as after a restart without persistence
+    assert wait_until(lambda: snapshot.cached("P1", "young") == {}, 5)  # before the FULL_REFRESH_S net

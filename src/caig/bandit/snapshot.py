@@ -6,8 +6,9 @@ Thompson sampling does not need the counts of this very moment: its standard set
 batched, delayed feedback (posteriors updated every few hundred impressions, as ``caig bandit simulate``
 runs it), and its regret grows only by about the number of impressions served between updates. So a replica
 selects on counts at most about ``refresh_ms`` old (every replica's feedback included), and reads Redis once
-per refresh for all the (product, segment)s it serves, in one pipelined round trip, instead of once per
-selection.
+per refresh instead of once per selection: the feedback log's new entries, then the counts of the (product,
+segment)s they changed, in two pipelined round trips whose cost follows the feedback rate, not the catalog
+(every entry is read again every ``FULL_REFRESH_S`` as a safety net).
 
 What stays as it was: feedback is written to Redis at once, by the same atomic script, exactly-once within
 the dedupe window; counts in Redis are the truth, and a snapshot entry is replaced by Redis's value at every
@@ -37,13 +38,11 @@ Key = tuple[str, str]
 Counts = dict[str, tuple[int, int]]
 
 STALE_REFRESHES = 3  # a snapshot whose last good refresh is older than this many intervals is not used
-IDLE_S = (
-    60.0  # a (product, segment) not selected for about this long leaves the snapshot (read again on demand)
-)
+IDLE_S = 60.0  # a (product, segment) not selected for about this long leaves the snapshot (till read again)
 REFRESH_CHUNK = 1000  # hashes per pipelined round trip of a refresh
-FAILED_BACKOFF_S = (
-    1.0  # after a failed refresh, the next one waits at least this long (one log line a second)
-)
+FULL_REFRESH_S = 10.0  # every entry is read again this often whatever the log says (a safety net)
+LOG_READ_LIMIT = 10_000  # more new log entries than this since the last refresh: read every entry instead
+FAILED_BACKOFF_S = 1.0  # a failed refresh waits at least this long before the next (a log line a second)
 
 
 class CountsSnapshot:
@@ -59,6 +58,8 @@ class CountsSnapshot:
         self._counts: dict[Key, Counts] = {}
         self._used: set[Key] = set()  # keys selected since the last idle sweep
         self._fresh_at = time.monotonic()  # start of the last good refresh (nothing to refresh yet)
+        self._full_at = float("-inf")  # start of the last refresh that read every entry
+        self._log_id: str | None = None  # the feedback log's newest id that the snapshot includes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="caig-counts-snapshot", daemon=True)
         self._thread.start()
@@ -108,19 +109,42 @@ class CountsSnapshot:
         self.store.close()
 
     def refresh(self) -> None:
-        """Replace every entry by Redis's counts now (one pipelined round trip per ``REFRESH_CHUNK``), dropping
-        the (product, segment)s not selected for ``idle_s``; ``StoreUnavailable`` marks the snapshot stale."""
+        """Bring every entry up to Redis's counts now; ``StoreUnavailable`` marks the snapshot stale.
+
+        Reads again only the (product, segment)s that the feedback log (every counted event, in order) shows
+        changed since the last refresh: two round trips, cost following the feedback rate, not the catalog.
+        Every ``FULL_REFRESH_S``, after a failure, or when the log cannot say (trimmed past the last id read,
+        gone), it reads every entry (one pipelined round trip per ``REFRESH_CHUNK``)."""
         started = time.monotonic()
-        keys = list(self._counts)
         try:
-            for i in range(0, len(keys), REFRESH_CHUNK):
-                chunk = keys[i : i + REFRESH_CHUNK]
-                for key, counts in zip(chunk, self.store.counts_many(chunk), strict=True):
-                    self._counts[key] = counts
+            changed = None
+            if self._log_id is not None and started - self._full_at < FULL_REFRESH_S:
+                changed = self.store.changed_since(self._log_id, LOG_READ_LIMIT)
+            if changed is None:
+                self._read(list(self._counts))
+                self._full_at = started
+            else:
+                log_id, keys = changed
+                self._read([k for k in keys if k in self._counts], log_id)
         except StoreUnavailable:
             self._fresh_at = float("-inf")
+            self._log_id = None
             raise
         self._fresh_at = started
+
+    def _read(self, keys: list[Key], log_id: str | None = None) -> None:
+        """Replace the entries of ``keys`` by Redis's counts; remember the log id they include."""
+        if not keys and log_id is not None:
+            self._log_id = log_id
+            return
+        first_log_id = log_id
+        for i in range(0, max(len(keys), 1), REFRESH_CHUNK):
+            chunk = keys[i : i + REFRESH_CHUNK]
+            chunk_log_id, counts = self.store.counts_many(chunk)
+            first_log_id = first_log_id or chunk_log_id
+            for key, value in zip(chunk, counts, strict=True):
+                self._counts[key] = value
+        self._log_id = first_log_id
 
     def _sweep_idle(self) -> None:
         used, self._used = self._used, set()
