@@ -1,14 +1,16 @@
 """Selector throughput: requests/s and p50/p99 latency at 16 concurrent connections, on loopback, with feedback.
 
 Starts, through the same wrapper (``caig.serving.server.serve``: one worker, the same uvicorn and kserve
-settings, per-request logging off), six servers: (1) a no-op KServe model under both of the selector's model
+settings, per-request logging off), seven servers: (1) a no-op KServe model under both of the selector's model
 names (answers a fixed prediction: the ceiling of any model on this server); the same no-op adding one part
 of the selector's per-request cost at a time, each the ceiling of a selector built that way: (2) answering
 from the server's thread pool as the selector's models do (to keep store calls off the event loop), (3) also
 reading the request's counts hash from Redis with redis-py there, (4) reading it with redis.asyncio on the
 event loop instead; (5) ``caig serve selector`` on a small world with RM-like priors and SQLite state (the
 local profile), and (6) the same selector with Redis state, its state settings taken from the production
-profile, on a private loopback redis-server. Every target gets the same stream: ``--feedback-share`` (10%)
+profile (counts from the replica's snapshot, refreshed every ``bandit.refresh_ms``), on a private loopback
+redis-server, and (7) that selector with ``refresh_ms`` 0 (a Redis read per selection in a worker thread, as
+before the snapshot). Every target gets the same stream: ``--feedback-share`` (10%)
 of the requests are feedback reports (fresh event ids) to ``creative-feedback``, the rest selections, mixed.
 Each is driven by the same load generator, a separate
 lean process (uvloop, raw HTTP/1.1 keep-alive over a socket per connection, one request in flight per
@@ -67,7 +69,10 @@ PRODUCTION_STATE_FIELDS = (
     "store_timeout_s",
     "propensity_samples",
     "propensity_cache",
+    "refresh_ms",
 )
+# the Redis selector as it was before the counts snapshot: Redis read on every selection, in a worker thread
+PER_REQUEST_PREFIX = "caig:bandit:per-request:"
 
 
 # ---- the no-op server (a subprocess of this script) ----------------------------------------------------
@@ -503,6 +508,9 @@ def in_process_costs(run: Path, mix: list[dict], redis_url: str) -> dict:
             seed=0, sqlite_path=str(run / "inproc2.sqlite"), propensity_cache=0
         ),
         "redis": BanditConfig(**{**fields, "seed": 0, "redis_url": redis_url, "redis_prefix": "inproc:"}),
+        "redis_per_request": BanditConfig(
+            **{**fields, "seed": 0, "redis_url": redis_url, "redis_prefix": "inproc3:", "refresh_ms": 0}
+        ),
         "redis_no_propensity_cache": BanditConfig(
             **{**fields, "seed": 0, "redis_url": redis_url, "redis_prefix": "inproc2:", "propensity_cache": 0}
         ),
@@ -563,14 +571,18 @@ def count_check(run: Path, redis_port: int, prefix: str, sent: int) -> dict:
     import redis
 
     client = redis.Redis(port=redis_port, decode_responses=True)
-    counted = 0
-    for key in client.scan_iter(match=f"{prefix}counts:*", count=1000):
-        counted += sum(int(v) for f, v in client.hgetall(key).items() if f.endswith("|n"))
+
+    def impressions(prefix: str) -> int:
+        keys = client.scan_iter(match=f"{prefix}counts:*", count=1000)
+        return sum(int(v) for key in keys for f, v in client.hgetall(key).items() if f.endswith("|n"))
+
+    counted = impressions(prefix)
     with contextlib.closing(sqlite3.connect(run / "bandit" / "state.sqlite")) as db:
         sqlite = db.execute("SELECT COALESCE(SUM(impressions), 0) FROM counts").fetchone()[0]
     return {
         "feedback_events_sent": sent,
         "redis_impressions_counted": counted,
+        "redis_per_request_impressions_counted": impressions(PER_REQUEST_PREFIX),
         "sqlite_impressions_counted": sqlite,
         # every connection Redis accepted during the benchmark (the in-process part and this check included):
         # a handful means pooled connections, not one per request
@@ -589,6 +601,15 @@ def start_servers(run: Path, redis_url: str, redis_pid: int) -> tuple[dict[str, 
         },
         "selector_sqlite": (caig, [], 0),
         "selector_redis": (caig, redis_state, redis_pid),
+        "selector_redis_per_request": (
+            caig,
+            [
+                *redis_state,
+                "--set=bandit.refresh_ms=0",
+                f"--set=bandit.redis_prefix={json.dumps(PER_REQUEST_PREFIX)}",
+            ],
+            redis_pid,
+        ),
     }
     servers, procs = {}, []
     try:
@@ -650,6 +671,8 @@ def report(args: argparse.Namespace, results: dict, orders: list, extra: dict) -
                 else "no persistence: --save '' --appendonly no"
             )
             + "; no ACL user/password, no TLS)",
+            "selector_redis_per_request": "as selector_redis with bandit.refresh_ms=0 (no counts snapshot: "
+            f"a Redis read per selection, in a worker thread, as before) under prefix {PER_REQUEST_PREFIX}",
         },
         "load_generator": "separate process per slice: uvloop, raw HTTP/1.1 over one socket per connection, "
         "one request in flight per connection; on the same machine as the servers",
@@ -662,6 +685,12 @@ def report(args: argparse.Namespace, results: dict, orders: list, extra: dict) -
             / results["noop_thread_hop"]["requests_per_s"],
             "selector_redis_vs_noop_redis_read": redis["requests_per_s"]
             / results["noop_redis_read"]["requests_per_s"],
+            "selector_redis_per_request_vs_noop_redis_read": results["selector_redis_per_request"][
+                "requests_per_s"
+            ]
+            / results["noop_redis_read"]["requests_per_s"],
+            "selector_redis_vs_selector_redis_per_request": redis["requests_per_s"]
+            / results["selector_redis_per_request"]["requests_per_s"],
         },
         **extra,
         "goals": {

@@ -49,6 +49,8 @@ class BanditConfig:
     # first is a duplicate; later it counts again. Wider than any feedback delay; bounds Redis memory
     feedback_log_maxlen: int = 1_000_000  # store redis: feedback-log stream entries kept (newest; ~ trim)
     store_timeout_s: float = 0.5  # Redis connect and socket timeout: past it a request answers 503
+    refresh_ms: float = 200.0  # store redis: selections read counts from a per-replica snapshot refreshed
+    # in the background this often (feedback from any replica shows within about it); 0: read Redis per selection
     retry_after_s: int = 1  # Retry-After of a 503 while the store is unavailable; the store is not
     # asked again before it has passed (readiness reports false meanwhile)
     provider: Literal["parquet", "feast"] = (
@@ -76,6 +78,11 @@ class BanditConfig:
             raise ValueError("propensity_samples must be at least 10")
         if self.store_timeout_s <= 0 or self.retry_after_s < 1:
             raise ValueError("store_timeout_s must be > 0 and retry_after_s >= 1")
+        if not 0 <= self.refresh_ms < float("inf"):  # also rejects NaN
+            raise ValueError(
+                "refresh_ms must be finite and >= 0 (milliseconds between refreshes of the replica's "
+                "counts snapshot; 0 reads Redis on every selection), e.g. 200"
+            )
         if self.feast_cache_seconds < 0:
             raise ValueError("feast_cache_seconds must be >= 0")
         if self.propensity_cache < 0:

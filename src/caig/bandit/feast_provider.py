@@ -29,6 +29,13 @@ class FeastProvider:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, list[Arm]]] = {}
 
+    def cached(self, product_id: str) -> list[Arm] | None:
+        """The product's candidates if the cache holds them fresh, else None (no online-store read)."""
+        hit = self._cache.get(product_id)
+        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
+            return hit[1]
+        return None
+
     def candidates(self, product_id: str) -> list[Arm]:
         hit = self._cache.get(product_id)
         now = time.monotonic()

@@ -80,6 +80,8 @@ class TableProvider:
             raise InvalidRequest("product_id", f"product '{product_id}' has no creatives to select from")
         return arms
 
+    cached = candidates  # all in memory: answering never does I/O
+
 
 def parquet_provider(catalog: Path, creatives: Path, priors: Path | None) -> TableProvider:
     """The embedded default: catalog, creatives and (if the file exists) RM priors from parquet files."""

@@ -15,6 +15,7 @@ import numpy as np
 from caig.bandit.config import BanditConfig
 from caig.bandit.policy import BetaSampler, PropensityCache
 from caig.bandit.providers import CandidateProvider, parquet_provider
+from caig.bandit.snapshot import CountsSnapshot
 from caig.bandit.state import RedisStore, SQLiteStore, StateStore
 from caig.bandit.types import Arm, Feedback, InvalidRequest, Selection
 from caig.data.values import check_id, check_probability, parse_clicked
@@ -41,16 +42,34 @@ class CreativeSelector:
         """Thompson-sample one creative; its propensity is P(TS picks it) under the current posterior."""
         _check_text("product_id", product_id)
         self._check_segment(segment)
-        arms = self._candidates(product_id)
-        counts = self.store.counts(product_id, segment)
+        arms = self._candidates(self.provider.candidates(product_id), product_id)
+        return self._draw(arms, self.store.counts(product_id, segment))
+
+    def select_cached(self, product_id: Any, segment: Any) -> Selection | None:
+        """``select`` without any I/O, or None where it would need some: the candidates from the provider's
+        memory and the counts from the store's snapshot (``bandit.refresh_ms``). What the server answers on
+        its event loop, skipping the worker-thread hop; on None it calls ``select`` in a worker thread. The
+        work left is CPU only: a Thompson draw, and on a new posterior state a propensity estimate."""
+        store_cached = getattr(self.store, "cached", None)
+        provider_cached = getattr(self.provider, "cached", None)
+        if store_cached is None or provider_cached is None:
+            return None
+        _check_text("product_id", product_id)
+        self._check_segment(segment)
+        candidates = provider_cached(product_id)
+        counts = store_cached(product_id, segment)
+        if candidates is None or counts is None:
+            return None
+        return self._draw(self._candidates(candidates, product_id), counts)
+
+    def _draw(self, arms: CandidateArms, counts: dict[str, tuple[int, int]]) -> Selection:
         alpha, beta = arms.posterior(counts) if counts else (arms.prior_alpha, arms.prior_beta)
         index = self.sampler.choice(alpha, beta)
         propensity = self.propensities.probabilities(alpha, beta)[index]
         return Selection(arms.creative_ids[index], propensity, arms.policy)
 
-    def _candidates(self, product_id: str) -> CandidateArms:
+    def _candidates(self, arms: list[Arm], product_id: str) -> CandidateArms:
         """The provider's candidates as columns, rebuilt only when the provider answers a new list."""
-        arms = self.provider.candidates(product_id)
         known = self._arms.get(product_id)
         if known is None or known.arms is not arms:
             known = self._arms[product_id] = CandidateArms(arms)
@@ -162,17 +181,19 @@ def resolve(run_dir: Path, path: str) -> Path:
 
 
 def open_store(config: BanditConfig, run_dir: Path) -> StateStore:
-    """The configured state store (SQLite file under the run directory, or Redis)."""
+    """The configured state store: a SQLite file under the run directory, or Redis, read through a counts
+    snapshot refreshed every ``bandit.refresh_ms`` (``caig.bandit.snapshot``) unless that is 0."""
     if config.store == "redis":
         import redis
 
         try:
-            return RedisStore.from_config(config)
+            store = RedisStore.from_config(config)
         except redis.RedisError as err:
             raise UserError(
                 f"bandit.redis_url {config.redis_url}: cannot reach Redis ({err}); start it or "
                 "set bandit.store=sqlite"
             ) from None
+        return CountsSnapshot(store, config.refresh_ms / 1000) if config.refresh_ms else store
     return SQLiteStore(resolve(run_dir, config.sqlite_path))
 
 

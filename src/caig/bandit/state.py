@@ -302,12 +302,33 @@ class RedisStore:
     def counts(self, product_id: str, segment: str) -> dict[str, tuple[int, int]]:
         with self._unavailable():
             raw = self._redis.hgetall(self._counts_key(product_id, segment))
-        out: dict[str, tuple[int, int]] = {}
-        for key, value in raw.items():
-            creative, _, kind = key.rpartition("|")
-            n, c = out.get(creative, (0, 0))
-            out[creative] = (int(value), c) if kind == "n" else (n, int(value))
-        return out
+        return _parse_counts(raw)
+
+    def counts_many(self, keys: Sequence[tuple[str, str]]) -> tuple[str, list[dict[str, tuple[int, int]]]]:
+        """The feedback log's newest entry id (``0-0`` if empty), then ``counts`` of each (product, segment)
+        in ``keys``, in one pipelined round trip on one connection, in that order: every event after that
+        id may be missing from the counts, none before it is."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xrevrange(f"{self.prefix}log", count=1)
+        for product_id, segment in keys:
+            pipe.hgetall(self._counts_key(product_id, segment))
+        with self._unavailable():
+            newest, *hashes = pipe.execute()
+        return (newest[0][0] if newest else "0-0"), [_parse_counts(raw) for raw in hashes]
+
+    def changed_since(self, log_id: str, limit: int) -> tuple[str, set[tuple[str, str]]] | None:
+        """The (product, segment)s of the feedback-log entries after ``log_id``, and the newest id read; None
+        when the log cannot say (more than ``limit`` entries, or entries after ``log_id`` trimmed, or the log
+        gone, as after a Redis that lost its data): then the caller reads every count again."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xrange(f"{self.prefix}log", count=1)
+        pipe.xrange(f"{self.prefix}log", min=f"({log_id}", count=limit)
+        with self._unavailable():
+            oldest, entries = pipe.execute()
+        if len(entries) >= limit or (log_id != "0-0" and (not oldest or _id(oldest[0][0]) > _id(log_id))):
+            return None
+        newest = entries[-1][0] if entries else log_id
+        return newest, {(fields["product_id"], fields["segment"]) for _, fields in entries}
 
     def record(self, events: Sequence[Feedback]) -> list[bool]:
         """Count each event unless its id was counted within the dedupe window; True where it was counted.
@@ -356,6 +377,22 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _id(stream_id: str) -> tuple[int, int]:
+    """A stream entry id ``<ms>-<seq>`` as a comparable pair."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _parse_counts(raw: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """A counts hash (``<creative>|n`` / ``<creative>|c``) as ``{creative_id: (impressions, clicks)}``."""
+    out: dict[str, tuple[int, int]] = {}
+    for key, value in raw.items():
+        creative, _, kind = key.rpartition("|")
+        n, c = out.get(creative, (0, 0))
+        out[creative] = (int(value), c) if kind == "n" else (n, int(value))
+    return out
 
 
 def redis_password(config: BanditConfig) -> str | None:
