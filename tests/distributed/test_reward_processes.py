@@ -23,6 +23,7 @@ RUN = {
     "epochs": 1.0,
     "logging_steps": 1,
     "recipe.train_both_orders": "false",
+    "recipe.head_lr_scale": 10,  # the heads' own rate must hold under DeepSpeed too (it once fell to one rate)
     "warmup_ratio": 0.0,
 }
 
@@ -31,6 +32,7 @@ def rm_train(model_dir: Path, world: Path, pairs: Path, out: Path, gpus: int, **
     argv = ["rm", "train", "--gpus", str(gpus), "--pairs", str(pairs), "--model", str(model_dir)]
     argv += ["--world", str(world), "--out", str(out)]
     argv += [x for k, v in {**RUN, **settings}.items() for x in ("--set", f"reward.{k}={v}")]
+    argv += ["--set", "curriculum.side_warmup.enabled=false"]  # the RM's own step: no curriculum stage
     run_caig(argv)
     return json.loads((out / "train.json").read_text())
 

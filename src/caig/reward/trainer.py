@@ -61,6 +61,14 @@ class RewardTrainer(Trainer):
         self.reward_config = reward_config
         self._parts: dict[str, list[float]] = {"ce": [], "point": []}
 
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        """The Trainer's AdamW, or with ``recipe.head_lr_scale`` != 1 ``head_scaled_optimizer``'s. Built here,
+        not passed as ``optimizers=``: under DeepSpeed the Trainer drops a passed optimizer and calls this (a
+        passed one trained every parameter at one rate on 2+ processes: tests/distributed)."""
+        if self.optimizer is None:
+            self.optimizer = head_scaled_optimizer(self.model if model is None else model, self.reward_config)
+        return super().create_optimizer(model)
+
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
@@ -297,7 +305,6 @@ def fit_examples(
         train_dataset=examples,
         data_collator=collator,
         reward_config=config,
-        optimizers=(head_scaled_optimizer(model, config), None),
     )
     result = trainer.train()
     summary = {
