@@ -20,23 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+from prepare import BEST  # the best curriculum setting measured on 2 CPU cores (Table 1 row 5)
 from provenance import provenance
 
 HERE = Path(__file__).resolve().parent
-BEST_SETTING = [  # README "A curriculum for small RMs": the best setting measured on 2 CPU cores
-    "curriculum.perception.enabled=true",
-    "curriculum.perception.borrowed_per_product=48",
-    "curriculum.perception.epochs=30",
-    "curriculum.ad_utility.enabled=true",
-    "curriculum.ad_utility.epochs=5",
-    "curriculum.teacher.enabled=true",
-    "curriculum.teacher.borrowed_per_product=8",
-    "curriculum.teacher.pairs_per_product=28",
-    "curriculum.teacher.utility_weight=1",
-    "reward.recipe.image_position=after_text",
-    "reward.learning_rate=0.0003",
-    "reward.recipe.head_lr_scale=10",
-]
 
 
 def main() -> None:
@@ -59,7 +46,7 @@ def main() -> None:
     if not (model / "config.json").is_file():
         caig("mllm", "build", "--preset", "tiny", "--world", str(worlds["train"]), "--out", str(model))
     setup_seconds = time.perf_counter() - started
-    overrides = [*BEST_SETTING, *args.overrides]
+    overrides = [*BEST, *args.overrides]
     runs = {
         device: start_run(device, model, worlds, args.work / device, args.seed, overrides, args.out)
         for device in ("cuda", "cpu")
