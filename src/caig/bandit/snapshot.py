@@ -148,7 +148,8 @@ class CountsSnapshot:
 
     def _sweep_idle(self) -> None:
         used, self._used = self._used, set()
-        for key in [k for k in self._counts if k not in used]:
+        # list(): one C-level copy, so selections adding keys meanwhile cannot resize the dict under the loop
+        for key in [k for k in list(self._counts) if k not in used]:
             self._counts.pop(key, None)
 
     def _run(self) -> None:
