@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.bandit.conftest import REDIS_URL
 
 from caig.bandit.config import BanditConfig
 from caig.bandit.providers import TableProvider, parquet_provider
-from caig.bandit.selector import POLICY_RM_PRIOR, POLICY_UNIFORM_PRIOR, CreativeSelector, build_selector
+from caig.bandit.selector import (
+    POLICY_RM_PRIOR,
+    POLICY_UNIFORM_PRIOR,
+    CreativeSelector,
+    build_selector,
+    open_store,
+)
 from caig.bandit.state import SQLiteStore
 from caig.bandit.types import InvalidRequest
 
@@ -166,3 +174,40 @@ def test_reported_propensities_are_the_policys_choice_probabilities(tmp_path: Pa
         assert sum(p.creative_id == "L" for p in far) < 20
     finally:
         sel.close()
+
+
+@pytest.fixture
+def redis_selector(redis_prefix: str) -> CreativeSelector:
+    config = BanditConfig(seed=0, store="redis", redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    sel = CreativeSelector(
+        TableProvider(CREATIVES, PRIORS, ["P1", "P2", "P3"]), open_store(config, Path()), config
+    )
+    yield sel
+    sel.close()
+
+
+def test_feedback_on_the_event_loop_counts_as_the_threaded_path_does(redis_selector):
+    """Redis feedback awaited on a loop (what the server does) and the blocking call share one exactly-once
+    state; each new loop gets its own async client."""
+    first = asyncio.run(redis_selector.feedback_async([_feedback("e1"), _feedback("e2", clicked=False)]))
+    assert first == ["recorded", "recorded"]
+    assert redis_selector.feedback([_feedback("e1"), _feedback("e3")]) == ["duplicate", "recorded"]
+    again = asyncio.run(redis_selector.feedback_async([_feedback("e3"), _feedback("e4")]))
+    assert again == ["duplicate", "recorded"]
+    assert redis_selector.store.store.counts("P1", "young") == {"B": (4, 3)}
+
+
+def test_bad_feedback_on_the_event_loop_names_the_field_and_records_nothing(redis_selector):
+    with pytest.raises(InvalidRequest) as err:
+        asyncio.run(redis_selector.feedback_async([_feedback("ok"), _feedback("bad", creative_id="D")]))
+    assert err.value.field == "instances[1].creative_id"
+    assert redis_selector.store.store.counts("P1", "young") == {}
+
+
+def test_feedback_that_needs_a_blocking_call_is_left_to_a_thread(selector, redis_selector):
+    """None (the server then calls ``feedback`` in a worker thread) for a SQLite store, and for a provider that
+    does not hold the product's candidates in memory."""
+    assert asyncio.run(selector.feedback_async([_feedback()])) is None
+    redis_selector.provider.cached = lambda product_id: None  # as a Feast provider whose cache expired
+    assert asyncio.run(redis_selector.feedback_async([_feedback()])) is None
+    assert redis_selector.store.store.counts("P1", "young") == {}

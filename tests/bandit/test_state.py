@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.bandit.conftest import loopback_client
+from tests.bandit.conftest import REDIS_URL, loopback_client
 from tests.serving.conftest import free_port
 
 from caig.bandit.state import CHUNK, RedisStore
@@ -104,4 +104,18 @@ def test_redis_that_forgot_the_script_gets_it_again(spawn_redis, tmp_path):
     loopback_client(port).script_flush()
     assert store.record([_event(2), _event(1, True)]) == [True, False]
     assert store.counts("P1", "young") == {"C1": (2, 1)}
+    store.close()
+
+
+def test_the_async_writer_shares_exactly_once_with_the_blocking_one(redis_prefix):
+    """``record_async`` (awaited on the server's loop) over several chunks, then both writers on the same
+    ids: every event counted once whichever writer saw it first."""
+    import asyncio
+
+    store = RedisStore(REDIS_URL, redis_prefix)
+    batch = [_event(i, i % 2 == 0) for i in range(CHUNK + 7)]
+    assert asyncio.run(store.record_async(batch)) == [True] * (CHUNK + 7)
+    assert store.record(batch[:3]) == [False] * 3
+    assert asyncio.run(store.record_async([_event(CHUNK + 7), _event(0, True)])) == [True, False]
+    assert store.counts("P1", "young") == {"C1": (CHUNK + 8, (CHUNK + 8) // 2)}
     store.close()

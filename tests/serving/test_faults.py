@@ -4,6 +4,7 @@ selector and a redis-server each test starts on its own port."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 import signal
@@ -170,6 +171,15 @@ def status(server: Server, path: str = SELECT, timeout: float = 5) -> int:
         return 0
 
 
+def feedback_status(server: Server, event_id: str, timeout: float = 5) -> int:
+    """The status of one feedback report for ``ASK``'s product (0: no answer within ``timeout``)."""
+    event = {**feedback_event(0, "C000015"), "event_id": event_id}
+    try:
+        return post_raw(server, FEEDBACK, json.dumps({"instances": [event]}), timeout=timeout).status_code
+    except httpx.TimeoutException:
+        return 0
+
+
 def on_redis(port: int, prefix: str = "caig.test.faults.") -> tuple[str, ...]:
     """The --set overrides of a selector whose state is in the test's own redis-server."""
     return (
@@ -191,8 +201,10 @@ def test_redis_down_is_a_503_with_retry_after_and_not_ready_then_recovers(start_
     assert str(port) not in answer.text and "127.0.0.1" not in answer.text
     assert httpx.get(server.url + READY, timeout=5).status_code == 503  # the readiness probe fails
     assert httpx.get(server.url + LIVE, timeout=5).status_code == 200  # liveness does not
+    assert feedback_status(server, "while-down") == 503  # not lost: the caller is told to retry
     own_redis["proc"] = own_redis["start"]()
     wait_for(lambda: status(server) == 200, 10)
+    wait_for(lambda: feedback_status(server, "after-restart") == 200, 10)
     wait_for(lambda: httpx.get(server.url + READY, timeout=5).status_code == 200, 10)
     log = server.log_path.read_text()
     assert "Traceback" not in log
@@ -204,6 +216,15 @@ def test_redis_hung_answers_503_in_bounded_time_and_liveness_holds(start_server,
     assert status(server) == 200
     own_redis["proc"].send_signal(signal.SIGSTOP)
     try:
+        # feedback awaits Redis on the event loop: the hang ends in a 503 after the socket timeout and one
+        # retry, and the loop answers liveness meanwhile
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            answer = pool.submit(feedback_status, server, "while-hung")
+            time.sleep(0.1)
+            assert httpx.get(server.url + LIVE, timeout=2).status_code == 200
+            assert not answer.done()  # liveness answered while the feedback was still waiting on Redis
+            assert answer.result() == 503 and time.monotonic() - started < 3
         # the snapshot goes stale after STALE_REFRESHES refreshes, then the socket timeout, one retry, no hang
         wait_for(lambda: status(server, timeout=5) == 503, 3)
         live = time.monotonic()

@@ -77,17 +77,43 @@ class CreativeSelector:
 
     def feedback(self, events: Sequence[dict[str, Any]]) -> list[str]:
         """Validate every event first (a bad one rejects the batch), then record: ``recorded`` or ``duplicate``."""
+        return _statuses(self.store.record(self._parse_all(events, self.provider.candidates)))
+
+    async def feedback_async(self, events: Sequence[dict[str, Any]]) -> list[str] | None:
+        """``feedback`` awaited on the event loop, or None where it cannot be: a store without an async
+        writer (SQLite), or a product whose candidates the provider does not hold in memory (Feast, cache
+        expired). What the server awaits first; on None it calls ``feedback`` in a worker thread."""
+        record_async = getattr(self.store, "record_async", None)
+        cached = getattr(self.provider, "cached", None)
+        if record_async is None or cached is None:
+            return None
+
+        def candidates(product_id: str) -> list[Arm]:
+            arms = cached(product_id)
+            if arms is None:
+                raise _NotCached()
+            return arms
+
+        try:
+            parsed = self._parse_all(events, candidates)
+        except _NotCached:
+            return None
+        return _statuses(await record_async(parsed))
+
+    def _parse_all(self, events: Sequence[dict[str, Any]], candidates: Any) -> list[Feedback]:
+        """Every event parsed, or ``InvalidRequest`` naming the first bad one as ``instances[i].field``."""
         parsed = []
         for i, event in enumerate(events):
             try:
-                parsed.append(self.parse_feedback(event))
+                parsed.append(self.parse_feedback(event, candidates=candidates))
             except InvalidRequest as err:
                 field = f"instances[{i}]" if err.field == "instance" else f"instances[{i}].{err.field}"
                 raise InvalidRequest(field, err.message) from None
-        return ["recorded" if new else "duplicate" for new in self.store.record(parsed)]
+        return parsed
 
-    def parse_feedback(self, event: Any, where: str = "instance") -> Feedback:
-        """A feedback event from a request mapping; ``InvalidRequest`` names the bad field."""
+    def parse_feedback(self, event: Any, where: str = "instance", candidates: Any = None) -> Feedback:
+        """A feedback event from a request mapping; ``InvalidRequest`` names the bad field. ``candidates``
+        looks up a product's arms (the provider's ``candidates`` by default)."""
         if not isinstance(event, dict):
             raise InvalidRequest(
                 where,
@@ -104,7 +130,7 @@ class CreativeSelector:
             clicked = parse_clicked(clicked)
         except ValueError as err:
             raise InvalidRequest("clicked", str(err)) from None
-        arms = self.provider.candidates(event["product_id"])
+        arms = (candidates or self.provider.candidates)(event["product_id"])
         if event["creative_id"] not in {a.creative_id for a in arms}:
             raise InvalidRequest(
                 "creative_id",
@@ -140,6 +166,14 @@ class CreativeSelector:
 
 _MISSING = object()
 _NO_COUNTS = (0, 0)
+
+
+class _NotCached(Exception):
+    """A product's candidates are not in the provider's memory: the feedback goes to a worker thread."""
+
+
+def _statuses(counted: list[bool]) -> list[str]:
+    return ["recorded" if new else "duplicate" for new in counted]
 
 
 class CandidateArms:

@@ -93,6 +93,10 @@ class CountsSnapshot:
         """Straight to Redis (the snapshot shows it after the next refresh, on every replica alike)."""
         return self.store.record(events)
 
+    async def record_async(self, events: Sequence[Feedback]) -> list[bool]:
+        """``record`` awaited on the caller's event loop (``RedisStore.record_async``)."""
+        return await self.store.record_async(events)
+
     def feedback_log(self) -> pd.DataFrame:
         return self.store.feedback_log()
 

@@ -10,12 +10,13 @@ V2: BYTES ``event_id, product_id, segment, creative_id``, BOOL ``clicked``, opti
 BYTES ``status``.
 
 Every bad payload raises kserve's ``InvalidInput`` (HTTP 400) naming the field; the models are thin doors
-around ``caig.bandit.selector.CreativeSelector``. The selector's store reads and writes run in the server's
-thread pool, never on the event loop, so a hung store cannot stall liveness; a selection that needs no I/O
-(Redis counts from the replica's snapshot, ``bandit.refresh_ms``, and candidates in memory) is answered on
-the event loop, without the thread hop (CPU only: a Thompson draw, on a new posterior state a propensity
-estimate of ``propensity_samples`` draws). While the store is
-unavailable every request answers 503 at once for ``retry_after_s`` (the store is not asked again before),
+around ``caig.bandit.selector.CreativeSelector``. No store call blocks the event loop, so a hung store cannot
+stall liveness: feedback to Redis is awaited on the loop through ``redis.asyncio`` (bounded by the store's
+timeout), and every other store read or write (SQLite; a Redis read the snapshot cannot answer) runs in the
+server's thread pool. A selection that needs no I/O (Redis counts from the replica's snapshot,
+``bandit.refresh_ms``, and candidates in memory) is answered on the event loop, without the thread hop (CPU
+only: a Thompson draw, on a new posterior state a propensity estimate of ``propensity_samples`` draws). While
+the store is unavailable every request answers 503 at once for ``retry_after_s`` (the store is not asked again before),
 and the model's readiness (``/v2/models/creative-selector/ready``, the readiness probe) is false.
 """
 
@@ -109,15 +110,29 @@ class StoreCircuit:
         self._open_until = 0.0
 
     def call(self, work: Any, *args: Any) -> Any:
-        if time.monotonic() < self._open_until:
-            raise StoreUnavailable()
+        self._check()
         try:
             return work(*args)
-        except StoreFull:
+        except StoreUnavailable as err:
+            self._opened_by(err)
             raise
-        except StoreUnavailable:
+
+    async def call_async(self, work: Any, *args: Any) -> Any:
+        """``call`` for a coroutine function, awaited."""
+        self._check()
+        try:
+            return await work(*args)
+        except StoreUnavailable as err:
+            self._opened_by(err)
+            raise
+
+    def _check(self) -> None:
+        if time.monotonic() < self._open_until:
+            raise StoreUnavailable()
+
+    def _opened_by(self, err: StoreUnavailable) -> None:
+        if not isinstance(err, StoreFull):
             self._open_until = time.monotonic() + self.open_s
-            raise
 
     @property
     def closed(self) -> bool:
@@ -237,29 +252,45 @@ class CreativeFeedbackModel(kserve.Model):
         return await self.selector_model.healthy()
 
     async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
-        return await asyncio.to_thread(self.selector_model.circuit.call, self._predict, payload)
+        """Awaited on the event loop where the selector can (``feedback_async``: Redis through
+        ``redis.asyncio``, candidates in memory), else recorded in a worker thread, through the store's
+        circuit either way."""
+        events = self._events(payload)
+        circuit = self.selector_model.circuit
+        statuses = await circuit.call_async(self._record_async, events)
+        if statuses is None:
+            statuses = await asyncio.to_thread(circuit.call, self._record, events)
+        return self._response(payload, statuses)
 
-    def _predict(self, payload: Any) -> Any:
-        if isinstance(payload, InferRequest):
-            return self._predict_v2(payload)
-        return {"predictions": self._record(v1_instances(payload))}
-
-    def _predict_v2(self, request: InferRequest) -> InferResponse:
-        ids = v2_column(request, "event_id", "BYTES", None)
+    def _events(self, payload: Any) -> list[Any]:
+        """The request's events as mappings (V1 instances, or V2 columns zipped); shape errors raise
+        ``InvalidInput``, the fields themselves are checked by the selector."""
+        if not isinstance(payload, InferRequest):
+            return v1_instances(payload)
+        ids = v2_column(payload, "event_id", "BYTES", None)
         n = len(ids)
         columns = {
-            name: v2_column(request, name, "BYTES", n) for name in ("product_id", "segment", "creative_id")
+            name: v2_column(payload, name, "BYTES", n) for name in ("product_id", "segment", "creative_id")
         }
-        columns["clicked"] = v2_column(request, "clicked", "BOOL", n)
-        propensity = v2_column(request, "propensity", "FP64", n, required=False)
+        columns["clicked"] = v2_column(payload, "clicked", "BOOL", n)
+        propensity = v2_column(payload, "propensity", "FP64", n, required=False)
         events = [{"event_id": e, **{k: v[i] for k, v in columns.items()}} for i, e in enumerate(ids)]
         if propensity is not None:
             for event, p in zip(events, propensity, strict=True):
                 event["propensity"] = p
-        status = self._record(events)
-        return InferResponse(
-            request.id or str(uuid.uuid4()), self.name, [InferOutput("status", [n], "BYTES", status)]
-        )
+        return events
+
+    def _response(self, payload: Any, statuses: list[str]) -> Any:
+        if not isinstance(payload, InferRequest):
+            return {"predictions": statuses}
+        outputs = [InferOutput("status", [len(statuses)], "BYTES", statuses)]
+        return InferResponse(payload.id or str(uuid.uuid4()), self.name, outputs)
+
+    async def _record_async(self, events: list[Any]) -> list[str] | None:
+        try:
+            return await self.selector_model.selector.feedback_async(events)
+        except InvalidRequest as err:
+            raise InvalidInput(str(err)) from None
 
     def _record(self, events: list[Any]) -> list[str]:
         try:
