@@ -7,7 +7,8 @@ Generates ``--events`` events in ``--files`` parquet files with 1% repeated even
 child process on the same files, with the local profile's DuckDB memory limit and threads:
 
 - ``ingest``: ``caig.data.ingest.ingest_events`` into a fresh stats directory (every check, the quarantine,
-  the accepted-events store, creative_stats.parquet, the report);
+  the accepted-events store, creative_stats.parquet, the report), with the seconds of each step of the
+  accepted-events store (``steps_s``: scan, merge, write_stats, ...);
 - ``ingest_before`` (with ``--before COMMIT``): the same call with the package as it was at COMMIT;
 - ``duckdb_two_pass``: bare DuckDB, the fastest query found that gives the same stats: the first row of
   every repeated event_id from one aggregate, then one group-by joined to it;
@@ -50,16 +51,31 @@ import json, shutil, sys, time
 from datetime import datetime
 from pathlib import Path
 import pandas as pd
+from caig.data import event_store
 from caig.data.ingest import ingest_events
 from caig.profile import load_profile
 events, out, creatives, as_of = sys.argv[1:5]
 config = load_profile("local").data.ingest
+steps = {}
+def timed(name, method):  # seconds spent in each step of the accepted-events store
+    def step(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
+    return step
+for name in STEPS:
+    if hasattr(event_store.EventStore, name):
+        setattr(event_store.EventStore, name, timed(name, getattr(event_store.EventStore, name)))
 started = time.perf_counter()
 report = ingest_events(Path(events), Path(out), config, pd.read_parquet(creatives), datetime.fromisoformat(as_of))
 work_s = time.perf_counter() - started
 keys = ["rows_read", "rows_valid", "rows_duplicate", "rows_quarantined", "stats_rows", "events_total"]
-print(json.dumps({"work_s": work_s, **{k: report.to_dict()[k] for k in keys}}))
-"""
+steps = {k: round(v, 2) for k, v in steps.items()}
+steps["other"] = round(work_s - sum(steps.values()), 2)
+print(json.dumps({"work_s": work_s, **{k: report.to_dict()[k] for k in keys}, "steps_s": steps}))
+""".replace("STEPS", repr(("stage", "scan", "find_candidates", "merge", "write_stats", "totals")))
 
 DUCKDB_CHILD = """
 import json, sys, time
@@ -175,6 +191,8 @@ def summary(rounds: list[dict]) -> dict:
         }
         out[engine]["peak_rss_mb_max"] = max(r["peak_rss_mb"] for r in rows)
     ingest = out["ingest"]
+    steps = [r["ingest"]["steps_s"] for r in rounds]
+    ingest["steps_s"] = {k: round(statistics.median(s.get(k, 0.0) for s in steps), 2) for k in steps[0]}
     for engine in ENGINES[1:]:  # ingest_speed_vs_ingest_before > 1: faster than before
         if engine in out:
             for key in ("work_s", "wall_s", "cpu_s"):
