@@ -5,6 +5,7 @@ run here on a real redis-server; misconfigurations fail at start, naming the fie
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import re
@@ -68,11 +69,14 @@ def selector_config(url: str, **fields) -> BanditConfig:
 
 
 def exercise(store: RedisStore) -> None:
-    """Record, dedupe, count and read the log: every command the selector sends, under its login."""
+    """Record (blocking, and awaited as the server does), dedupe, count and read the log: every command the
+    selector sends, under its login."""
     event = Feedback("ev-1", "P1", "young", "C1", True, 0.5)
     assert store.record([event, event]) == [True, False]
-    assert store.counts("P1", "young") == {"C1": (1, 1)}
-    assert store.feedback_log().event_id.tolist() == ["ev-1"]
+    later = Feedback("ev-2", "P1", "young", "C1", False)
+    assert asyncio.run(store.record_async([event, later])) == [False, True]
+    assert store.counts("P1", "young") == {"C1": (2, 1)}
+    assert store.feedback_log().event_id.tolist() == ["ev-1", "ev-2"]
 
 
 def test_the_image_is_a_patched_release():

@@ -16,8 +16,9 @@ timeout), and every other store read or write (SQLite; a Redis read the snapshot
 server's thread pool. A selection that needs no I/O (Redis counts from the replica's snapshot,
 ``bandit.refresh_ms``, and candidates in memory) is answered on the event loop, without the thread hop (CPU
 only: a Thompson draw, on a new posterior state a propensity estimate of ``propensity_samples`` draws). While
-the store is unavailable every request answers 503 at once for ``retry_after_s`` (the store is not asked again before),
-and the model's readiness (``/v2/models/creative-selector/ready``, the readiness probe) is false.
+the store is unavailable every request answers 503 at once for ``retry_after_s`` (the store is not asked
+again before), and the model's readiness (``/v2/models/creative-selector/ready``, the readiness probe) is
+false.
 """
 
 from __future__ import annotations
