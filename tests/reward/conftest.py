@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,8 @@ def train_pairs(small_world_dir: Path) -> PairSource:
     """Pairs of the small world by the loose training rule (E = 50, D = 1%)."""
     pairs, _ = pairs_from_events(small_world_dir, RewardConfig().train_pairs, seed=0)
     return attach_sources(pairs, small_world_dir)
+
+
+def pair_slice(source: PairSource, stop: int, start: int = 0) -> PairSource:
+    """The pairs ``start:stop`` of ``source`` (renumbered from 0), with its image sources."""
+    return dataclasses.replace(source, pairs=source.pairs.iloc[start:stop].reset_index(drop=True))

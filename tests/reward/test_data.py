@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from tests.reward.conftest import pair_slice
 
 from caig.errors import UserError
 from caig.mllm.build import load_model
@@ -21,10 +22,6 @@ from caig.reward.data import (
 from caig.reward.trainer import pair_examples
 
 
-def _subset(source, n):
-    return dataclasses.replace(source, pairs=source.pairs.iloc[:n].reset_index(drop=True))
-
-
 def _assert_same_batch(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
     assert a.keys() == b.keys()
     for key in a:
@@ -35,7 +32,7 @@ def test_encoding_collator_gives_the_batch_of_up_front_encoding(
     tiny_model_dir, rm_config, train_pairs
 ) -> None:
     _, processor = load_model(tiny_model_dir)
-    source = _subset(train_pairs, 5)
+    source = pair_slice(train_pairs, 5)
     recipes = pair_recipes(source, processor, rm_config, swap=True, seed=4)
     assert all(len(r.image_paths) == 2 for r in recipes)
     eager = Collator(processor.tokenizer.pad_token_id)(
@@ -54,7 +51,7 @@ def test_stage_examples_encode_up_front_within_the_limit_and_per_batch_above(
 ) -> None:
     """``encode_up_front_gb`` 0 keeps recipes (nothing encoded in memory); the batches are the same."""
     _, processor = load_model(tiny_model_dir)
-    source = _subset(train_pairs, 6)
+    source = pair_slice(train_pairs, 6)
     kw = {
         "recipe": RewardRecipeConfig(
             swap_consistent_training=swap_consistent, train_both_orders=not swap_consistent
@@ -79,7 +76,7 @@ def test_per_batch_stages_refuse_missing_images_and_long_prompts_before_training
 ) -> None:
     """Encoding per batch would find a bad example only when drawn: the checks run up front instead."""
     _, processor = load_model(tiny_model_dir)
-    source = _subset(train_pairs, 4)
+    source = pair_slice(train_pairs, 4)
     per_batch = dataclasses.replace(rm_config, encode_up_front_gb=0.0)
     pairs = source.pairs.copy()
     pairs.loc[2, "right_image_path"] = str(tmp_path / "gone.png")

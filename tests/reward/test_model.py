@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from tests.reward.conftest import pair_slice
 
 from caig.mllm.build import load_model
 from caig.reward.data import Collator, encode_pairs
@@ -26,7 +27,7 @@ def model_and_examples(tiny_model_dir, rm_config, train_pairs):
     torch.manual_seed(0)
     model = RewardModel(llava).eval()
     # Different templates and products give prompts of different lengths, so padding really differs.
-    source = dataclasses.replace(train_pairs, pairs=train_pairs.pairs.iloc[:6])
+    source = pair_slice(train_pairs, 6)
     config = dataclasses.replace(rm_config, template=-1)
     examples = encode_pairs(source, processor, config, seed=3)
     lengths = {len(e["input_ids"]) for e in examples}

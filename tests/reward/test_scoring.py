@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from tests.reward.conftest import pair_slice
 
 from caig.reward.metrics import pair_metrics, skill
 from caig.reward.scoring import RewardScorer
@@ -52,7 +53,7 @@ def test_ctr_margin_is_swap_consistent(tiny_model_dir, rm_config, train_pairs) -
     config = dataclasses.replace(rm_config, template=0)
     scorer = RewardScorer(build_reward_model(llava, processor, config), processor, config)
     torch.nn.init.normal_(scorer.model.ctr_head.weight)  # a head that tells the sides apart
-    source = dataclasses.replace(train_pairs, pairs=train_pairs.pairs.iloc[:6].reset_index(drop=True))
+    source = pair_slice(train_pairs, 6)
     columns = {f"{a}_{c}": f"{b}_{c}" for a, b in (("left", "right"), ("right", "left"))
                for c in ("creative_id", "image_path", "ctr")}  # fmt: skip
     swapped = dataclasses.replace(source, pairs=source.pairs.rename(columns=columns))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.reward.conftest import pair_slice
 
 from caig.reward.ablation import TABLE1_ROWS, run_ablation
 from caig.reward.curriculum.config import (
@@ -27,14 +28,10 @@ from caig.reward.scoring import RewardScorer
 from caig.reward.trainer import MeasuredStage, train_reward_model, train_stages
 
 
-def _subset(source, n):
-    return dataclasses.replace(source, pairs=source.pairs.iloc[:n].reset_index(drop=True))
-
-
 def test_full_training_learns_its_pairs_and_round_trips(
     tmp_path, tiny_model_dir, rm_config, train_pairs
 ) -> None:
-    source = _subset(train_pairs, 16)
+    source = pair_slice(train_pairs, 16)
     config = dataclasses.replace(rm_config, epochs=60.0, template=0, learning_rate=3e-3, logging_steps=8)
     summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm")
     curve = summary["loss_curve"]
@@ -50,7 +47,7 @@ def test_full_training_learns_its_pairs_and_round_trips(
 def test_lora_trains_only_adapters_and_heads_and_merges_on_save(
     tmp_path, tiny_model_dir, rm_config, train_pairs
 ) -> None:
-    source = _subset(train_pairs, 8)
+    source = pair_slice(train_pairs, 8)
     config = dataclasses.replace(
         rm_config,
         method="lora",
@@ -75,7 +72,7 @@ def test_lora_trains_only_adapters_and_heads_and_merges_on_save(
 
 
 def test_text_head_trains_and_scores(tmp_path, tiny_model_dir, rm_config, train_pairs) -> None:
-    source = _subset(train_pairs, 8)
+    source = pair_slice(train_pairs, 8)
     config = dataclasses.replace(rm_config, head="text", point_weight=0.0)
     summary = train_reward_model(tiny_model_dir, source, config, tmp_path / "rm")
     assert summary["head"] == "text"
@@ -89,8 +86,8 @@ def test_text_head_trains_and_scores(tmp_path, tiny_model_dir, rm_config, train_
 
 def test_ablation_writes_table1(tmp_path, tiny_model_dir, rm_config, train_pairs) -> None:
     train, test = (
-        _subset(train_pairs, 8),
-        dataclasses.replace(train_pairs, pairs=train_pairs.pairs.iloc[8:16]),
+        pair_slice(train_pairs, 8),
+        pair_slice(train_pairs, 16, start=8),
     )
     config = dataclasses.replace(rm_config, ablation_seeds=[0, 1], ablation_rows=[0, 5])
     rows = (TABLE1_ROWS[0], TABLE1_ROWS[-1])
@@ -121,8 +118,8 @@ def test_ablation_seeds_side_by_side_give_the_table_of_one_after_another(
     tmp_path, tiny_model_dir, rm_config, train_pairs
 ) -> None:
     train, test = (
-        _subset(train_pairs, 8),
-        dataclasses.replace(train_pairs, pairs=train_pairs.pairs.iloc[8:24]),
+        pair_slice(train_pairs, 8),
+        pair_slice(train_pairs, 24, start=8),
     )
     config = dataclasses.replace(rm_config, ablation_seeds=[0, 1], ablation_rows=[0, 5])
     tables = [
@@ -215,7 +212,7 @@ def test_swap_consistent_training_batches_both_orders_and_trains(
     from caig.reward.config import RewardRecipeConfig
     from caig.reward.data import SwapPairCollator
 
-    source = _subset(train_pairs, 8)
+    source = pair_slice(train_pairs, 8)
     config = dataclasses.replace(
         rm_config, recipe=RewardRecipeConfig(swap_consistent_training=True), template=0, epochs=2.0
     )
@@ -244,7 +241,7 @@ def test_curriculum_runs_warmup_then_teacher_then_pairs_on_one_model(
             enabled=True, epochs=0.2, min_df=1, borrowed_per_product=2, pairs_per_product=6
         ),
     )
-    source = _subset(train_pairs, 16)
+    source = pair_slice(train_pairs, 16)
     monkeypatch.chdir(small_world_dir.parent)  # a relative --world, as users type it
     relative = Path(small_world_dir.name)
     seen = []
@@ -275,7 +272,7 @@ def test_encoding_each_batch_as_drawn_trains_the_same_rm(
     tmp_path, tiny_model_dir, rm_config, train_pairs
 ) -> None:
     """Above ``encode_up_front_gb`` the recipes are encoded per batch: same batches, so the same model."""
-    source = _subset(train_pairs, 8)
+    source = pair_slice(train_pairs, 8)
     config = dataclasses.replace(rm_config, epochs=2.0, template=0, learning_rate=3e-3)
     scores = []
     for name, limit in (("up_front", 4.0), ("per_batch", 0.0)):
