@@ -253,6 +253,16 @@ def process_device() -> str:
     return f"cuda:{local}"
 
 
+def leave_process_group() -> None:
+    """Destroy this process's process group if it joined one (the launcher's, Accelerate's or our own), as
+    PyTorch asks at the end of a distributed program: the group's threads are stopped before the interpreter
+    exits instead of being torn down with it."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def join_process_group() -> None:
     """Join the launched job's process group now (NCCL on GPUs, gloo on CPUs), before the engine is built,
     so that the processes can agree on what to do (``from_main_process``); Accelerate and DeepSpeed reuse it.

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 # The PCPO stage's fixtures (a tiny PM with its task split, an RM beside it, the shrunk profile), for
 # test_pcpo_processes: made available to this folder's tests as pytest finds them, by name.
@@ -32,6 +33,22 @@ def launcher_env() -> dict[str, str]:
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     return env
+
+
+def assert_weights_agree(
+    one: dict[str, torch.Tensor], other: dict[str, torch.Tensor], learning_rate: float, step_share: float
+) -> None:
+    """Trained weights of two runs that differ only in the order of their floating-point sums: at least 99.9%
+    of them within 2e-5, and every one within ``step_share`` of one Adam step (``learning_rate``). Adam scales
+    each element's step by its own gradient's size, so where a gradient is near zero a rounding difference in
+    its sum moves the weight by a share of the learning rate, not of the gradient; a wrong share, batch or
+    loss moves nearly every weight by far more."""
+    assert set(one) == set(other)
+    diff = torch.cat([(other[key] - value).abs().flatten().float() for key, value in one.items()])
+    close = (diff <= 2e-5).float().mean().item()
+    assert close >= 0.999, f"{close:.4%} of the weights within 2e-5 (max difference {diff.max():.2e})"
+    bound = step_share * learning_rate
+    assert diff.max() <= bound, f"max weight difference {diff.max():.2e} > {step_share} x lr = {bound:.1e}"
 
 
 def run_caig(argv: list[str]) -> None:

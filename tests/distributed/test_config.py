@@ -180,3 +180,39 @@ def test_the_relaunched_command_is_the_parsed_one_without_gpus(tmp_path):
         "--standalone",
         "--nproc-per-node=2",
     ]
+
+
+def test_a_launched_command_leaves_its_process_group_when_it_ends(monkeypatch):
+    """Under a launcher (LOCAL_RANK set) the command runs here, then its process group is destroyed, also when
+    the command fails: its threads stop before the interpreter exits."""
+    import torch.distributed as dist
+    from tests.serving.conftest import free_port
+
+    from caig.cli.launch import gpus_option
+
+    rendezvous = {
+        "LOCAL_RANK": "0",
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        ALLOW_CPU: "1",
+    }
+    for key, value in {**rendezvous, "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(key, value)
+    joined = []
+
+    @click.command()
+    @click.option("--profile", default="local")
+    @click.option("--fail", is_flag=True)
+    @gpus_option(lambda profile, gpus, params: None)
+    def train(profile, fail):
+        dist.init_process_group(backend="gloo")
+        joined.append(dist.is_initialized())
+        if fail:
+            raise RuntimeError("training failed")
+
+    train.main(["--gpus", "2"], standalone_mode=False)
+    assert joined == [True] and not dist.is_initialized()
+    with pytest.raises(RuntimeError, match="training failed"):
+        train.main(["--gpus", "2", "--fail"], standalone_mode=False)
+    assert joined == [True, True] and not dist.is_initialized()

@@ -2,8 +2,8 @@
 
 The command is re-launched as it was parsed (every option it got, the same values), so each process runs the
 same library function and the HF Trainer / DeepSpeed see the launcher's RANK / WORLD_SIZE. A launched process
-(LOCAL_RANK set) never launches again. Where no GPU is, ``CAIG_ALLOW_CPU_DISTRIBUTED=1`` allows N CPU
-processes (gloo): the tests run the multi-process path that way.
+(LOCAL_RANK set) never launches again, and leaves its process group when its command ends. Where no GPU is,
+``CAIG_ALLOW_CPU_DISTRIBUTED=1`` allows N CPU processes (gloo): the tests run the multi-process path that way.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from caig.distributed import ALLOW_CPU, check_gpus, launched, relaunch
+from caig.distributed import ALLOW_CPU, check_gpus, launched, leave_process_group, relaunch
 
 
 def gpus_option(
@@ -36,7 +36,12 @@ def gpus_option(
         def wrapper(*args: Any, gpus: int, **kwargs: Any) -> Any:
             check_gpus(gpus)
             check(kwargs["profile"], gpus, kwargs)
-            if gpus == 1 or launched():
+            if launched():
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    leave_process_group()
+            if gpus == 1:
                 return func(*args, **kwargs)
             code = relaunch(gpus, command_argv(click.get_current_context()))
             if code:  # SystemExit, not click's Exit: click returns that code from main() and it was lost
