@@ -14,10 +14,12 @@ Same code as ``caig pretrain``: ``caig.mllm.build.make_processor`` + ``LlavaNext
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -110,6 +112,19 @@ class StepTimer(TrainerCallback):
         self.times.append(time.perf_counter() - self._start)
 
 
+@contextlib.contextmanager
+def created_in(dtype: torch.dtype, device: str) -> Iterator[None]:
+    """Modules built inside get their parameters in ``dtype`` on ``device`` directly (no float32 copy on the
+    host first); the default dtype is restored after."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(default)
+
+
 def build_model(shape: dict, processor, dtype: torch.dtype, device: str):
     """A random-init LLaVA-NeXT of the given shape, created directly in ``dtype`` on ``device``."""
     tok = processor.tokenizer
@@ -128,14 +143,8 @@ def build_model(shape: dict, processor, dtype: torch.dtype, device: str):
         vision_feature_select_strategy="default",
         vision_feature_layer=shape["vision_feature_layer"],
     )
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            model = LlavaNextForConditionalGeneration(config)
-    finally:
-        torch.set_default_dtype(default)
-    return model
+    with created_in(dtype, device):
+        return LlavaNextForConditionalGeneration(config)
 
 
 def write_examples(root: Path, n: int, side: int) -> pd.DataFrame:

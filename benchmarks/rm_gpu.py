@@ -38,7 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from mllm_gpu import SHAPES  # noqa: E402
+from mllm_gpu import SHAPES, created_in  # noqa: E402
 from provenance import peak_bf16_tflops, provenance  # noqa: E402
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration  # noqa: E402
 
@@ -68,10 +68,8 @@ def llava_config(smoke: bool) -> LlavaNextConfig:
 def build(smoke: bool, device: str, dtype: torch.dtype):
     """The RM (LoRA + checkpointing) on ``device`` in ``dtype``; heads in float32 as in training."""
     config = llava_config(smoke)
-    with torch.device(device):
-        torch.set_default_dtype(dtype)
+    with created_in(dtype, device):
         llava = LlavaNextForConditionalGeneration(config)
-        torch.set_default_dtype(torch.float32)
     rm_config = RewardConfig(
         method="lora",
         lora_r=8 if smoke else 128,

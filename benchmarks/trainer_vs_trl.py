@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from mllm_gpu import SHAPES, build_model  # noqa: E402
+from mllm_gpu import SHAPES, build_model, created_in  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from provenance import peak_bf16_tflops, provenance  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback  # noqa: E402
@@ -226,13 +226,8 @@ def build_trl(
             pad_token_id=tokenizer.pad_token_id,
         )
         config._attn_implementation = "sdpa"
-        default = torch.get_default_dtype()
-        torch.set_default_dtype(dtype)
-        try:
-            with torch.device(device):
-                model = LlamaForCausalLM(config)
-        finally:
-            torch.set_default_dtype(default)
+        with created_in(dtype, device):
+            model = LlamaForCausalLM(config)
     rows = [rows[i % len(rows)] for i in range(run["batch"] * run["steps"])]
     data = Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]})
     args = DPOConfig(
