@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from caig.cli import main
-from caig.cli.options import world_option
+from caig.cli.options import world_option, writable_dir
 
 
 def _data_dir(root: Path, *names: str) -> Path:
@@ -124,3 +124,20 @@ def test_run_option_names_the_bad_value(args, message):
     assert ok.exit_code == 0 and "'pcpo': PosixPath('a'), 'dpo': PosixPath('b')" in ok.output
     bad = CliRunner().invoke(_runs, args)
     assert isinstance(bad.exception, UserError) and message in str(bad.exception)
+
+
+def test_processes_checking_one_out_directory_at_once_all_pass(tmp_path: Path):
+    """The N processes of a ``--gpus N`` run check the same ``--out`` together: no check may remove another's
+    probe (one shared probe name made a process fail with 'No such file or directory')."""
+    import concurrent.futures
+
+    out = tmp_path / "run"
+
+    def check_many(_: int) -> int:
+        for _ in range(300):
+            writable_dir(out)
+        return 300
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(check_many, range(4))) == 1200
+    assert list(out.iterdir()) == []  # every probe removed

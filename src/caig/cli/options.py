@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,12 @@ def world_option(
 
 
 def writable_dir(path: Path, option: str = "--out") -> Path:
-    """Create ``path`` if needed and check that files can be written there."""
+    """Create ``path`` if needed and check that files can be written there. The probe file has a name of its
+    own per call: the processes of a ``--gpus N`` run check the same directory at the same moment."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".caig-write-test"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".caig-write-test-"):
+            pass
     except OSError as err:
         reason = err.strerror or str(err)
         raise UserError(
