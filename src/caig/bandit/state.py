@@ -241,15 +241,15 @@ class RedisStore:
         self.window_ms = max(1, math.ceil(dedupe_window_s * 1000))
         self.log_maxlen = log_maxlen
         credentials = {"username": username, "password": password}
-        self._redis = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1),  # one quick retry on a dropped connection, then 503
-            health_check_interval=30,
+        settings = {  # of both clients, blocking and redis.asyncio
+            "decode_responses": True,
+            "socket_timeout": timeout_s,
+            "socket_connect_timeout": timeout_s,
+            "health_check_interval": 30,
             **{k: v for k, v in credentials.items() if v is not None},
-        )
+        }
+        # one quick retry on a dropped connection, then 503
+        self._redis = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **settings)
         # Redis down or hung, or a read-only replica during a failover: retry shortly. Full: StoreFull.
         self._errors = (
             redis.exceptions.ConnectionError,
@@ -259,15 +259,8 @@ class RedisStore:
         self._full = redis.exceptions.OutOfMemoryError
         self._redis.ping()
         self._record = self._redis.register_script(_RECORD_LUA)
-        self._async_client = functools.partial(  # the same connection settings, for redis.asyncio
-            redis.asyncio.Redis.from_url,
-            url,
-            decode_responses=True,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=redis.asyncio.retry.Retry(NoBackoff(), 1),
-            health_check_interval=30,
-            **{k: v for k, v in credentials.items() if v is not None},
+        self._async_client = functools.partial(
+            redis.asyncio.Redis.from_url, url, retry=redis.asyncio.retry.Retry(NoBackoff(), 1), **settings
         )
         self._async: tuple[asyncio.AbstractEventLoop, Any, Any] | None = None  # (loop, client, script)
 

@@ -24,8 +24,10 @@ false.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -288,16 +290,21 @@ class CreativeFeedbackModel(kserve.Model):
         return InferResponse(payload.id or str(uuid.uuid4()), self.name, outputs)
 
     async def _record_async(self, events: list[Any]) -> list[str] | None:
-        try:
+        with _invalid_input():
             return await self.selector_model.selector.feedback_async(events)
-        except InvalidRequest as err:
-            raise InvalidInput(str(err)) from None
 
     def _record(self, events: list[Any]) -> list[str]:
-        try:
+        with _invalid_input():
             return self.selector_model.selector.feedback(events)
-        except InvalidRequest as err:
-            raise InvalidInput(str(err)) from None
+
+
+@contextlib.contextmanager
+def _invalid_input() -> Iterator[None]:
+    """The selector's ``InvalidRequest`` (it names the field) as kserve's ``InvalidInput``: an HTTP 400."""
+    try:
+        yield
+    except InvalidRequest as err:
+        raise InvalidInput(str(err)) from None
 
 
 def _tensor(name: str, datatype: str) -> dict:
