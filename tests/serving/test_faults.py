@@ -164,9 +164,10 @@ def wait_for(check, seconds: float) -> float:
     pytest.fail(f"not within {seconds} s")
 
 
-def status(server: Server, path: str = SELECT, timeout: float = 5) -> int:
+def status(server: Server, path: str = SELECT, timeout: float = 5, body: dict = ASK) -> int:
+    """The status of one request (0: no answer within ``timeout``)."""
     try:
-        return post_raw(server, path, json.dumps(ASK), timeout=timeout).status_code
+        return post_raw(server, path, json.dumps(body), timeout=timeout).status_code
     except httpx.TimeoutException:
         return 0
 
@@ -174,10 +175,7 @@ def status(server: Server, path: str = SELECT, timeout: float = 5) -> int:
 def feedback_status(server: Server, event_id: str, timeout: float = 5) -> int:
     """The status of one feedback report for ``ASK``'s product (0: no answer within ``timeout``)."""
     event = {**feedback_event(0, "C000015"), "event_id": event_id}
-    try:
-        return post_raw(server, FEEDBACK, json.dumps({"instances": [event]}), timeout=timeout).status_code
-    except httpx.TimeoutException:
-        return 0
+    return status(server, FEEDBACK, timeout, body={"instances": [event]})
 
 
 def on_redis(port: int, prefix: str = "caig.test.faults.") -> tuple[str, ...]:
